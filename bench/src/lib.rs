@@ -1,0 +1,1 @@
+//! Shared helpers for the dnswarden benchmarks (work in progress).

@@ -1,0 +1,1 @@
+//! Anomaly detectors and the fused score (work in progress).

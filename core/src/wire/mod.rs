@@ -1,0 +1,1 @@
+//! The DNS wire layer (work in progress).

@@ -1,0 +1,1 @@
+//! The dnswarden runner library (work in progress).

@@ -1,0 +1,3 @@
+fn main() {
+    println!("dnswarden {}", env!("CARGO_PKG_VERSION"));
+}

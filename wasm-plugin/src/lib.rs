@@ -1,0 +1,1 @@
+//! dnswarden as a proxy-wasm filter (work in progress).
