@@ -1,0 +1,450 @@
+//! The message view: header, questions and records over a borrowed `&[u8]`.
+
+use super::name::NameCache;
+use super::{Class, Error, Name, Opcode, Opt, RData, Rcode, Rtype, Section};
+
+/// Length of the fixed header (RFC 1035 §4.1.1).
+pub const HEADER_LEN: usize = 12;
+/// Smallest question: the root name, QTYPE and QCLASS.
+const MIN_QUESTION_LEN: usize = 5;
+/// Smallest record: the root name, TYPE, CLASS, TTL and RDLENGTH.
+const MIN_RECORD_LEN: usize = 11;
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    match b.get(at..at + 2)? {
+        &[h, l] => Some(u16::from_be_bytes([h, l])),
+        _ => None,
+    }
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    match b.get(at..at + 4)? {
+        &[a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
+        _ => None,
+    }
+}
+
+pub(crate) fn read_u16(b: &[u8], at: usize) -> Option<u16> {
+    be16(b, at)
+}
+
+pub(crate) fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+    be32(b, at)
+}
+
+/// The 12-octet header of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Header {
+    id: u16,
+    flags: u16,
+    counts: [u16; 4],
+}
+
+impl Header {
+    /// Reads the header at the start of `bytes`.
+    pub fn parse(bytes: &[u8]) -> Result<Header, Error> {
+        let word = |i: usize| be16(bytes, i * 2).ok_or(Error::ShortHeader);
+        Ok(Header {
+            id: word(0)?,
+            flags: word(1)?,
+            counts: [word(2)?, word(3)?, word(4)?, word(5)?],
+        })
+    }
+
+    /// The query id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+    /// The raw flags word (QR, OPCODE, AA, TC, RD, RA, Z, AD, CD, RCODE).
+    pub fn flags(&self) -> u16 {
+        self.flags
+    }
+    /// QR: this message is a response.
+    pub fn qr(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+    /// The OPCODE.
+    pub fn opcode(&self) -> Opcode {
+        Opcode(((self.flags >> 11) & 0x0F) as u8)
+    }
+    /// AA: authoritative answer.
+    pub fn aa(&self) -> bool {
+        self.flags & 0x0400 != 0
+    }
+    /// TC: the message was truncated.
+    pub fn tc(&self) -> bool {
+        self.flags & 0x0200 != 0
+    }
+    /// RD: recursion desired.
+    pub fn rd(&self) -> bool {
+        self.flags & 0x0100 != 0
+    }
+    /// RA: recursion available.
+    pub fn ra(&self) -> bool {
+        self.flags & 0x0080 != 0
+    }
+    /// AD: authentic data (RFC 4035).
+    pub fn ad(&self) -> bool {
+        self.flags & 0x0020 != 0
+    }
+    /// CD: checking disabled (RFC 4035).
+    pub fn cd(&self) -> bool {
+        self.flags & 0x0010 != 0
+    }
+    /// The low 4 bits of the RCODE, as carried in the header. See
+    /// [`Message::extended_rcode`] for the full 12-bit value.
+    pub fn rcode(&self) -> Rcode {
+        Rcode(self.flags & 0x000F)
+    }
+    /// QDCOUNT.
+    pub fn qdcount(&self) -> u16 {
+        self.counts[0]
+    }
+    /// ANCOUNT.
+    pub fn ancount(&self) -> u16 {
+        self.counts[1]
+    }
+    /// NSCOUNT.
+    pub fn nscount(&self) -> u16 {
+        self.counts[2]
+    }
+    /// ARCOUNT.
+    pub fn arcount(&self) -> u16 {
+        self.counts[3]
+    }
+}
+
+/// A read-only view of one DNS message.
+///
+/// [`Message::parse`] checks the header and that the counts can fit (O(1)); sections are
+/// read lazily by the iterators, which validate each question and record as they reach
+/// it and stop at the first error. The view never copies and never allocates.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    bytes: &'a [u8],
+    header: Header,
+}
+
+impl<'a> Message<'a> {
+    /// Views `bytes` as a DNS message (without the TCP length prefix).
+    ///
+    /// Errors: [`Error::ShortHeader`], [`Error::MessageTooLong`], and
+    /// [`Error::CountsTooLarge`] when the counts promise more than the message could hold.
+    pub fn parse(bytes: &'a [u8]) -> Result<Message<'a>, Error> {
+        let header = Header::parse(bytes)?;
+        if bytes.len() > usize::from(u16::MAX) {
+            return Err(Error::MessageTooLong);
+        }
+        let [qd, an, ns, ar] = header.counts.map(usize::from);
+        let need = qd * MIN_QUESTION_LEN + (an + ns + ar) * MIN_RECORD_LEN;
+        if need > bytes.len() - HEADER_LEN {
+            return Err(Error::CountsTooLarge);
+        }
+        Ok(Message { bytes, header })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The id (shortcut for `header().id()`).
+    pub fn id(&self) -> u16 {
+        self.header.id
+    }
+
+    /// The whole message.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The questions, in order.
+    pub fn questions(&self) -> Questions<'a> {
+        Questions {
+            msg: self.bytes,
+            pos: HEADER_LEN,
+            left: self.header.qdcount(),
+            cache: NameCache::default(),
+        }
+    }
+
+    /// The first question, if there is one.
+    pub fn first_question(&self) -> Result<Option<Question<'a>>, Error> {
+        self.questions().next().transpose()
+    }
+
+    /// Every record of the answer, authority and additional sections, in wire order.
+    /// After the last one, [`Records::trailing_len`] tells how many octets follow.
+    pub fn records(&self) -> Records<'a> {
+        self.records_until(Section::Additional)
+    }
+
+    /// The records of the answer section.
+    pub fn answers(&self) -> Records<'a> {
+        self.records_until(Section::Answer)
+    }
+
+    /// The records of one section (earlier sections are validated and skipped).
+    pub fn section(
+        &self,
+        section: Section,
+    ) -> impl Iterator<Item = Result<Record<'a>, Error>> + use<'a> {
+        self.records_until(section)
+            .filter(move |r| r.as_ref().map_or(true, |r| r.section == section))
+    }
+
+    fn records_until(&self, last: Section) -> Records<'a> {
+        let h = &self.header;
+        Records {
+            questions: self.questions(),
+            left: [h.ancount(), h.nscount(), h.arcount()],
+            section: 0,
+            last: last as usize,
+        }
+    }
+
+    /// The EDNS OPT record of the additional section, if any (RFC 6891). With several, the
+    /// first one is returned.
+    pub fn edns(&self) -> Result<Option<Opt<'a>>, Error> {
+        for record in self.section(Section::Additional) {
+            let record = record?;
+            if record.rtype == Rtype::OPT
+                && let RData::Opt(opt) = record.data()?
+            {
+                return Ok(Some(opt));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The full 12-bit RCODE: the header's 4 bits extended with the OPT record's upper 8
+    /// bits (RFC 6891 §6.1.3). Without OPT, the header's RCODE.
+    pub fn extended_rcode(&self) -> Result<Rcode, Error> {
+        let low = self.header.rcode().0;
+        Ok(match self.edns()? {
+            Some(opt) => Rcode(u16::from(opt.extended_rcode_high()) << 4 | low),
+            None => Rcode(low),
+        })
+    }
+
+    /// Reads every question and record and returns the number of octets after the last
+    /// record: 0 for a well-formed message. Non-zero is worth counting as a signal
+    /// ([`Error::TrailingBytes`]), but it leaves the records readable.
+    pub fn trailing_len(&self) -> Result<usize, Error> {
+        let mut records = self.records();
+        for r in &mut records {
+            r?;
+        }
+        Ok(records.trailing_len().unwrap_or(0))
+    }
+}
+
+/// One entry of the question section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Question<'a> {
+    /// QNAME.
+    pub name: Name<'a>,
+    /// QTYPE.
+    pub qtype: Rtype,
+    /// QCLASS.
+    pub qclass: Class,
+}
+
+/// Iterator over the question section; stops after the first error.
+#[derive(Clone, Debug)]
+pub struct Questions<'a> {
+    msg: &'a [u8],
+    pos: usize,
+    left: u16,
+    cache: NameCache,
+}
+
+impl<'a> Iterator for Questions<'a> {
+    type Item = Result<Question<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let item = self.read();
+        if item.is_err() {
+            self.left = 0;
+        }
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(usize::from(self.left)))
+    }
+}
+
+impl<'a> Questions<'a> {
+    fn read(&mut self) -> Result<Question<'a>, Error> {
+        let (name, at) = Name::read(self.msg, self.pos, &mut self.cache)?;
+        let (Some(qtype), Some(qclass)) = (be16(self.msg, at), be16(self.msg, at + 2)) else {
+            return Err(Error::Truncated);
+        };
+        self.pos = at + 4;
+        Ok(Question {
+            name,
+            qtype: Rtype(qtype),
+            qclass: Class(qclass),
+        })
+    }
+}
+
+/// One resource record.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    msg: &'a [u8],
+    name: Name<'a>,
+    rtype: Rtype,
+    class: Class,
+    ttl: u32,
+    rdata_at: u16,
+    rdata_len: u16,
+    section: Section,
+}
+
+impl<'a> Record<'a> {
+    /// The owner name.
+    pub fn name(&self) -> Name<'a> {
+        self.name
+    }
+    /// TYPE.
+    pub fn rtype(&self) -> Rtype {
+        self.rtype
+    }
+    /// CLASS (for OPT: the requestor's UDP payload size).
+    pub fn class(&self) -> Class {
+        self.class
+    }
+    /// TTL in seconds (for OPT: extended RCODE, version and flags).
+    pub fn ttl(&self) -> u32 {
+        self.ttl
+    }
+    /// The section the record was read from.
+    pub fn section(&self) -> Section {
+        self.section
+    }
+    /// The raw rdata, exactly RDLENGTH octets.
+    pub fn rdata(&self) -> &'a [u8] {
+        let at = usize::from(self.rdata_at);
+        self.msg
+            .get(at..at + usize::from(self.rdata_len))
+            .unwrap_or_default()
+    }
+    /// The rdata parsed by type. Names in rdata may be compressed against the whole
+    /// message; the parse must consume exactly RDLENGTH octets.
+    pub fn data(&self) -> Result<RData<'a>, Error> {
+        RData::parse(
+            self.msg,
+            self.rtype,
+            self.class,
+            self.ttl,
+            usize::from(self.rdata_at),
+            usize::from(self.rdata_len),
+        )
+    }
+}
+
+/// Iterator over records of one or more sections, in wire order; stops after the first
+/// error. Questions are read (and validated) first if they were not yet.
+#[derive(Clone, Debug)]
+pub struct Records<'a> {
+    questions: Questions<'a>,
+    left: [u16; 3],
+    section: usize,
+    last: usize,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Record<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.questions.left > 0 {
+            if let Err(e) = self.questions.next()? {
+                self.stop();
+                return Some(Err(e));
+            }
+        }
+        loop {
+            if self.section > self.last {
+                return None;
+            }
+            match self.left.get_mut(self.section) {
+                Some(left) if *left > 0 => {
+                    *left -= 1;
+                    break;
+                }
+                Some(_) => self.section += 1,
+                None => return None,
+            }
+        }
+        let item = self.read();
+        if item.is_err() {
+            self.stop();
+        }
+        Some(item)
+    }
+}
+
+impl<'a> Records<'a> {
+    fn stop(&mut self) {
+        self.questions.left = 0;
+        self.left = [0; 3];
+        self.section = usize::MAX;
+    }
+
+    fn read(&mut self) -> Result<Record<'a>, Error> {
+        let q = &mut self.questions;
+        let msg = q.msg;
+        let (name, at) = Name::read(msg, q.pos, &mut q.cache)?;
+        let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
+            be16(msg, at),
+            be16(msg, at + 2),
+            be32(msg, at + 4),
+            be16(msg, at + 8),
+        ) else {
+            return Err(Error::Truncated);
+        };
+        let rdata_at = at + 10;
+        let end = rdata_at + usize::from(rdlen);
+        if end > msg.len() {
+            return Err(Error::RdataOverrun);
+        }
+        q.pos = end;
+        Ok(Record {
+            msg,
+            name,
+            rtype: Rtype(rtype),
+            class: Class(class),
+            ttl,
+            // The message is at most 65535 octets (checked in `Message::parse`).
+            rdata_at: rdata_at as u16,
+            rdata_len: rdlen,
+            section: Section::ALL
+                .get(self.section)
+                .copied()
+                .unwrap_or(Section::Additional),
+        })
+    }
+
+    /// Once every record of every section has been read without error: the number of
+    /// octets that follow the last one (0 for a well-formed message). `None` before that,
+    /// after an error, or when this iterator covers only some sections.
+    pub fn trailing_len(&self) -> Option<usize> {
+        let done = self.last == Section::Additional as usize
+            && self.section != usize::MAX
+            && self.questions.left == 0
+            && self.left == [0; 3];
+        done.then(|| self.questions.msg.len().saturating_sub(self.questions.pos))
+    }
+
+    /// Like [`trailing_len`](Self::trailing_len), as a result: `Err(TrailingBytes)` when
+    /// octets follow the last record.
+    pub fn check_trailing(&self) -> Result<(), Error> {
+        match self.trailing_len() {
+            Some(n) if n > 0 => Err(Error::TrailingBytes),
+            _ => Ok(()),
+        }
+    }
+}
