@@ -1,1 +1,3 @@
 //! The dnswarden runner library (work in progress).
+pub mod heal;
+pub mod kube;

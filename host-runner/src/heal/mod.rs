@@ -1,0 +1,1 @@
+//! Guarded self-healing of CoreDNS.

@@ -1,0 +1,1 @@
+//! Kubernetes discovery: finds CoreDNS pods and the names that matter.
