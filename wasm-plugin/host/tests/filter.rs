@@ -1,0 +1,499 @@
+//! The built `.wasm` filter driven through the wasmtime host: DNS over TCP in every
+//! chunking, DoH POST and GET, garbage, bad configurations. Every test also proves
+//! pass-through: every callback returned Continue, nothing was modified, and the bytes
+//! forwarded in each direction are exactly the bytes received.
+
+mod common;
+
+use common::{base64url, framed, garbage, metric, query, response, vm};
+use dnswarden_wasm_host::{Action, LogLevel, PeerType, Vm};
+
+const UP: &str = "127.0.0.1:5353";
+const UP_LABEL: &str = "127_0_0_1_5353";
+
+/// Nothing was modified, every action was Continue, every byte was forwarded.
+fn assert_pass_through(vm: &Vm) {
+    assert!(vm.failure().is_none(), "{:?}", vm.failure());
+    assert!(
+        vm.events().is_empty(),
+        "filter changed traffic: {:?}",
+        vm.events()
+    );
+    for call in vm.calls() {
+        if let Some(action) = call.action {
+            assert_eq!(action, Action::Continue, "{call:?}");
+        }
+    }
+    for id in 2..100 {
+        let Some(s) = vm.stream(id) else { continue };
+        for flow in [
+            &s.downstream,
+            &s.upstream,
+            &s.request_body,
+            &s.response_body,
+        ] {
+            assert!(flow.pending.is_empty());
+            assert_eq!(flow.forwarded, flow.received);
+        }
+    }
+}
+
+fn tcp_vm() -> Vm {
+    let mut vm = vm(r#"{"mode":"network"}"#);
+    vm.set_property(&["upstream", "address"], UP.as_bytes());
+    vm
+}
+
+fn tcp(m: &str, extra: &[(&str, &str)]) -> String {
+    metric(m, "tcp", UP_LABEL, extra)
+}
+
+#[test]
+fn tcp_one_byte_at_a_time() {
+    let mut vm = tcp_vm();
+    let (id, action) = vm.new_connection().expect("connect");
+    assert_eq!(action, Action::Continue);
+    let queries: Vec<Vec<u8>> = (0..3)
+        .map(|i| query(100 + i, "svc.cluster.local", false))
+        .collect();
+    let stream: Vec<u8> = queries.iter().flat_map(|q| framed(q)).collect();
+    for b in &stream {
+        vm.downstream_data(id, std::slice::from_ref(b), false)
+            .expect("data");
+    }
+    vm.advance_ms(7);
+    let answers: Vec<u8> = [(0, 0u8), (1, 3), (2, 2)]
+        .iter()
+        .flat_map(|&(i, rcode)| framed(&response(&queries[i], rcode, false)))
+        .collect();
+    for b in &answers {
+        vm.upstream_data(id, std::slice::from_ref(b), false)
+            .expect("data");
+    }
+    vm.downstream_close(id, PeerType::Remote).expect("close");
+    vm.finish(id).expect("finish");
+
+    assert_pass_through(&vm);
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 3);
+    assert_eq!(
+        vm.metric_value(&tcp("responses", &[("rcode", "NOERROR")])),
+        1
+    );
+    assert_eq!(
+        vm.metric_value(&tcp("responses", &[("rcode", "NXDOMAIN")])),
+        1
+    );
+    assert_eq!(
+        vm.metric_value(&tcp("responses", &[("rcode", "SERVFAIL")])),
+        1
+    );
+    let rtt = vm.metric(&tcp("rtt_us", &[])).expect("rtt histogram");
+    assert_eq!(rtt.samples, vec![7_000, 7_000, 7_000]);
+    assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 0);
+}
+
+#[test]
+fn tcp_many_messages_per_chunk_out_of_order() {
+    let mut vm = tcp_vm();
+    let (id, _) = vm.new_connection().expect("connect");
+    let queries: Vec<Vec<u8>> = (0..50)
+        .map(|i| query(i, &format!("n{i}.cluster.local"), false))
+        .collect();
+    let all: Vec<u8> = queries.iter().flat_map(|q| framed(q)).collect();
+    vm.downstream_data(id, &all, false).expect("data");
+    vm.advance_ms(2);
+    // Answers in reverse order, split at an awkward boundary inside a length prefix.
+    let answers: Vec<u8> = queries
+        .iter()
+        .rev()
+        .flat_map(|q| framed(&response(q, 0, false)))
+        .collect();
+    let cut = framed(&response(&queries[49], 0, false)).len() + 1;
+    vm.upstream_data(id, &answers[..cut], false).expect("data");
+    vm.upstream_data(id, &answers[cut..], true).expect("data");
+    vm.upstream_close(id, PeerType::Remote).expect("close");
+
+    assert_pass_through(&vm);
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 50);
+    assert_eq!(
+        vm.metric_value(&tcp("responses", &[("rcode", "NOERROR")])),
+        50
+    );
+    assert_eq!(vm.metric_value(&tcp("mismatches", &[("kind", "id")])), 0);
+    assert_eq!(
+        vm.metric(&tcp("rtt_us", &[])).expect("rtt").samples.len(),
+        50
+    );
+    assert_eq!(vm.metric_value(&tcp("verdict", &[])), 0);
+}
+
+#[test]
+fn tcp_mismatched_and_truncated_answers_are_signals() {
+    let mut vm = tcp_vm();
+    let (id, _) = vm.new_connection().expect("connect");
+    let q1 = query(1, "a.cluster.local", false);
+    let q2 = query(2, "b.cluster.local", false);
+    vm.downstream_data(id, &[framed(&q1), framed(&q2)].concat(), false)
+        .expect("data");
+    // An answer to an id never asked, one whose question differs, one truncated.
+    let stray = response(&query(9, "a.cluster.local", false), 0, false);
+    let mut wrong_q = response(&query(1, "z.cluster.local", false), 0, false);
+    wrong_q[0..2].copy_from_slice(&1u16.to_be_bytes());
+    let tc = response(&q2, 0, true);
+    vm.upstream_data(
+        id,
+        &[framed(&stray), framed(&wrong_q), framed(&tc)].concat(),
+        false,
+    )
+    .expect("data");
+
+    assert_pass_through(&vm);
+    assert_eq!(vm.metric_value(&tcp("mismatches", &[("kind", "id")])), 1);
+    assert_eq!(vm.metric_value(&tcp("mismatches", &[("kind", "qname")])), 1);
+    assert_eq!(vm.metric_value(&tcp("truncated", &[])), 1);
+}
+
+#[test]
+fn tcp_unanswered_queries_time_out() {
+    let mut vm = tcp_vm();
+    let (id, _) = vm.new_connection().expect("connect");
+    vm.downstream_data(id, &framed(&query(1, "a.cluster.local", false)), false)
+        .expect("data");
+    vm.advance_ms(2_500); // default query_timeout_ms is 2000
+    vm.downstream_data(id, &framed(&query(2, "b.cluster.local", false)), false)
+        .expect("data");
+    assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 1);
+    vm.downstream_close(id, PeerType::Local).expect("close");
+    assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 2);
+    assert_pass_through(&vm);
+}
+
+#[test]
+fn servfail_burst_logs_one_verdict_change_with_reasons() {
+    let mut vm = tcp_vm();
+    vm.clear_logs();
+    let (id, _) = vm.new_connection().expect("connect");
+    for i in 0..20u16 {
+        let q = query(i, "svc.cluster.local", false);
+        vm.downstream_data(id, &framed(&q), false).expect("data");
+        vm.advance_ms(1);
+        vm.upstream_data(id, &framed(&response(&q, 2, false)), false)
+            .expect("data");
+    }
+    assert_pass_through(&vm);
+    let changes: Vec<_> = vm
+        .logs()
+        .iter()
+        .filter(|l| l.message.contains("verdict"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].level, LogLevel::Warn);
+    assert!(
+        changes[0]
+            .message
+            .contains("upstream 127.0.0.1:5353 verdict ok -> critical"),
+        "{}",
+        changes[0].message
+    );
+    assert!(
+        changes[0].message.contains("servfail="),
+        "{}",
+        changes[0].message
+    );
+    assert_eq!(vm.metric_value(&tcp("verdict", &[])), 2);
+    assert_eq!(vm.metric_value(&tcp("score_permille", &[])), 1000);
+}
+
+#[test]
+fn garbage_streams_pass_unchanged_in_any_chunking() {
+    for (seed, chunk) in [(1u64, 1usize), (2, 7), (3, 1500), (4, 65_536)] {
+        let mut vm = tcp_vm();
+        let (id, _) = vm.new_connection().expect("connect");
+        let down = garbage(20_000, seed);
+        let up = garbage(20_000, seed + 100);
+        for (d, u) in down.chunks(chunk).zip(up.chunks(chunk)) {
+            vm.downstream_data(id, d, false).expect("data");
+            vm.upstream_data(id, u, false).expect("data");
+        }
+        vm.downstream_close(id, PeerType::Remote).expect("close");
+        vm.finish(id).expect("finish");
+        assert_pass_through(&vm);
+        let malformed: i64 = vm
+            .metrics()
+            .iter()
+            .filter(|m| m.name.contains(".malformed."))
+            .map(|m| m.value)
+            .sum();
+        assert!(malformed > 0, "garbage must be counted as malformed");
+        // Parsing gives up after a run of garbage: bounded work, bounded counts.
+        assert!(malformed < 40, "{malformed}");
+    }
+}
+
+#[test]
+fn oversized_message_is_skipped_and_the_stream_stays_in_sync() {
+    let mut vm = vm(r#"{"max_message_bytes": 512}"#);
+    vm.set_property(&["upstream", "address"], UP.as_bytes());
+    let (id, _) = vm.new_connection().expect("connect");
+    let big = vec![0u8; 1_000];
+    let q = query(7, "svc.cluster.local", false);
+    // Split across chunks, so the framer would have to buffer it (a message whole
+    // inside one chunk is read in place, whatever its size).
+    for chunk in [framed(&big), framed(&q)].concat().chunks(100) {
+        vm.downstream_data(id, chunk, false).expect("data");
+    }
+    vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+        .expect("data");
+    assert_pass_through(&vm);
+    let names: Vec<_> = vm.metrics().iter().map(|m| (&m.name, m.value)).collect();
+    assert_eq!(
+        vm.metric_value(&tcp(
+            "malformed",
+            &[("direction", "query"), ("kind", "too_large")]
+        )),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(
+        vm.metric_value(&tcp("responses", &[("rcode", "NOERROR")])),
+        1
+    );
+}
+
+#[test]
+fn upstream_unknown_until_the_host_exposes_it() {
+    let mut vm = vm("{}");
+    let (id, _) = vm.new_connection().expect("connect");
+    let q = query(1, "a.cluster.local", false);
+    vm.downstream_data(id, &framed(&q), false).expect("data");
+    // Envoy knows the upstream once connected: queries seen before are counted there.
+    vm.set_property(&["upstream", "address"], b"[::1]:53");
+    vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+        .expect("data");
+    assert_eq!(
+        vm.metric_value(&metric("queries", "tcp", "___1__53", &[])),
+        1
+    );
+    assert_eq!(
+        vm.metric_value(&metric(
+            "responses",
+            "tcp",
+            "___1__53",
+            &[("rcode", "NOERROR")]
+        )),
+        1
+    );
+    let (id2, _) = vm.new_connection().expect("connect");
+    vm.remove_property(&["upstream", "address"]);
+    vm.downstream_data(id2, &framed(&q), false).expect("data");
+    vm.downstream_close(id2, PeerType::Remote).expect("close");
+    assert_eq!(
+        vm.metric_value(&metric("timeouts", "tcp", "unknown", &[])),
+        1
+    );
+    assert_pass_through(&vm);
+}
+
+fn doh_vm() -> Vm {
+    let mut vm = vm(r#"{"mode":"http"}"#);
+    vm.set_property(&["upstream", "address"], UP.as_bytes());
+    vm
+}
+
+fn doh(m: &str, extra: &[(&str, &str)]) -> String {
+    metric(m, "doh", UP_LABEL, extra)
+}
+
+const DNS_CT: &[u8] = b"application/dns-message";
+
+#[test]
+fn doh_post_in_chunks() {
+    let mut vm = doh_vm();
+    let id = vm.new_http().expect("stream");
+    let q = query(0, "svc.cluster.local", false);
+    let headers: &[(&str, &[u8])] = &[
+        (":method", b"POST"),
+        (":path", b"/dns-query"),
+        ("content-type", DNS_CT),
+        ("accept", DNS_CT),
+    ];
+    vm.request_headers(id, headers, false).expect("headers");
+    vm.request_body(id, &q[..5], false).expect("body");
+    vm.request_body(id, &q[5..], true).expect("body");
+    vm.advance_ms(3);
+    vm.response_headers(id, &[(":status", b"200"), ("content-type", DNS_CT)], false)
+        .expect("headers");
+    let r = response(&q, 3, false);
+    for chunk in r.chunks(4) {
+        vm.response_body(id, chunk, false).expect("body");
+    }
+    vm.response_body(id, &[], true).expect("body");
+    vm.finish(id).expect("finish");
+
+    assert_pass_through(&vm);
+    assert_eq!(vm.metric_value(&doh("queries", &[])), 1);
+    assert_eq!(
+        vm.metric_value(&doh("responses", &[("rcode", "NXDOMAIN")])),
+        1
+    );
+    assert_eq!(
+        vm.metric(&doh("rtt_us", &[])).expect("rtt").samples,
+        vec![3_000]
+    );
+    assert_eq!(vm.metric_value(&doh("timeouts", &[])), 0);
+    let s = vm.stream(id).expect("stream");
+    assert_eq!(s.maps[0].len(), 4, "request headers untouched");
+}
+
+#[test]
+fn doh_get_with_trailers() {
+    let mut vm = doh_vm();
+    let id = vm.new_http().expect("stream");
+    let q = query(0, "svc.cluster.local", false);
+    let path = format!("/dns-query?dns={}", base64url(&q));
+    vm.request_headers(id, &[(":method", b"GET"), (":path", path.as_bytes())], true)
+        .expect("headers");
+    vm.advance_ms(1);
+    vm.response_headers(
+        id,
+        &[
+            (":status", b"200"),
+            ("content-type", b"application/dns-message; x=y"),
+        ],
+        false,
+    )
+    .expect("headers");
+    vm.response_body(id, &response(&q, 0, false), false)
+        .expect("body");
+    vm.response_trailers(id, &[("grpc-status", b"0")])
+        .expect("trailers");
+    vm.finish(id).expect("finish");
+    assert_pass_through(&vm);
+    assert_eq!(vm.metric_value(&doh("queries", &[])), 1);
+    assert_eq!(
+        vm.metric_value(&doh("responses", &[("rcode", "NOERROR")])),
+        1
+    );
+}
+
+#[test]
+fn doh_failures_are_counted_and_passed_through() {
+    let mut vm = doh_vm();
+    // An upstream HTTP error: no DNS answer.
+    let id = vm.new_http().expect("stream");
+    let q = query(0, "svc.cluster.local", false);
+    let path = format!("/dns-query?dns={}", base64url(&q));
+    vm.request_headers(id, &[(":method", b"GET"), (":path", path.as_bytes())], true)
+        .expect("headers");
+    vm.response_headers(id, &[(":status", b"502")], true)
+        .expect("headers");
+    vm.finish(id).expect("finish");
+    assert_eq!(
+        vm.metric_value(&doh("http_errors", &[("status", "502")])),
+        1
+    );
+    // Bad base64, a garbage body, a request never answered, a non-DoH request.
+    let id = vm.new_http().expect("stream");
+    vm.request_headers(
+        id,
+        &[(":method", b"GET"), (":path", b"/dns-query?dns=%%%")],
+        true,
+    )
+    .expect("headers");
+    vm.finish(id).expect("finish");
+    assert_eq!(
+        vm.metric_value(&doh(
+            "malformed",
+            &[("direction", "query"), ("kind", "bad_base64")]
+        )),
+        1
+    );
+    let id = vm.new_http().expect("stream");
+    vm.request_headers(id, &[(":method", b"POST"), ("content-type", DNS_CT)], false)
+        .expect("headers");
+    vm.request_body(id, &garbage(300, 5), true).expect("body");
+    vm.finish(id).expect("finish");
+    let id = vm.new_http().expect("stream");
+    vm.request_headers(id, &[(":method", b"POST"), ("content-type", DNS_CT)], false)
+        .expect("headers");
+    vm.request_body(id, &q, true).expect("body");
+    vm.finish(id).expect("finish");
+    assert_eq!(vm.metric_value(&doh("timeouts", &[])), 2);
+    let id = vm.new_http().expect("stream");
+    vm.request_headers(id, &[(":method", b"GET"), (":path", b"/index.html")], true)
+        .expect("headers");
+    vm.response_headers(
+        id,
+        &[(":status", b"200"), ("content-type", b"text/html")],
+        false,
+    )
+    .expect("headers");
+    vm.response_body(id, b"<html>", true).expect("body");
+    vm.finish(id).expect("finish");
+    assert_eq!(vm.metric_value(&doh("queries", &[])), 2);
+    assert_pass_through(&vm);
+}
+
+#[test]
+fn bad_configs_are_rejected_with_one_log_line_naming_the_field() {
+    let cases = [
+        (r#"{"weights":{"rtt":"high"}}"#, "`weights.rtt`"),
+        (r#"{"mode":"udp"}"#, "`mode`"),
+        (r#"{"metric_prefix":"has.dot"}"#, "`metric_prefix`"),
+        (
+            r#"{"thresholds":{"degraded":0.9,"critical":0.5}}"#,
+            "`thresholds.degraded`",
+        ),
+        (r#"{"sigals":{}}"#, "`sigals`"),
+        ("not json", "`(document)`"),
+    ];
+    for (config, field) in cases {
+        let mut vm = common::host()
+            .instantiate(Default::default())
+            .expect("instantiate");
+        assert!(
+            !vm.start(config.as_bytes()).expect("no trap"),
+            "{config} accepted"
+        );
+        let errors: Vec<_> = vm
+            .logs()
+            .iter()
+            .filter(|l| l.level >= LogLevel::Warn)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains(field), "{}", errors[0].message);
+        assert!(vm.failure().is_none());
+    }
+}
+
+#[test]
+fn tick_reevaluates_and_recovers() {
+    let mut vm = tcp_vm();
+    assert_eq!(vm.tick_period_ms(), 1_000);
+    let (id, _) = vm.new_connection().expect("connect");
+    for i in 0..3u16 {
+        vm.downstream_data(id, &framed(&query(i, "a.cluster.local", false)), false)
+            .expect("data");
+    }
+    vm.downstream_close(id, PeerType::Remote).expect("close");
+    assert_eq!(vm.metric_value(&tcp("verdict", &[])), 2);
+    // Healthy traffic after the window: the tick brings the verdict back to ok.
+    vm.advance_ms(11_000);
+    let (id, _) = vm.new_connection().expect("connect");
+    for i in 0..5u16 {
+        let q = query(i, "a.cluster.local", false);
+        vm.downstream_data(id, &framed(&q), false).expect("data");
+        vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+            .expect("data");
+    }
+    vm.tick().expect("tick");
+    assert_eq!(vm.metric_value(&tcp("verdict", &[])), 0);
+    assert!(
+        vm.logs()
+            .iter()
+            .any(|l| l.message.contains("critical -> ok")),
+        "{:?}",
+        vm.logs()
+    );
+    assert_pass_through(&vm);
+}

@@ -1,0 +1,890 @@
+//! proxy-wasm glue: the root context, the L4 (DNS over TCP) stream context and the HTTP
+//! (DNS over HTTPS) context.
+//!
+//! Fail open everywhere: every callback returns [`Action::Continue`], never touches a
+//! buffer or header, and gives up quietly (`let ... else { return Action::Continue }`)
+//! when the host cannot give it what it asked for.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use dnswarden_core::wire::{FrameError, Message, QueryKey, TcpFramer};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, PeerType};
+
+use crate::config::{Config, Level, Mode};
+use crate::doh;
+use crate::health::{Health, Outcome, Verdict};
+use crate::names::{metric_name, rcode_label};
+use crate::pending::Pending;
+
+/// Outstanding queries tracked per connection.
+const PENDING_CAPACITY: usize = 64;
+/// After this many unparseable messages in a row, a direction is not parsed any more
+/// (its bytes still pass untouched): a garbage stream costs nothing after that.
+const MAX_MALFORMED_RUN: u32 = 8;
+/// Label for upstreams beyond `max_upstreams`.
+const OVERFLOW_UPSTREAM: &str = "other";
+/// Label when the host does not expose the upstream.
+const UNKNOWN_UPSTREAM: &str = "unknown";
+
+/// Installs the root context factory (called from `main!`).
+pub fn start() {
+    proxy_wasm::set_root_context(|_| {
+        Box::new(Root {
+            shared: Rc::new(RefCell::new(Shared::new(Config::default()))),
+        })
+    });
+}
+
+fn now_us() -> u64 {
+    let Ok(now) = hostcalls::get_current_time() else {
+        return 0;
+    };
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn log(config: &Config, level: Level, message: &str) {
+    if level < config.log_level {
+        return;
+    }
+    let level = match level {
+        Level::Trace => LogLevel::Trace,
+        Level::Debug => LogLevel::Debug,
+        Level::Info => LogLevel::Info,
+        Level::Warn => LogLevel::Warn,
+        Level::Error => LogLevel::Error,
+    };
+    let _ = hostcalls::log(level, message);
+}
+
+fn define(kind: MetricType, name: &str) -> Option<u32> {
+    hostcalls::define_metric(kind, name).ok()
+}
+
+fn bump(id: Option<u32>, by: i64) {
+    if let Some(id) = id {
+        let _ = hostcalls::increment_metric(id, by);
+    }
+}
+
+fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}
+
+/// Per-upstream state: health plus the ids of its hot metrics.
+#[derive(Debug)]
+struct Upstream {
+    label: String,
+    health: Health,
+    queries: Option<u32>,
+    rtt: Option<u32>,
+    score: Option<u32>,
+    verdict: Option<u32>,
+    rcodes: Vec<(u16, Option<u32>)>,
+}
+
+/// State shared by the root context and every stream of one plugin instance.
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    transport: &'static str,
+    upstreams: Vec<Upstream>,
+    by_address: HashMap<String, usize>,
+    /// Ids of rarely used metrics, by full name.
+    other_metrics: HashMap<String, Option<u32>>,
+}
+
+impl Shared {
+    fn new(config: Config) -> Self {
+        let transport = match config.mode {
+            Mode::Network => "tcp",
+            Mode::Http => "doh",
+        };
+        Self {
+            config,
+            transport,
+            upstreams: Vec::new(),
+            by_address: HashMap::new(),
+            other_metrics: HashMap::new(),
+        }
+    }
+
+    fn name(&self, metric: &str, upstream: usize, extra: &[(&str, &str)]) -> String {
+        let label = self
+            .upstreams
+            .get(upstream)
+            .map_or(UNKNOWN_UPSTREAM, |u| u.label.as_str());
+        self.name_for(label, metric, extra)
+    }
+
+    /// Index of the upstream with this address, creating it (bounded) on first sight.
+    fn upstream(&mut self, address: &str) -> usize {
+        if let Some(&i) = self.by_address.get(address) {
+            return i;
+        }
+        let max = self.config.max_upstreams as usize;
+        let label = if self.upstreams.len() + 1 >= max && address != UNKNOWN_UPSTREAM {
+            OVERFLOW_UPSTREAM
+        } else {
+            address
+        };
+        let index = match self.upstreams.iter().position(|u| u.label == label) {
+            Some(i) => i,
+            None => {
+                let up = Upstream {
+                    label: label.to_string(),
+                    health: Health::new(),
+                    queries: define(MetricType::Counter, &self.name_for(label, "queries", &[])),
+                    rtt: define(MetricType::Histogram, &self.name_for(label, "rtt_us", &[])),
+                    score: define(
+                        MetricType::Gauge,
+                        &self.name_for(label, "score_permille", &[]),
+                    ),
+                    verdict: define(MetricType::Gauge, &self.name_for(label, "verdict", &[])),
+                    rcodes: Vec::new(),
+                };
+                self.upstreams.push(up);
+                self.upstreams.len() - 1
+            }
+        };
+        if self.by_address.len() < 4 * max {
+            self.by_address.insert(address.to_string(), index);
+        }
+        index
+    }
+
+    fn name_for(&self, label: &str, metric: &str, extra: &[(&str, &str)]) -> String {
+        let mut labels = vec![("transport", self.transport), ("upstream", label)];
+        labels.extend_from_slice(extra);
+        metric_name(&self.config.metric_prefix, metric, &labels)
+    }
+
+    fn count(&mut self, metric: &str, upstream: usize, extra: &[(&str, &str)], by: i64) {
+        let name = self.name(metric, upstream, extra);
+        let id = *self
+            .other_metrics
+            .entry(name)
+            .or_insert_with_key(|n| define(MetricType::Counter, n));
+        bump(id, by);
+    }
+
+    fn count_query(&mut self, upstream: usize, n: i64) {
+        if let Some(u) = self.upstreams.get(upstream) {
+            bump(u.queries, n);
+        }
+    }
+
+    /// Feeds one outcome to the upstream's health, updates metrics, logs a verdict change.
+    fn observe(&mut self, upstream: usize, outcome: Outcome, rtt_us: u32, now: u64) {
+        match outcome {
+            Outcome::Response(rcode) => {
+                let transport = self.transport;
+                let prefix = self.config.metric_prefix.clone();
+                let Some(u) = self.upstreams.get_mut(upstream) else {
+                    return;
+                };
+                let id = match u.rcodes.iter().find(|(r, _)| *r == rcode) {
+                    Some((_, id)) => *id,
+                    None => {
+                        let label = rcode_label(rcode);
+                        let name = metric_name(
+                            &prefix,
+                            "responses",
+                            &[
+                                ("transport", transport),
+                                ("upstream", &u.label),
+                                ("rcode", &label),
+                            ],
+                        );
+                        let id = define(MetricType::Counter, &name);
+                        if u.rcodes.len() < 32 {
+                            u.rcodes.push((rcode, id));
+                        }
+                        id
+                    }
+                };
+                bump(id, 1);
+                record(u.rtt, u64::from(rtt_us));
+            }
+            Outcome::Truncated => {
+                if let Some(u) = self.upstreams.get(upstream) {
+                    record(u.rtt, u64::from(rtt_us));
+                }
+                self.count("truncated", upstream, &[], 1);
+            }
+            Outcome::Timeout => self.count("timeouts", upstream, &[], 1),
+            Outcome::Malformed | Outcome::Mismatch => {}
+        }
+        let config = &self.config;
+        let Some(u) = self.upstreams.get_mut(upstream) else {
+            return;
+        };
+        let change = u.health.observe(config, outcome, rtt_us, now);
+        publish(config, u, change);
+    }
+
+    fn evaluate_all(&mut self, now: u64) {
+        let config = &self.config;
+        for u in &mut self.upstreams {
+            let change = u.health.evaluate(config, now);
+            publish(config, u, change);
+        }
+    }
+}
+
+fn publish(config: &Config, u: &Upstream, change: Option<crate::health::Change>) {
+    record(u.score, (u.health.score().clamp(0.0, 1.0) * 1000.0) as u64);
+    record(u.verdict, u.health.verdict().gauge() as u64);
+    if let Some(c) = change {
+        let level = if c.to == Verdict::Ok {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        log(
+            config,
+            level,
+            &format!(
+                "dnswarden: upstream {} verdict {} -> {} (score {:.2}: {})",
+                u.label,
+                c.from.name(),
+                c.to.name(),
+                c.score,
+                c.reasons
+            ),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Root context.
+
+struct Root {
+    shared: Rc<RefCell<Shared>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        true
+    }
+
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(
+            BufferType::PluginConfiguration,
+            0,
+            plugin_configuration_size,
+        ) {
+            Ok(Some(bytes)) => bytes,
+            _ => Vec::new(),
+        };
+        match Config::parse(&bytes) {
+            Ok(config) => {
+                if config.tick_ms > 0 {
+                    let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(
+                        config.tick_ms,
+                    )));
+                }
+                log(
+                    &config,
+                    Level::Info,
+                    &format!(
+                        "dnswarden: configured ({} filter, metric prefix {}, log level {:?})",
+                        match config.mode {
+                            Mode::Network => "network",
+                            Mode::Http => "http",
+                        },
+                        config.metric_prefix,
+                        config.log_level
+                    ),
+                );
+                *self.shared.borrow_mut() = Shared::new(config);
+                true
+            }
+            Err(e) => {
+                let _ = hostcalls::log(LogLevel::Error, &format!("dnswarden: {e}"));
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+            return;
+        };
+        shared.evaluate_all(now_us());
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(match self.shared.try_borrow().map(|s| s.config.mode) {
+            Ok(Mode::Http) => ContextType::HttpContext,
+            _ => ContextType::StreamContext,
+        })
+    }
+
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        let max = self
+            .shared
+            .try_borrow()
+            .map_or(4096, |s| s.config.max_message_bytes as usize);
+        Some(Box::new(Tcp::new(self.shared.clone(), max)))
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Doh::new(self.shared.clone())))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// DNS over TCP.
+
+/// One direction of a TCP connection.
+#[derive(Debug)]
+struct Direction {
+    framer: TcpFramer<Box<[u8]>>,
+    malformed_run: u32,
+    given_up: bool,
+}
+
+impl Direction {
+    fn new(max: usize) -> Self {
+        Self {
+            framer: TcpFramer::new(vec![0u8; max].into_boxed_slice()),
+            malformed_run: 0,
+            given_up: false,
+        }
+    }
+
+    /// Frames `data`, calling `on_frame` with each whole message, and with `None` for
+    /// each message too large to buffer (skipped; the stream stays in sync).
+    fn push(&mut self, data: &[u8], mut on_frame: impl FnMut(Option<&[u8]>)) {
+        let mut input = data;
+        // Each round either consumes the input or skips one oversized frame, so this
+        // ends; the bound is a belt-and-braces guard.
+        for _ in 0..=data.len() {
+            match self.framer.push(input, |msg| on_frame(Some(msg))) {
+                Ok(()) => return,
+                Err(FrameError::TooLarge { unread, .. }) => {
+                    on_frame(None);
+                    self.framer.skip_oversized();
+                    let Some(rest) = input.get(input.len().saturating_sub(unread)..) else {
+                        return;
+                    };
+                    input = rest;
+                }
+                Err(_) => {
+                    self.framer.reset();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What a TCP connection saw before its upstream was known.
+#[derive(Debug, Default)]
+struct Deferred {
+    queries: i64,
+    malformed: Vec<&'static str>,
+}
+
+struct Tcp {
+    shared: Rc<RefCell<Shared>>,
+    upstream: Option<usize>,
+    queries: Direction,
+    responses: Direction,
+    pending: Pending,
+    deferred: Deferred,
+}
+
+impl Tcp {
+    fn new(shared: Rc<RefCell<Shared>>, max: usize) -> Self {
+        Self {
+            shared,
+            upstream: None,
+            queries: Direction::new(max),
+            responses: Direction::new(max),
+            pending: Pending::new(PENDING_CAPACITY),
+            deferred: Deferred::default(),
+        }
+    }
+
+    /// Resolves the upstream from Envoy's `upstream.address` once it is known, and
+    /// flushes what was counted before. With `force`, falls back to `unknown`.
+    fn resolve(&mut self, shared: &mut Shared, force: bool) -> Option<usize> {
+        if let Some(u) = self.upstream {
+            return Some(u);
+        }
+        let address = match hostcalls::get_property(vec!["upstream", "address"]) {
+            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+            _ if force => UNKNOWN_UPSTREAM.to_string(),
+            _ => return None,
+        };
+        let u = shared.upstream(&address);
+        self.upstream = Some(u);
+        shared.count_query(u, self.deferred.queries);
+        for kind in std::mem::take(&mut self.deferred.malformed) {
+            shared.count("malformed", u, &[("direction", "query"), ("kind", kind)], 1);
+        }
+        self.deferred.queries = 0;
+        Some(u)
+    }
+
+    fn expire(&mut self, shared: &mut Shared, now: u64) {
+        let timeout = u64::from(shared.config.thresholds.query_timeout_ms) * 1000;
+        let expired = self.pending.expire(now, timeout);
+        if expired > 0
+            && let Some(u) = self.resolve(shared, true)
+        {
+            for _ in 0..expired {
+                shared.observe(u, Outcome::Timeout, 0, now);
+            }
+        }
+    }
+
+    fn on_queries(&mut self, data: &[u8]) {
+        let rc = self.shared.clone();
+        let Ok(mut shared) = rc.try_borrow_mut() else {
+            return;
+        };
+        let now = now_us();
+        self.resolve(&mut shared, false);
+        let Self {
+            queries,
+            pending,
+            deferred,
+            upstream,
+            ..
+        } = self;
+        if queries.given_up {
+            return;
+        }
+        let mut evicted = 0usize;
+        let mut malformed: Vec<&'static str> = Vec::new();
+        let mut count = 0i64;
+        queries.push(data, |frame| {
+            let Some(msg) = frame else {
+                malformed.push("too_large");
+                return;
+            };
+            {
+                count += 1;
+                match Message::parse(msg) {
+                    Ok(m) if !m.header().qr() => match QueryKey::of(&m) {
+                        Some(key) => evicted += usize::from(pending.insert(key, now).is_some()),
+                        None => malformed.push("no_question"),
+                    },
+                    Ok(_) => malformed.push("not_a_query"),
+                    Err(e) => malformed.push(e.kind()),
+                }
+            }
+        });
+        if malformed.is_empty() {
+            queries.malformed_run = 0;
+        } else {
+            queries.malformed_run = queries.malformed_run.saturating_add(malformed.len() as u32);
+            if queries.malformed_run >= MAX_MALFORMED_RUN {
+                queries.given_up = true;
+                malformed.push("gave_up");
+            }
+        }
+        match *upstream {
+            Some(u) => {
+                shared.count_query(u, count);
+                for kind in malformed {
+                    shared.count("malformed", u, &[("direction", "query"), ("kind", kind)], 1);
+                }
+                for _ in 0..evicted {
+                    shared.observe(u, Outcome::Timeout, 0, now);
+                }
+            }
+            None => {
+                deferred.queries += count;
+                if deferred.malformed.len() < 64 {
+                    deferred.malformed.extend(malformed);
+                }
+            }
+        }
+        self.expire(&mut shared, now);
+    }
+
+    fn on_responses(&mut self, data: &[u8]) {
+        let rc = self.shared.clone();
+        let Ok(mut shared) = rc.try_borrow_mut() else {
+            return;
+        };
+        let now = now_us();
+        let Some(u) = self.resolve(&mut shared, true) else {
+            return;
+        };
+        if self.responses.given_up {
+            return;
+        }
+        // (outcome, rtt, metric label) per message, applied after framing.
+        let mut seen: Vec<(Outcome, u32, &'static str)> = Vec::new();
+        let pending = &mut self.pending;
+        self.responses.push(data, |frame| {
+            let Some(msg) = frame else {
+                seen.push((Outcome::Malformed, 0, "too_large"));
+                return;
+            };
+            {
+                let Ok(r) = Message::parse(msg) else {
+                    let kind = Message::parse(msg).err().map_or("malformed", |e| e.kind());
+                    seen.push((Outcome::Malformed, 0, kind));
+                    return;
+                };
+                let Some(q) = pending.take(r.id()) else {
+                    seen.push((Outcome::Mismatch, 0, "id"));
+                    return;
+                };
+                let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
+                if let Err(m) = q.key.check(&r) {
+                    seen.push((Outcome::Mismatch, rtt, m.kind()));
+                    return;
+                }
+                let rcode = r.extended_rcode().map_or(r.header().rcode().0, |rc| rc.0);
+                if r.header().tc() {
+                    seen.push((Outcome::Truncated, rtt, ""));
+                } else {
+                    seen.push((Outcome::Response(rcode), rtt, ""));
+                }
+            }
+        });
+        let bad = seen
+            .iter()
+            .filter(|(o, _, _)| *o == Outcome::Malformed)
+            .count() as u32;
+        if bad == 0 {
+            self.responses.malformed_run = 0;
+        } else {
+            self.responses.malformed_run = self.responses.malformed_run.saturating_add(bad);
+            if self.responses.malformed_run >= MAX_MALFORMED_RUN {
+                self.responses.given_up = true;
+                shared.count(
+                    "malformed",
+                    u,
+                    &[("direction", "response"), ("kind", "gave_up")],
+                    1,
+                );
+            }
+        }
+        for (outcome, rtt, kind) in seen {
+            match outcome {
+                Outcome::Malformed => shared.count(
+                    "malformed",
+                    u,
+                    &[("direction", "response"), ("kind", kind)],
+                    1,
+                ),
+                Outcome::Mismatch => shared.count("mismatches", u, &[("kind", kind)], 1),
+                _ => {}
+            }
+            shared.observe(u, outcome, rtt, now);
+        }
+        self.expire(&mut shared, now);
+    }
+
+    fn on_close(&mut self) {
+        let rc = self.shared.clone();
+        let Ok(mut shared) = rc.try_borrow_mut() else {
+            return;
+        };
+        let now = now_us();
+        let unanswered = self.pending.clear();
+        let Some(u) = self.resolve(&mut shared, true) else {
+            return;
+        };
+        for _ in 0..unanswered {
+            shared.observe(u, Outcome::Timeout, 0, now);
+        }
+    }
+}
+
+impl Context for Tcp {}
+
+impl StreamContext for Tcp {
+    fn on_new_connection(&mut self) -> Action {
+        Action::Continue
+    }
+
+    fn on_downstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
+        let Ok(Some(data)) = hostcalls::get_buffer(BufferType::DownstreamData, 0, data_size) else {
+            return Action::Continue;
+        };
+        self.on_queries(&data);
+        Action::Continue
+    }
+
+    fn on_upstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
+        let Ok(Some(data)) = hostcalls::get_buffer(BufferType::UpstreamData, 0, data_size) else {
+            return Action::Continue;
+        };
+        self.on_responses(&data);
+        Action::Continue
+    }
+
+    fn on_downstream_close(&mut self, _peer_type: PeerType) {
+        self.on_close();
+    }
+
+    fn on_upstream_close(&mut self, _peer_type: PeerType) {
+        self.on_close();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// DNS over HTTPS (RFC 8484).
+
+const DNS_MESSAGE: &[u8] = b"application/dns-message";
+
+fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
+    hostcalls::get_map_value_bytes(map, name).ok().flatten()
+}
+
+fn is_dns_message(content_type: Option<&[u8]>) -> bool {
+    content_type.is_some_and(|ct| {
+        let main = ct.split(|&b| b == b';').next().unwrap_or_default();
+        main.trim_ascii().eq_ignore_ascii_case(DNS_MESSAGE)
+    })
+}
+
+struct Doh {
+    shared: Rc<RefCell<Shared>>,
+    /// Query body being collected (POST).
+    request_body: Option<Vec<u8>>,
+    /// The query, once read, and when.
+    query: Option<(QueryKey, u64)>,
+    /// Response body being collected (200 with application/dns-message).
+    response_body: Option<Vec<u8>>,
+    answered: bool,
+}
+
+impl Doh {
+    fn new(shared: Rc<RefCell<Shared>>) -> Self {
+        Self {
+            shared,
+            request_body: None,
+            query: None,
+            response_body: None,
+            answered: false,
+        }
+    }
+
+    fn max(&self) -> usize {
+        self.shared
+            .try_borrow()
+            .map_or(4096, |s| s.config.max_message_bytes as usize)
+    }
+
+    fn upstream(shared: &mut Shared) -> usize {
+        let address = match hostcalls::get_property(vec!["upstream", "address"]) {
+            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+            _ => UNKNOWN_UPSTREAM.to_string(),
+        };
+        shared.upstream(&address)
+    }
+
+    fn malformed_query(&self, kind: &'static str) {
+        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+            return;
+        };
+        let u = Self::upstream(&mut shared);
+        shared.count("malformed", u, &[("direction", "query"), ("kind", kind)], 1);
+    }
+
+    fn read_query(&mut self, bytes: &[u8]) {
+        match Message::parse(bytes) {
+            Ok(m) if !m.header().qr() => match QueryKey::of(&m) {
+                Some(key) => {
+                    self.query = Some((key, now_us()));
+                    if let Ok(mut shared) = self.shared.try_borrow_mut() {
+                        let u = Self::upstream(&mut shared);
+                        shared.count_query(u, 1);
+                    }
+                }
+                None => self.malformed_query("no_question"),
+            },
+            Ok(_) => self.malformed_query("not_a_query"),
+            Err(e) => self.malformed_query(e.kind()),
+        }
+    }
+
+    fn finish_response(&mut self) {
+        let Some(body) = self.response_body.take() else {
+            return;
+        };
+        let Some((key, sent)) = self.query else {
+            return;
+        };
+        self.answered = true;
+        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+            return;
+        };
+        let now = now_us();
+        let u = Self::upstream(&mut shared);
+        let rtt = u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX);
+        let Ok(r) = Message::parse(&body) else {
+            let kind = Message::parse(&body)
+                .err()
+                .map_or("malformed", |e| e.kind());
+            shared.count(
+                "malformed",
+                u,
+                &[("direction", "response"), ("kind", kind)],
+                1,
+            );
+            shared.observe(u, Outcome::Malformed, rtt, now);
+            return;
+        };
+        if let Err(m) = key.check(&r) {
+            shared.count("mismatches", u, &[("kind", m.kind())], 1);
+            shared.observe(u, Outcome::Mismatch, rtt, now);
+            return;
+        }
+        let rcode = r.extended_rcode().map_or(r.header().rcode().0, |rc| rc.0);
+        let outcome = if r.header().tc() {
+            Outcome::Truncated
+        } else {
+            Outcome::Response(rcode)
+        };
+        shared.observe(u, outcome, rtt, now);
+    }
+}
+
+impl Context for Doh {}
+
+impl HttpContext for Doh {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(method) = header(MapType::HttpRequestHeaders, ":method") else {
+            return Action::Continue;
+        };
+        if method.eq_ignore_ascii_case(b"GET") {
+            let Some(path) = header(MapType::HttpRequestHeaders, ":path") else {
+                return Action::Continue;
+            };
+            if doh::dns_param(&path).is_none() {
+                return Action::Continue; // not DoH: not ours to judge
+            }
+            let mut query = Vec::new();
+            match doh::query_from_path(&path, self.max(), &mut query) {
+                Ok(()) => self.read_query(&query),
+                Err(e) => self.malformed_query(e.kind()),
+            }
+        } else if method.eq_ignore_ascii_case(b"POST")
+            && is_dns_message(header(MapType::HttpRequestHeaders, "content-type").as_deref())
+        {
+            if end_of_stream {
+                self.malformed_query("empty_body");
+            } else {
+                self.request_body = Some(Vec::new());
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let max = self.max();
+        let Some(buf) = self.request_body.as_mut() else {
+            return Action::Continue;
+        };
+        if let Ok(Some(chunk)) = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
+            if buf.len() + chunk.len() > max {
+                self.request_body = None;
+                self.malformed_query("too_large");
+                return Action::Continue;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if end_of_stream && let Some(body) = self.request_body.take() {
+            self.read_query(&body);
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(body) = self.request_body.take() {
+            self.read_query(&body);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if self.query.is_none() {
+            return Action::Continue;
+        }
+        let status = header(MapType::HttpResponseHeaders, ":status").unwrap_or_default();
+        let content_type = header(MapType::HttpResponseHeaders, "content-type");
+        if status == b"200" && is_dns_message(content_type.as_deref()) && !end_of_stream {
+            self.response_body = Some(Vec::new());
+            return Action::Continue;
+        }
+        // No DNS answer will come: an HTTP-level failure.
+        self.answered = true;
+        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+            return Action::Continue;
+        };
+        let u = Self::upstream(&mut shared);
+        let status = String::from_utf8_lossy(&status).into_owned();
+        let status = if status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit()) {
+            status
+        } else {
+            "bad".into()
+        };
+        shared.count("http_errors", u, &[("status", &status)], 1);
+        shared.observe(u, Outcome::Timeout, 0, now_us());
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let max = self.max();
+        let Some(buf) = self.response_body.as_mut() else {
+            return Action::Continue;
+        };
+        if let Ok(Some(chunk)) = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+            if buf.len() + chunk.len() > max {
+                // Too large to read (answers this big are legitimate): count, stop reading.
+                self.response_body = None;
+                self.answered = true;
+                if let Ok(mut shared) = self.shared.try_borrow_mut() {
+                    let u = Self::upstream(&mut shared);
+                    shared.count(
+                        "malformed",
+                        u,
+                        &[("direction", "response"), ("kind", "too_large")],
+                        1,
+                    );
+                }
+                return Action::Continue;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if end_of_stream {
+            self.finish_response();
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.finish_response();
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if self.query.is_some() && !self.answered {
+            self.answered = true;
+            if let Ok(mut shared) = self.shared.try_borrow_mut() {
+                let u = Self::upstream(&mut shared);
+                shared.observe(u, Outcome::Timeout, 0, now_us());
+            }
+        }
+    }
+}
