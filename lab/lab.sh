@@ -136,7 +136,9 @@ zone:
     file: cluster.local.zone
 CONF
   if [ "$4" = 1 ]; then
-    printf '  - domain: 10.in-addr.arpa\n    file: 10.in-addr.arpa.zone\n'
+    # broken.cluster.local has no zone file on purpose: knot answers SERVFAIL below it.
+    printf '  - domain: %s\n    file: %s\n' 10.in-addr.arpa 10.in-addr.arpa.zone \
+      broken.cluster.local missing-on-purpose.zone
   fi
 }
 
