@@ -72,14 +72,20 @@ COMMON = [
     Case("edns", K8S, "A", "EDNS answer: OPT with DO and an NSID option", edns=1232, do=True,
          nsid=True),
     Case("edns-nxdomain", MISSING, "A", "NXDOMAIN + SOA + OPT", edns=1232),
-    Case("servfail", BROKEN, "A", "SERVFAIL from a configured zone that could not load"),
+    # the servfail case is added per server below
 ]
 
-REFUSED_NAME = {
-    "knot": "example.org",       # not authoritative for it
-    "nsd": "example.org",
-    "bind": "example.org",
-    "unbound": "x.refused.cluster.local",  # local-zone always_refuse
+REFUSED = {  # server: (qname, why it is refused)
+    "knot": ("example.org", "REFUSED: not authoritative for the name"),
+    "nsd": ("example.org", "REFUSED: not authoritative for the name"),
+    "bind": ("example.org", "REFUSED: not authoritative for the name (recursion off)"),
+    "unbound": ("x.refused.cluster.local", "REFUSED by a local-zone of type always_refuse"),
+}
+SERVFAIL_WHY = {
+    "knot": "SERVFAIL: the zone broken.cluster.local is configured but its file is missing",
+    "nsd": "SERVFAIL: the zone broken.cluster.local is configured but its file is missing",
+    "bind": "SERVFAIL: the zone broken.cluster.local is configured but its file is missing",
+    "unbound": "SERVFAIL: auth-zone broken.cluster.local has an empty zone file (no SOA)",
 }
 
 EXTRA = {
@@ -90,6 +96,9 @@ EXTRA = {
         Case("refused-acl", K8S, "A",
              "REFUSED by access-control from 127.0.0.2, with EDE 18 (Prohibited)",
              edns=1232, source="127.0.0.2"),
+        Case("refused-acl-noedns", K8S, "A",
+             "REFUSED by access-control without EDNS: unbound omits the question section",
+             source="127.0.0.2"),
     ],
     "dnsdist": [
         Case("a", K8S, "A", "knot's answer passed through dnsdist", edns=1232),
@@ -118,8 +127,11 @@ SERVER_ORDER = ["knot", "nsd", "unbound", "bind", "dnsdist"]
 def cases_for(server: str) -> list[Case]:
     if server == "dnsdist":
         return EXTRA["dnsdist"]
-    refused = Case("refused", REFUSED_NAME[server], "A", "REFUSED for a name the server does not serve")
-    return COMMON + [refused] + EXTRA.get(server, [])
+    qname, why = REFUSED[server]
+    return COMMON + [
+        Case("servfail", BROKEN, "A", SERVFAIL_WHY[server]),
+        Case("refused", qname, "A", why),
+    ] + EXTRA.get(server, [])
 
 
 def query_id(server: str, index: int) -> int:
