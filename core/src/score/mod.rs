@@ -1,1 +1,191 @@
-//! Anomaly detectors and the fused score (work in progress).
+//! Anomaly detectors and the fused score.
+//!
+//! One [`Observation`] per DNS exchange goes into a [`Scorer`]; the scorer keeps a few
+//! kilobytes of fixed state per server and per target, runs eight detectors, fuses their
+//! severities into one score in `[0, 1]` and moves a [`Verdict`] (ok / degraded /
+//! critical) with hysteresis. Every verdict can be explained: [`Scorer::reasons`] says
+//! which detector, which server or target, and why, e.g. *"SERVFAIL burst concentrated on
+//! one server (server 2, ...)"*.
+//!
+//! Nothing here allocates, reads a clock or panics: the caller passes the time (u64
+//! microseconds, ideally monotonic; time that goes backwards is treated as "now") and
+//! small integer keys for servers and targets. `size_of::<Scorer<S, T>>()` is fixed by
+//! the const parameters `S` (servers tracked, default 16) and `T` (targets tracked,
+//! default 64).
+//!
+//! ```
+//! use dnswarden_core::score::{Observation, Outcome, ScoreConfig, Scorer, Verdict};
+//! use dnswarden_core::wire::Rcode;
+//!
+//! let mut scorer: Scorer = Scorer::new(ScoreConfig::default())?;
+//! let mut t = 0;
+//! for i in 0..300u32 {
+//!     t += 10_000; // one observation every 10 ms
+//!     let rcode = if i < 200 { Rcode::NOERROR } else { Rcode::SERVFAIL };
+//!     let server = i % 3;
+//!     // Server 2 starts failing after 2 s.
+//!     let rcode = if server == 2 { rcode } else { Rcode::NOERROR };
+//!     scorer.observe(&Observation::new(server, 7, t, Outcome::Response(rcode)).rtt(900));
+//! }
+//! assert_ne!(scorer.verdict(), Verdict::Ok);
+//! let top = scorer.reasons().iter().next().copied().ok_or("no reason")?;
+//! assert_eq!(top.server, Some(2));
+//! assert_eq!(top.cause.description(), "SERVFAIL burst concentrated on one server");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Detectors
+//!
+//! Six detectors run per server *and* over all servers together (the "global" view), so a
+//! fault on every server is seen within a few observations overall while a fault on one
+//! server is attributed to it. Two run per target. Each keeps, per view, bit histories of
+//! the last 64 observations (newest first; a "burst" counts set bits among the last
+//! [`ScoreConfig::burst_window`]) and a 5 s window of event counts in 10 buckets (a
+//! "rate"). Each detector's severity is in `[0, 1]`; the detector's overall severity is
+//! the maximum over views.
+//!
+//! * **RTT spike** ([`Detector::Rtt`]). Each server keeps a 60 s baseline (6 slices of 10
+//!   s, each a histogram of 96 quarter-octave buckets, about 19 % wide, from 1 µs to 33
+//!   s). Every 64 samples (and when a slice expires) it recomputes the median `m` and
+//!   the median absolute deviation `MAD` (walking outwards from the median bucket), and
+//!   the threshold `m + max(3 · 1.4826 · MAD, 5 ms)`: `1.4826·MAD` estimates σ robustly,
+//!   so this is a "3 sigma" rule that outliers cannot inflate, and the 5 ms floor keeps
+//!   microsecond jitter on a quiet loopback from ever counting. Until a server has 50
+//!   samples (warm-up) only the absolute ceiling (1 s) counts. A sample above the
+//!   threshold is a *spike*; severity ramps from 1 spike among the last 8 answers (0) to
+//!   4 (1). One odd answer never alarms; a shifted distribution does within 4 answers.
+//! * **Timeouts / loss** ([`Detector::Loss`]). Consecutive timeouts ramp from 1 (0) to 3
+//!   (1); the timeout rate over the 5 s window (with at least 10 observations) ramps from
+//!   2 % (0) to 20 % (1). Severity is the larger.
+//! * **NXDOMAIN concentration** ([`Detector::Nxdomain`]). The NXDOMAIN share of responses,
+//!   over the last 8, 16, 32 and 64 responses (each only once the 5 s window holds at
+//!   least that many, and at least 8) and over the whole 5 s window. The largest share
+//!   `s` gives severity `ramp(s, 0.75, 0.85)`: full at 85 %. The short horizons make a
+//!   sudden flood visible within 8 responses, the window catches a slow one.
+//! * **SERVFAIL burst and source entropy** ([`Detector::Servfail`]). Burst: SERVFAILs among
+//!   the last 8 responses ramp from 1 (0) to 3 (1); rate over the 5 s window ramps from 2
+//!   % to 20 %. The reason computes the Shannon entropy `H = −Σ pᵢ log2 pᵢ` of which
+//!   servers produced the SERVFAILs in the window, normalised by `log2(servers seen)`:
+//!   below 0.5 the burst is *concentrated* and the reason names the server
+//!   ([`Cause::ServfailConcentrated`]); above, it is *spread* ([`Cause::ServfailSpread`]).
+//! * **Truncation** ([`Detector::Truncation`]). A failed TCP fallback is a failed lookup:
+//!   failures among the last 8 observations ramp from 0 to 2 (1). TC responses with a
+//!   working fallback are normal for large answers, so only a TC *rate* above 30 % (0) to
+//!   80 % (1) over the window counts.
+//! * **Integrity** ([`Detector::Integrity`]). Malformed responses and id/question
+//!   mismatches (late answers, broken middleboxes, spoofing): among the last 8
+//!   observations, from 1 (0) to 3 (1).
+//! * **Answer-set drift** ([`Detector::Drift`]), per target, only where the caller set an
+//!   expectation ([`Scorer::expect_members`], [`Scorer::expect_fingerprint`],
+//!   [`Scorer::expect_final_name`]). An answer (NOERROR or NXDOMAIN) whose order-independent
+//!   set fingerprint, count or CNAME target differs is a mismatch. Severity 1 once
+//!   mismatches persist for 3 consecutive answers and 50 ms (the grace) and the
+//!   expectation is older than 30 s (the settle time for caches and watches). With the
+//!   expected members known and the observation carrying its members, the reason says
+//!   how many are missing and extra.
+//! * **Round-robin skew** ([`Detector::RoundRobin`]), per target, for NOERROR answers with
+//!   2 to 16 records. The first record's hash is counted over a sliding window of the last
+//!   64 such answers (statistics restart when the answer set changes). Two tests at
+//!   significance α = 1e-5: Pearson's `χ² = (k/n)·Σ cᵢ² − n` against uniform over the `k`
+//!   positions, compared with the Wilson–Hilferty critical value for `k − 1` degrees of
+//!   freedom (once `n ≥ max(32, 5k)`; severity ramps from 0.75× to 1× the critical
+//!   value); and a *stuck* test: the same first record `r` times in a row, with `r` the
+//!   smallest run whose probability under uniform rotation, `k^−(r−1)`, is below α (10 for
+//!   4 records). Severity is the larger.
+//!
+//! # Fusion and verdict
+//!
+//! The score is a weighted noisy-OR, `1 − Π (1 − wᵢ·sᵢ)`: in `[0, 1]`, equal to `wᵢ` when
+//! one detector is at full severity, and growing as independent detectors agree. The
+//! verdict escalates as soon as the score reaches `degraded_enter` (0.5) or
+//! `critical_enter` (0.85) and steps down only after the score stayed below
+//! `degraded_leave` (0.3) / `critical_leave` (0.6) for `leave_hold_us` (1 s) *and* the
+//! verdict was held for `min_dwell_us` (2 s).
+//!
+//! # Fixed memory and eviction
+//!
+//! Servers live in `S` slots: a new server takes a free slot or evicts the least
+//! recently observed one (its history is lost; [`Scorer::evictions`] counts it). Targets
+//! live in `T` slots; a target needs a slot only for expectations or multi-record
+//! answers. A target with an expectation is pinned (only [`Scorer::forget_target`] frees
+//! it); others are evicted least recently observed first. When every target slot is
+//! pinned, the per-target detectors ignore other targets (counted too).
+
+mod config;
+mod math;
+mod observation;
+mod reason;
+mod rtt;
+mod scorer;
+mod target;
+mod window;
+
+pub use config::{ConfigError, ScoreConfig, Weights};
+pub use observation::{
+    AnswerSummary, Fallback, Observation, Outcome, member_hash, member_hash_ip, member_hash_name,
+    member_hash_srv, set_fingerprint,
+};
+pub use reason::{Cause, Evidence, Reason, Reasons};
+pub use scorer::{Assessment, CapacityError, Scorer, ServerHealth, Verdict, VerdictChange};
+
+/// The detectors, in a fixed order (see the [module docs](self) for the math).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Detector {
+    /// RTT far above a server's own baseline.
+    Rtt,
+    /// Timeouts: consecutive and rate.
+    Loss,
+    /// NXDOMAIN share of responses.
+    Nxdomain,
+    /// SERVFAIL burst and rate, with source entropy.
+    Servfail,
+    /// TC rate and failed TCP fallbacks.
+    Truncation,
+    /// Malformed responses and id/question mismatches.
+    Integrity,
+    /// Answer set differs from the expected one.
+    Drift,
+    /// First-position answers far from uniform.
+    RoundRobin,
+}
+
+impl Detector {
+    /// Number of detectors.
+    pub const COUNT: usize = 8;
+    /// All detectors, in index order.
+    pub const ALL: [Detector; Detector::COUNT] = [
+        Detector::Rtt,
+        Detector::Loss,
+        Detector::Nxdomain,
+        Detector::Servfail,
+        Detector::Truncation,
+        Detector::Integrity,
+        Detector::Drift,
+        Detector::RoundRobin,
+    ];
+
+    /// A bounded, stable label for metrics and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Detector::Rtt => "rtt",
+            Detector::Loss => "loss",
+            Detector::Nxdomain => "nxdomain",
+            Detector::Servfail => "servfail",
+            Detector::Truncation => "truncation",
+            Detector::Integrity => "integrity",
+            Detector::Drift => "drift",
+            Detector::RoundRobin => "round_robin",
+        }
+    }
+
+    /// Index in [`Detector::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl core::fmt::Display for Detector {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}

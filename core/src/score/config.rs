@@ -1,0 +1,462 @@
+//! [`ScoreConfig`]: every threshold, window and weight, with documented defaults.
+
+use core::fmt;
+
+use super::Detector;
+
+/// Per-detector weights for the fusion (each in `[0, 1]`; 0 disables a detector's effect
+/// on the score, its severity is still computed and reported).
+///
+/// A detector at full severity with weight `w` alone yields score `w`, so with the
+/// default thresholds weight ≥ 0.85 can make a verdict critical on its own, ≥ 0.5
+/// degraded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weights {
+    /// RTT spike. Default 0.7 (degraded on its own: slow is not down).
+    pub rtt: f32,
+    /// Timeouts / loss. Default 1.0.
+    pub loss: f32,
+    /// NXDOMAIN concentration. Default 0.7.
+    pub nxdomain: f32,
+    /// SERVFAIL burst. Default 1.0.
+    pub servfail: f32,
+    /// Truncation and failed TCP fallback. Default 0.8.
+    pub truncation: f32,
+    /// Answer-set drift. Default 0.6.
+    pub drift: f32,
+    /// Round-robin skew. Default 0.5 (a soft signal: degraded at most).
+    pub round_robin: f32,
+    /// Integrity (malformed, id/question mismatch). Default 0.9.
+    pub integrity: f32,
+}
+
+impl Weights {
+    /// The weight of one detector.
+    pub const fn get(&self, d: Detector) -> f32 {
+        match d {
+            Detector::Rtt => self.rtt,
+            Detector::Loss => self.loss,
+            Detector::Nxdomain => self.nxdomain,
+            Detector::Servfail => self.servfail,
+            Detector::Truncation => self.truncation,
+            Detector::Drift => self.drift,
+            Detector::RoundRobin => self.round_robin,
+            Detector::Integrity => self.integrity,
+        }
+    }
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            rtt: 0.7,
+            loss: 1.0,
+            nxdomain: 0.7,
+            servfail: 1.0,
+            truncation: 0.8,
+            drift: 0.6,
+            round_robin: 0.5,
+            integrity: 0.9,
+        }
+    }
+}
+
+/// Everything the scorer can be tuned with. Times are microseconds. `Default` gives the
+/// values documented on each field; [`ScoreConfig::validate`] rejects impossible
+/// combinations with the field name and the fix.
+///
+/// "Burst" rules look at the last [`burst_window`](Self::burst_window) observations of a
+/// server (and, separately, of all servers together), which is what makes them react
+/// within a few observations; "rate" rules look at the last
+/// [`rate_window_us`](Self::rate_window_us) of time and need a minimum sample count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreConfig {
+    /// Fusion weights.
+    pub weights: Weights,
+    /// Score at or above which the verdict becomes degraded. Default 0.5.
+    pub degraded_enter: f32,
+    /// Score below which a degraded verdict may return to ok. Default 0.3.
+    pub degraded_leave: f32,
+    /// Score at or above which the verdict becomes critical. Default 0.85.
+    pub critical_enter: f32,
+    /// Score below which a critical verdict may step down. Default 0.6.
+    pub critical_leave: f32,
+    /// Minimum time a verdict is held before it may step down (escalation is immediate).
+    /// Default 2 s.
+    pub min_dwell_us: u64,
+    /// The score must stay below the leave threshold this long before stepping down.
+    /// Default 1 s.
+    pub leave_hold_us: u64,
+
+    /// Length of the sliding window for rates (loss, SERVFAIL, NXDOMAIN, TC shares), kept
+    /// in 10 buckets. Default 5 s.
+    pub rate_window_us: u64,
+    /// How many recent observations the burst rules look at (1..=64). Default 8.
+    pub burst_window: u8,
+    /// A server not observed for this long no longer contributes (its state is kept
+    /// until its slot is needed). Default 60 s.
+    pub stale_after_us: u64,
+
+    /// RTT baseline window, kept in 6 slices. Default 60 s.
+    pub rtt_window_us: u64,
+    /// Samples a server's baseline needs before spikes are judged against it. Default 50.
+    pub rtt_warmup_samples: u32,
+    /// How many robust standard deviations (`1.4826·MAD`) above the median count as a
+    /// spike. Default 3.0.
+    pub rtt_sigmas: f32,
+    /// Absolute floor of the spike margin above the median: microsecond jitter on a quiet
+    /// loopback never alarms. Default 5 ms.
+    pub rtt_floor_us: u32,
+    /// Any answer slower than this is a spike, warm or not. Default 1 s.
+    pub rtt_ceiling_us: u32,
+    /// Spikes among the last `burst_window` answers for full severity (one spike is
+    /// never enough; severity ramps from 1 spike = 0 to this many = 1). Default 4.
+    pub rtt_confirm: u8,
+
+    /// Consecutive timeouts for full severity (ramp from 1 = 0). Default 3.
+    pub loss_consecutive: u8,
+    /// Timeout rate over the rate window that is still fine. Default 0.02.
+    pub loss_rate_ok: f32,
+    /// Timeout rate over the rate window at full severity. Default 0.2.
+    pub loss_rate_bad: f32,
+    /// Observations a server needs in the rate window before its loss rate counts.
+    /// Default 10.
+    pub loss_min_samples: u32,
+
+    /// NXDOMAIN share of responses at which the detector is at full severity (it ramps
+    /// up over the 0.1 below). Default 0.85.
+    pub nx_share: f32,
+    /// Minimum responses for an NXDOMAIN share to count. Default 8.
+    pub nx_min_samples: u32,
+
+    /// SERVFAILs among the last `burst_window` responses of a server for full severity
+    /// (ramp from 1 = 0). Default 3.
+    pub servfail_burst: u8,
+    /// SERVFAIL rate that is still fine. Default 0.02.
+    pub servfail_rate_ok: f32,
+    /// SERVFAIL rate at full severity. Default 0.2.
+    pub servfail_rate_bad: f32,
+    /// Minimum responses for a SERVFAIL rate to count. Default 10.
+    pub servfail_min_samples: u32,
+    /// Normalised source entropy (`H / log2(servers seen)`) below which a burst is
+    /// attributed to one server. Default 0.5.
+    pub servfail_concentrated_entropy: f32,
+
+    /// TC rate that is still fine (large answers are truncated by design). Default 0.3.
+    pub tc_rate_ok: f32,
+    /// TC rate at full severity. Default 0.8.
+    pub tc_rate_bad: f32,
+    /// Minimum observations for a TC rate to count. Default 10.
+    pub tc_min_samples: u32,
+    /// Failed TCP fallbacks among the last `burst_window` observations for full
+    /// severity (ramp from 0). Default 2.
+    pub tcp_fail_burst: u8,
+
+    /// Malformed or mismatched responses among the last `burst_window` observations for
+    /// full severity (ramp from 1 = 0). Default 3.
+    pub integrity_burst: u8,
+
+    /// After the caller changes a target's expectation, mismatches are ignored this long
+    /// (DNS caches and the EndpointSlice watch catch up). Default 30 s.
+    pub drift_settle_us: u64,
+    /// A mismatch must persist this long ... Default 50 ms.
+    pub drift_grace_us: u64,
+    /// ... and for this many consecutive answers before it counts. Default 3.
+    pub drift_confirm: u8,
+
+    /// Significance level of the round-robin tests (chi-square and stuck-first run).
+    /// Default 1e-5.
+    pub rr_alpha: f32,
+    /// Minimum answers in the 64-answer window before the chi-square test runs (it also
+    /// waits for 5 expected per position). Default 32.
+    pub rr_min_samples: u32,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig {
+            weights: Weights::default(),
+            degraded_enter: 0.5,
+            degraded_leave: 0.3,
+            critical_enter: 0.85,
+            critical_leave: 0.6,
+            min_dwell_us: 2_000_000,
+            leave_hold_us: 1_000_000,
+            rate_window_us: 5_000_000,
+            burst_window: 8,
+            stale_after_us: 60_000_000,
+            rtt_window_us: 60_000_000,
+            rtt_warmup_samples: 50,
+            rtt_sigmas: 3.0,
+            rtt_floor_us: 5_000,
+            rtt_ceiling_us: 1_000_000,
+            rtt_confirm: 4,
+            loss_consecutive: 3,
+            loss_rate_ok: 0.02,
+            loss_rate_bad: 0.2,
+            loss_min_samples: 10,
+            nx_share: 0.85,
+            nx_min_samples: 8,
+            servfail_burst: 3,
+            servfail_rate_ok: 0.02,
+            servfail_rate_bad: 0.2,
+            servfail_min_samples: 10,
+            servfail_concentrated_entropy: 0.5,
+            tc_rate_ok: 0.3,
+            tc_rate_bad: 0.8,
+            tc_min_samples: 10,
+            tcp_fail_burst: 2,
+            integrity_burst: 3,
+            drift_settle_us: 30_000_000,
+            drift_grace_us: 50_000,
+            drift_confirm: 3,
+            rr_alpha: 1e-5,
+            rr_min_samples: 32,
+        }
+    }
+}
+
+/// A rejected [`ScoreConfig`]: which field, what is wrong, how to fix it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field's name as written in the struct (`weights.rtt`, `degraded_leave`...).
+    pub field: &'static str,
+    /// What is wrong.
+    pub problem: &'static str,
+    /// What to do instead.
+    pub fix: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid score config `{}`: {}; {}",
+            self.field, self.problem, self.fix
+        )
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+const fn err(field: &'static str, problem: &'static str, fix: &'static str) -> ConfigError {
+    ConfigError {
+        field,
+        problem,
+        fix,
+    }
+}
+
+fn unit(x: f32, field: &'static str) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&x) {
+        Ok(())
+    } else {
+        Err(err(
+            field,
+            "must be a number in [0, 1]",
+            "use a value between 0 and 1, such as the default",
+        ))
+    }
+}
+
+fn open_unit(x: f32, field: &'static str) -> Result<(), ConfigError> {
+    if x > 0.0 && x <= 1.0 {
+        Ok(())
+    } else {
+        Err(err(
+            field,
+            "must be a number in (0, 1]",
+            "use a value above 0 and at most 1, such as the default",
+        ))
+    }
+}
+
+fn nonzero_us(x: u64, field: &'static str) -> Result<(), ConfigError> {
+    if x == 0 {
+        Err(err(
+            field,
+            "must not be 0",
+            "use a positive duration in microseconds, such as the default",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn burst(x: u8, window: u8, field: &'static str) -> Result<(), ConfigError> {
+    if x == 0 || x > window {
+        Err(err(
+            field,
+            "must be between 1 and burst_window",
+            "use a count of at least 1 and at most burst_window (default 8)",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl ScoreConfig {
+    /// Checks every field; the first problem found is returned. NaN is rejected by the
+    /// range checks, which run before the ordering checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let w = &self.weights;
+        unit(w.rtt, "weights.rtt")?;
+        unit(w.loss, "weights.loss")?;
+        unit(w.nxdomain, "weights.nxdomain")?;
+        unit(w.servfail, "weights.servfail")?;
+        unit(w.truncation, "weights.truncation")?;
+        unit(w.drift, "weights.drift")?;
+        unit(w.round_robin, "weights.round_robin")?;
+        unit(w.integrity, "weights.integrity")?;
+
+        open_unit(self.degraded_enter, "degraded_enter")?;
+        open_unit(self.critical_enter, "critical_enter")?;
+        unit(self.degraded_leave, "degraded_leave")?;
+        unit(self.critical_leave, "critical_leave")?;
+        if self.degraded_leave >= self.degraded_enter {
+            return Err(err(
+                "degraded_leave",
+                "must be below degraded_enter (hysteresis)",
+                "set it lower than degraded_enter, e.g. 0.3 with degraded_enter 0.5",
+            ));
+        }
+        if self.critical_enter <= self.degraded_enter {
+            return Err(err(
+                "critical_enter",
+                "must be above degraded_enter",
+                "set it higher than degraded_enter, e.g. 0.85 with degraded_enter 0.5",
+            ));
+        }
+        if self.critical_leave >= self.critical_enter {
+            return Err(err(
+                "critical_leave",
+                "must be below critical_enter (hysteresis)",
+                "set it lower than critical_enter, e.g. 0.6 with critical_enter 0.85",
+            ));
+        }
+        if self.critical_leave < self.degraded_leave {
+            return Err(err(
+                "critical_leave",
+                "must not be below degraded_leave",
+                "set it between degraded_leave and critical_enter",
+            ));
+        }
+
+        nonzero_us(self.rate_window_us, "rate_window_us")?;
+        if self.rate_window_us < 10 {
+            return Err(err(
+                "rate_window_us",
+                "is shorter than its 10 buckets",
+                "use at least 10 µs (default 5 s)",
+            ));
+        }
+        if self.burst_window == 0 || self.burst_window > 64 {
+            return Err(err(
+                "burst_window",
+                "must be between 1 and 64",
+                "use a count such as 8",
+            ));
+        }
+        nonzero_us(self.stale_after_us, "stale_after_us")?;
+
+        nonzero_us(self.rtt_window_us, "rtt_window_us")?;
+        if self.rtt_window_us < 6 {
+            return Err(err(
+                "rtt_window_us",
+                "is shorter than its 6 slices",
+                "use at least 6 µs (default 60 s)",
+            ));
+        }
+        if !(self.rtt_sigmas > 0.0 && self.rtt_sigmas <= 100.0) {
+            return Err(err(
+                "rtt_sigmas",
+                "must be in (0, 100]",
+                "use a spread multiplier such as 3.0",
+            ));
+        }
+        if self.rtt_ceiling_us == 0 {
+            return Err(err(
+                "rtt_ceiling_us",
+                "must not be 0",
+                "use an RTT that is always a failure, e.g. 1000000 (1 s)",
+            ));
+        }
+        burst(self.rtt_confirm, self.burst_window, "rtt_confirm")?;
+
+        if self.loss_consecutive == 0 {
+            return Err(err(
+                "loss_consecutive",
+                "must be at least 1",
+                "use a count such as 3",
+            ));
+        }
+        unit(self.loss_rate_ok, "loss_rate_ok")?;
+        open_unit(self.loss_rate_bad, "loss_rate_bad")?;
+        if self.loss_rate_ok >= self.loss_rate_bad {
+            return Err(err(
+                "loss_rate_bad",
+                "must be above loss_rate_ok",
+                "e.g. loss_rate_ok 0.02 and loss_rate_bad 0.2",
+            ));
+        }
+
+        open_unit(self.nx_share, "nx_share")?;
+        if self.nx_min_samples == 0 {
+            return Err(err(
+                "nx_min_samples",
+                "must be at least 1",
+                "use a count such as 8",
+            ));
+        }
+
+        burst(self.servfail_burst, self.burst_window, "servfail_burst")?;
+        unit(self.servfail_rate_ok, "servfail_rate_ok")?;
+        open_unit(self.servfail_rate_bad, "servfail_rate_bad")?;
+        if self.servfail_rate_ok >= self.servfail_rate_bad {
+            return Err(err(
+                "servfail_rate_bad",
+                "must be above servfail_rate_ok",
+                "e.g. servfail_rate_ok 0.02 and servfail_rate_bad 0.2",
+            ));
+        }
+        unit(
+            self.servfail_concentrated_entropy,
+            "servfail_concentrated_entropy",
+        )?;
+
+        unit(self.tc_rate_ok, "tc_rate_ok")?;
+        open_unit(self.tc_rate_bad, "tc_rate_bad")?;
+        if self.tc_rate_ok >= self.tc_rate_bad {
+            return Err(err(
+                "tc_rate_bad",
+                "must be above tc_rate_ok",
+                "e.g. tc_rate_ok 0.3 and tc_rate_bad 0.8",
+            ));
+        }
+        burst(self.tcp_fail_burst, self.burst_window, "tcp_fail_burst")?;
+        burst(self.integrity_burst, self.burst_window, "integrity_burst")?;
+
+        if self.drift_confirm == 0 {
+            return Err(err(
+                "drift_confirm",
+                "must be at least 1",
+                "use a count such as 3",
+            ));
+        }
+        if !(self.rr_alpha > 0.0 && self.rr_alpha < 0.5) {
+            return Err(err(
+                "rr_alpha",
+                "must be in (0, 0.5)",
+                "use a small significance level such as 1e-5",
+            ));
+        }
+        if self.rr_min_samples < 2 || self.rr_min_samples > 64 {
+            return Err(err(
+                "rr_min_samples",
+                "must be between 2 and 64 (the window)",
+                "use a count such as 32",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1100 @@
+//! The [`Scorer`]: owns every detector, fuses, and moves the verdict.
+
+use core::fmt;
+
+use super::math::{clamp01, entropy_bits, log2, ramp};
+use super::observation::{Fallback, Observation, Outcome};
+use super::reason::{Cause, Evidence, Reason, Reasons};
+use super::rtt::{RTT_SLICES, RttSketch};
+use super::target::{RrTables, SetMembers, Target};
+use super::window::{BUCKETS, Ev, Window};
+use super::{ConfigError, Detector, ScoreConfig};
+use crate::wire::Rcode;
+
+/// Detectors that run per server (and globally): the first six of [`Detector::ALL`].
+const SERVER_DETECTORS: usize = 6;
+/// Per-target detectors: drift, round robin.
+const TARGET_DETECTORS: usize = 2;
+
+/// The overall health verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Verdict {
+    /// Nothing worth attention.
+    #[default]
+    Ok,
+    /// Something is off; clients may notice.
+    Degraded,
+    /// Lookups are failing or wrong.
+    Critical,
+}
+
+impl Verdict {
+    /// A bounded label (`ok`, `degraded`, `critical`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Degraded => "degraded",
+            Verdict::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A verdict transition.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerdictChange {
+    /// Before.
+    pub from: Verdict,
+    /// After.
+    pub to: Verdict,
+    /// When (the scorer's clock: the latest time it has seen).
+    pub at_us: u64,
+    /// The score that caused it.
+    pub score: f32,
+}
+
+/// The state after an observation or an evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Assessment {
+    /// The fused score in `[0, 1]`.
+    pub score: f32,
+    /// The verdict now.
+    pub verdict: Verdict,
+    /// Set when this call changed the verdict; then log [`Scorer::reasons`].
+    pub change: Option<VerdictChange>,
+}
+
+/// An expectation could not be recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityError {
+    /// Every target slot holds an expectation; forget one or use a larger `T`.
+    TargetsFull,
+    /// More members than the 64 an expectation holds; use a fingerprint instead.
+    TooManyMembers,
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CapacityError::TargetsFull => {
+                "every target slot holds an expectation: forget a target or build the scorer with a larger T"
+            }
+            CapacityError::TooManyMembers => {
+                "more than 64 expected members: use expect_fingerprint for larger sets"
+            }
+        })
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// One server's own view (for healing decisions: "is this pod sick?").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerHealth {
+    /// The server key.
+    pub server: u32,
+    /// When it was last observed.
+    pub last_seen_us: u64,
+    /// Noisy-OR of the weighted per-server detectors only, in `[0, 1]`.
+    pub score: f32,
+    /// Severities by [`Detector::index`] (the per-target ones are 0 here).
+    pub severities: [f32; Detector::COUNT],
+    /// Whether the server is stale (not observed for `stale_after_us`).
+    pub stale: bool,
+}
+
+impl ServerHealth {
+    /// The severity of one detector for this server.
+    pub fn severity(&self, d: Detector) -> f32 {
+        self.severities.get(d.index()).copied().unwrap_or(0.0)
+    }
+}
+
+/// One detector's output for one view.
+#[derive(Clone, Copy, Debug)]
+struct Component {
+    sev: f32,
+    cause: Cause,
+    evidence: Evidence,
+}
+
+/// Event histories and rate window of one view (a server, or all servers).
+#[derive(Clone, Copy, Debug)]
+struct Counters {
+    win: Window,
+    /// Bit histories, newest in bit 0. `nx`, `sf`: per response; `rtt`: per answered
+    /// exchange (1 = spike); `tcpf`, `integ`: per observation.
+    nx: u64,
+    sf: u64,
+    rtt: u64,
+    tcpf: u64,
+    integ: u64,
+    consec_timeouts: u32,
+}
+
+impl Counters {
+    const EMPTY: Counters = Counters {
+        win: Window::EMPTY,
+        nx: 0,
+        sf: 0,
+        rtt: 0,
+        tcpf: 0,
+        integ: 0,
+        consec_timeouts: 0,
+    };
+
+    #[inline]
+    fn record(&mut self, outcome: &Outcome, spike: Option<bool>, now: u64, bucket_us: u64) {
+        self.win.advance(now, bucket_us);
+        self.win.add(Ev::Total);
+        let mut tcp_failed = false;
+        let mut integrity = false;
+        match *outcome {
+            Outcome::Response(rc) | Outcome::Truncated(Fallback::Answered(rc)) => {
+                self.win.add(Ev::Responses);
+                let nx = rc == Rcode::NXDOMAIN;
+                let sf = rc == Rcode::SERVFAIL;
+                if nx {
+                    self.win.add(Ev::Nxdomain);
+                }
+                if sf {
+                    self.win.add(Ev::Servfail);
+                }
+                self.nx = (self.nx << 1) | u64::from(nx);
+                self.sf = (self.sf << 1) | u64::from(sf);
+                self.consec_timeouts = 0;
+                if matches!(outcome, Outcome::Truncated(_)) {
+                    self.win.add(Ev::Truncated);
+                }
+            }
+            Outcome::Truncated(Fallback::NotAttempted) => {
+                self.win.add(Ev::Truncated);
+                self.consec_timeouts = 0;
+            }
+            Outcome::Truncated(Fallback::Failed) => {
+                self.win.add(Ev::Truncated);
+                self.win.add(Ev::TcpFailed);
+                tcp_failed = true;
+            }
+            Outcome::Timeout => {
+                self.win.add(Ev::Timeout);
+                self.consec_timeouts = self.consec_timeouts.saturating_add(1);
+            }
+            Outcome::Malformed => {
+                self.win.add(Ev::Malformed);
+                integrity = true;
+            }
+            Outcome::Mismatch(_) => {
+                self.win.add(Ev::Mismatch);
+                integrity = true;
+            }
+        }
+        self.tcpf = (self.tcpf << 1) | u64::from(tcp_failed);
+        self.integ = (self.integ << 1) | u64::from(integrity);
+        if let Some(s) = spike {
+            self.rtt = (self.rtt << 1) | u64::from(s);
+        }
+    }
+
+    /// All six per-view detectors.
+    fn assess(&self, cfg: &ScoreConfig, d: &Derived) -> [Component; SERVER_DETECTORS] {
+        let burst = |h: u64| (h & d.burst_mask).count_ones() as f32;
+        let none = Evidence::None;
+
+        // RTT spike (evidence filled in by the caller for a server).
+        let spikes = burst(self.rtt);
+        let rtt = Component {
+            sev: ramp(spikes, 1.0, f32::from(cfg.rtt_confirm)),
+            cause: Cause::RttSpike,
+            evidence: Evidence::Count(spikes as u32),
+        };
+
+        // Loss.
+        let consec = ramp(
+            self.consec_timeouts as f32,
+            1.0,
+            f32::from(cfg.loss_consecutive),
+        );
+        let rate = self.win.share(Ev::Timeout, Ev::Total, cfg.loss_min_samples);
+        let rate_sev = rate.map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
+        let loss = if consec >= rate_sev {
+            Component {
+                sev: consec,
+                cause: Cause::ConsecutiveTimeouts,
+                evidence: Evidence::Count(self.consec_timeouts),
+            }
+        } else {
+            Component {
+                sev: rate_sev,
+                cause: Cause::LossRate,
+                evidence: Evidence::Share(rate.unwrap_or(0.0)),
+            }
+        };
+
+        // NXDOMAIN share: short horizons and the whole window.
+        let responses = self.win.sum(Ev::Responses);
+        let mut share = 0.0f32;
+        for (n, mask) in [
+            (8u32, 0xFFu64),
+            (16, 0xFFFF),
+            (32, 0xFFFF_FFFF),
+            (64, u64::MAX),
+        ] {
+            if n >= cfg.nx_min_samples && responses >= n {
+                let s = (self.nx & mask).count_ones() as f32 / n as f32;
+                if s > share {
+                    share = s;
+                }
+            }
+        }
+        if let Some(s) = self
+            .win
+            .share(Ev::Nxdomain, Ev::Responses, cfg.nx_min_samples)
+            && s > share
+        {
+            share = s;
+        }
+        let nx = Component {
+            sev: ramp(share, cfg.nx_share - 0.1, cfg.nx_share),
+            cause: Cause::NxdomainShare,
+            evidence: Evidence::Share(share),
+        };
+
+        // SERVFAIL (the cause is refined with the source entropy by `reasons`).
+        let sf_burst = ramp(burst(self.sf), 1.0, f32::from(cfg.servfail_burst));
+        let sf_rate = self
+            .win
+            .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
+            .map_or(0.0, |r| {
+                ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
+            });
+        let servfail = Component {
+            sev: if sf_burst > sf_rate {
+                sf_burst
+            } else {
+                sf_rate
+            },
+            cause: Cause::ServfailSpread,
+            evidence: none,
+        };
+
+        // Truncation.
+        let fails = burst(self.tcpf);
+        let fail_sev = ramp(fails, 0.0, f32::from(cfg.tcp_fail_burst));
+        let tc_rate = self.win.share(Ev::Truncated, Ev::Total, cfg.tc_min_samples);
+        let tc_sev = tc_rate.map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
+        let truncation = if fail_sev >= tc_sev {
+            Component {
+                sev: fail_sev,
+                cause: Cause::TcpFallbackFailed,
+                evidence: Evidence::Count(fails as u32),
+            }
+        } else {
+            Component {
+                sev: tc_sev,
+                cause: Cause::TruncationRate,
+                evidence: Evidence::Share(tc_rate.unwrap_or(0.0)),
+            }
+        };
+
+        // Integrity.
+        let bad = burst(self.integ);
+        let integrity = Component {
+            sev: ramp(bad, 1.0, f32::from(cfg.integrity_burst)),
+            cause: if self.win.sum(Ev::Malformed) > self.win.sum(Ev::Mismatch) {
+                Cause::Malformed
+            } else {
+                Cause::Mismatch
+            },
+            evidence: Evidence::Count(bad as u32),
+        };
+
+        [rtt, loss, nx, servfail, truncation, integrity]
+    }
+}
+
+/// Values derived from the config once.
+#[derive(Clone, Copy, Debug)]
+struct Derived {
+    burst_mask: u64,
+    bucket_us: u64,
+    slice_us: u64,
+    tables: RrTables,
+}
+
+impl Derived {
+    fn new(cfg: &ScoreConfig) -> Self {
+        let bw = u32::from(cfg.burst_window.clamp(1, 64));
+        Derived {
+            burst_mask: if bw >= 64 { u64::MAX } else { (1u64 << bw) - 1 },
+            bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
+            slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
+            tables: RrTables::new(cfg.rr_alpha),
+        }
+    }
+}
+
+/// One tracked server.
+#[derive(Clone, Copy, Debug)]
+struct Server {
+    c: Counters,
+    rtt: RttSketch,
+    sev: [f32; SERVER_DETECTORS],
+}
+
+impl Server {
+    const EMPTY: Server = Server {
+        c: Counters::EMPTY,
+        rtt: RttSketch::EMPTY,
+        sev: [0.0; SERVER_DETECTORS],
+    };
+}
+
+/// Where the largest severity of one detector is.
+#[derive(Clone, Copy, Debug, Default)]
+struct Best {
+    v: f32,
+    i: usize,
+}
+
+/// Hysteresis state of the verdict.
+#[derive(Clone, Copy, Debug)]
+struct VerdictState {
+    verdict: Verdict,
+    since_us: u64,
+    /// Since when the score has been below `critical_leave` / `degraded_leave`.
+    calm_since: Option<u64>,
+    quiet_since: Option<u64>,
+}
+
+impl VerdictState {
+    fn step(&mut self, score: f32, now: u64, cfg: &ScoreConfig) -> Option<VerdictChange> {
+        self.calm_since = if score < cfg.critical_leave {
+            self.calm_since.or(Some(now))
+        } else {
+            None
+        };
+        self.quiet_since = if score < cfg.degraded_leave {
+            self.quiet_since.or(Some(now))
+        } else {
+            None
+        };
+        let level = if score >= cfg.critical_enter {
+            Verdict::Critical
+        } else if score >= cfg.degraded_enter {
+            Verdict::Degraded
+        } else {
+            Verdict::Ok
+        };
+        let held =
+            |since: Option<u64>| since.is_some_and(|s| now.saturating_sub(s) >= cfg.leave_hold_us);
+        let dwelt = now.saturating_sub(self.since_us) >= cfg.min_dwell_us;
+        let to = if level > self.verdict {
+            level
+        } else if dwelt && self.verdict == Verdict::Critical && held(self.calm_since) {
+            if held(self.quiet_since) {
+                Verdict::Ok
+            } else {
+                Verdict::Degraded
+            }
+        } else if dwelt && self.verdict == Verdict::Degraded && held(self.quiet_since) {
+            Verdict::Ok
+        } else {
+            return None;
+        };
+        let change = VerdictChange {
+            from: self.verdict,
+            to,
+            at_us: now,
+            score,
+        };
+        self.verdict = to;
+        self.since_us = now;
+        Some(change)
+    }
+}
+
+/// Owns every detector; feed it [`Observation`]s, read a score, a [`Verdict`] and
+/// [`Reasons`]. See the [module docs](super) for the math and defaults.
+///
+/// `S` servers and `T` targets are tracked in fixed slots (eviction: least recently
+/// observed; targets with an expectation are pinned). The size is fixed at compile time:
+/// about 2.2 KiB per server and 0.9 KiB per target, ~52 KiB for the defaults. Build it
+/// once (e.g. in a `Box` or a static) rather than on a small stack.
+#[derive(Clone, Debug)]
+pub struct Scorer<const S: usize = 16, const T: usize = 64> {
+    cfg: ScoreConfig,
+    d: Derived,
+    now: u64,
+    observations: u64,
+    evictions: u64,
+    untracked_targets: u64,
+    global: Counters,
+    global_sev: [f32; SERVER_DETECTORS],
+    server_keys: [u32; S],
+    server_last: [u64; S],
+    server_used: [bool; S],
+    servers: [Server; S],
+    server_best: [Best; SERVER_DETECTORS],
+    target_keys: [u32; T],
+    target_last: [u64; T],
+    target_used: [bool; T],
+    targets: [Target; T],
+    target_best: [Best; TARGET_DETECTORS],
+    score: f32,
+    verdict: VerdictState,
+}
+
+impl<const S: usize, const T: usize> Scorer<S, T> {
+    /// A scorer with this configuration, after [`ScoreConfig::validate`].
+    pub fn new(cfg: ScoreConfig) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Scorer {
+            d: Derived::new(&cfg),
+            cfg,
+            now: 0,
+            observations: 0,
+            evictions: 0,
+            untracked_targets: 0,
+            global: Counters::EMPTY,
+            global_sev: [0.0; SERVER_DETECTORS],
+            server_keys: [0; S],
+            server_last: [0; S],
+            server_used: [false; S],
+            servers: [Server::EMPTY; S],
+            server_best: [Best::default(); SERVER_DETECTORS],
+            target_keys: [0; T],
+            target_last: [0; T],
+            target_used: [false; T],
+            targets: [Target::EMPTY; T],
+            target_best: [Best::default(); TARGET_DETECTORS],
+            score: 0.0,
+            verdict: VerdictState {
+                verdict: Verdict::Ok,
+                since_us: 0,
+                calm_since: None,
+                quiet_since: None,
+            },
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ScoreConfig {
+        &self.cfg
+    }
+
+    /// The current fused score in `[0, 1]`.
+    pub fn score(&self) -> f32 {
+        self.score
+    }
+
+    /// The current verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.verdict
+    }
+
+    /// The scorer's clock: the latest time it has been given.
+    pub fn now_us(&self) -> u64 {
+        self.now
+    }
+
+    /// Observations fed so far.
+    pub fn observations(&self) -> u64 {
+        self.observations
+    }
+
+    /// Servers evicted to make room for new ones (their history was lost).
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Observations whose target needed a slot but every slot was pinned.
+    pub fn untracked_targets(&self) -> u64 {
+        self.untracked_targets
+    }
+
+    /// The overall severity of one detector in `[0, 1]` (maximum over servers, the global
+    /// view, or targets).
+    pub fn severity(&self, d: Detector) -> f32 {
+        let i = d.index();
+        if i < SERVER_DETECTORS {
+            let g = self.global_sev.get(i).copied().unwrap_or(0.0);
+            let s = self.server_best.get(i).map_or(0.0, |b| b.v);
+            clamp01(if g > s { g } else { s })
+        } else {
+            clamp01(
+                self.target_best
+                    .get(i - SERVER_DETECTORS)
+                    .map_or(0.0, |b| b.v),
+            )
+        }
+    }
+
+    /// Feeds one exchange; O(1) (bounded by `S`, `T` and small constants). Returns the
+    /// new score and verdict, and the change if there was one.
+    pub fn observe(&mut self, obs: &Observation<'_>) -> Assessment {
+        let now = self.tick(obs.at_us);
+        self.observations = self.observations.saturating_add(1);
+        let answered = matches!(
+            obs.outcome,
+            Outcome::Response(_)
+                | Outcome::Truncated(Fallback::NotAttempted | Fallback::Answered(_))
+        );
+
+        let mut spike = None;
+        if let Some(si) = self.server_slot(obs.server, now) {
+            let cfg = &self.cfg;
+            let d = &self.d;
+            let mut sev = [0.0; SERVER_DETECTORS];
+            if let Some(server) = self.servers.get_mut(si) {
+                if answered {
+                    let rtt = &mut server.rtt;
+                    let rotated = rtt.advance(now, d.slice_us);
+                    rtt.refresh(
+                        cfg.rtt_warmup_samples,
+                        cfg.rtt_sigmas,
+                        cfg.rtt_floor_us,
+                        rotated,
+                    );
+                    let thr = rtt.threshold_us;
+                    spike =
+                        Some(obs.rtt_us >= cfg.rtt_ceiling_us || (thr != 0 && obs.rtt_us > thr));
+                    rtt.add(obs.rtt_us);
+                }
+                server.c.record(&obs.outcome, spike, now, d.bucket_us);
+                let comps = server.c.assess(cfg, d);
+                for (s, c) in server.sev.iter_mut().zip(comps.iter()) {
+                    *s = c.sev;
+                }
+                sev = server.sev;
+            }
+            self.update_server_best(si, &sev);
+        }
+        let (cfg, d) = (&self.cfg, &self.d);
+        self.global.record(&obs.outcome, spike, now, d.bucket_us);
+        let g = self.global.assess(cfg, d);
+        for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
+            *s = c.sev;
+        }
+
+        if let Some(ti) = self.target_slot(obs, now)
+            && let Some(t) = self.targets.get_mut(ti)
+        {
+            t.observe(obs, now, &self.cfg, &self.d.tables);
+            let sev = t.sev;
+            self.update_target_best(ti, &sev);
+        }
+        self.fuse(now)
+    }
+
+    /// Advances time without an observation: slides every window, retires stale servers
+    /// and targets, completes drift grace periods, and lets the verdict step down. Call it
+    /// periodically (e.g. every second); O(S + T).
+    pub fn evaluate(&mut self, now_us: u64) -> Assessment {
+        let now = self.tick(now_us);
+        let cfg = &self.cfg;
+        let d = &self.d;
+        self.global.win.advance(now, d.bucket_us);
+        let g = self.global.assess(cfg, d);
+        for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
+            *s = c.sev;
+        }
+        for ((server, &used), &last) in self
+            .servers
+            .iter_mut()
+            .zip(self.server_used.iter())
+            .zip(self.server_last.iter())
+        {
+            if !used {
+                continue;
+            }
+            server.c.win.advance(now, d.bucket_us);
+            if server.rtt.advance(now, d.slice_us) {
+                server.rtt.refresh(
+                    cfg.rtt_warmup_samples,
+                    cfg.rtt_sigmas,
+                    cfg.rtt_floor_us,
+                    true,
+                );
+            }
+            if now.saturating_sub(last) >= cfg.stale_after_us {
+                server.sev = [0.0; SERVER_DETECTORS];
+            } else {
+                let comps = server.c.assess(cfg, d);
+                for (s, c) in server.sev.iter_mut().zip(comps.iter()) {
+                    *s = c.sev;
+                }
+            }
+        }
+        for ((t, &used), &last) in self
+            .targets
+            .iter_mut()
+            .zip(self.target_used.iter())
+            .zip(self.target_last.iter())
+        {
+            if !used {
+                continue;
+            }
+            if now.saturating_sub(last) >= cfg.stale_after_us {
+                t.clear_severities();
+            } else {
+                t.drift_refresh(now, cfg);
+            }
+        }
+        for i in 0..SERVER_DETECTORS {
+            self.rescan_server(i);
+        }
+        for i in 0..TARGET_DETECTORS {
+            self.rescan_target(i);
+        }
+        self.fuse(now)
+    }
+
+    /// Sets the expected answer members of `target` (at most 64 member hashes, e.g.
+    /// [`member_hash_ip`](super::member_hash_ip) of the EndpointSlice ready addresses;
+    /// order and duplicates do not matter). Setting the same set again keeps the settle
+    /// timer; a different set restarts it.
+    pub fn expect_members(
+        &mut self,
+        target: u32,
+        now_us: u64,
+        members: &[u64],
+    ) -> Result<(), CapacityError> {
+        if members.len() > super::target::MAX_EXPECTED {
+            return Err(CapacityError::TooManyMembers);
+        }
+        let now = self.tick(now_us);
+        let ti = self.pin_target(target, now)?;
+        match self
+            .targets
+            .get_mut(ti)
+            .map(|t| t.set_members(members, now))
+        {
+            Some(SetMembers::TooMany) => Err(CapacityError::TooManyMembers),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets the expected answer-set fingerprint ([`set_fingerprint`](super::set_fingerprint)
+    /// of the member hashes) and, if known, the record count, for sets larger than 64.
+    pub fn expect_fingerprint(
+        &mut self,
+        target: u32,
+        now_us: u64,
+        fingerprint: u64,
+        count: Option<u16>,
+    ) -> Result<(), CapacityError> {
+        let now = self.tick(now_us);
+        let ti = self.pin_target(target, now)?;
+        if let Some(t) = self.targets.get_mut(ti) {
+            t.set_fingerprint(fingerprint, count, now);
+        }
+        Ok(())
+    }
+
+    /// Sets the name the CNAME chain must end at (an ExternalName service), as a
+    /// [`wire::Name::fingerprint`](crate::wire::Name::fingerprint).
+    pub fn expect_final_name(
+        &mut self,
+        target: u32,
+        now_us: u64,
+        name_fingerprint: u64,
+    ) -> Result<(), CapacityError> {
+        let now = self.tick(now_us);
+        let ti = self.pin_target(target, now)?;
+        if let Some(t) = self.targets.get_mut(ti) {
+            t.set_final_name(Some(name_fingerprint), now);
+        }
+        Ok(())
+    }
+
+    /// Drops everything known about `target` (expectation and statistics) and frees its
+    /// slot. Returns whether it was tracked.
+    pub fn forget_target(&mut self, target: u32) -> bool {
+        let Some(ti) = self.find_target(target) else {
+            return false;
+        };
+        if let (Some(u), Some(t)) = (self.target_used.get_mut(ti), self.targets.get_mut(ti)) {
+            *u = false;
+            *t = Target::EMPTY;
+        }
+        for i in 0..TARGET_DETECTORS {
+            self.rescan_target(i);
+        }
+        true
+    }
+
+    /// Drops everything known about `server` and frees its slot (e.g. the pod is gone).
+    /// Returns whether it was tracked.
+    pub fn forget_server(&mut self, server: u32) -> bool {
+        let Some(si) = self.find_server(server) else {
+            return false;
+        };
+        if let (Some(u), Some(s)) = (self.server_used.get_mut(si), self.servers.get_mut(si)) {
+            *u = false;
+            *s = Server::EMPTY;
+        }
+        for i in 0..SERVER_DETECTORS {
+            self.rescan_server(i);
+        }
+        true
+    }
+
+    /// The per-server view of `server`, if tracked.
+    pub fn server_health(&self, server: u32) -> Option<ServerHealth> {
+        let si = self.find_server(server)?;
+        let s = self.servers.get(si)?;
+        let last = self.server_last.get(si).copied().unwrap_or(0);
+        let mut severities = [0.0; Detector::COUNT];
+        let mut keep = 1.0f32;
+        for ((out, &sev), d) in severities
+            .iter_mut()
+            .zip(s.sev.iter())
+            .zip(Detector::ALL.iter())
+        {
+            *out = clamp01(sev);
+            keep *= 1.0 - self.cfg.weights.get(*d) * *out;
+        }
+        Some(ServerHealth {
+            server,
+            last_seen_us: last,
+            score: clamp01(1.0 - keep),
+            severities,
+            stale: self.now.saturating_sub(last) >= self.cfg.stale_after_us,
+        })
+    }
+
+    /// Keys of the tracked servers (in slot order).
+    pub fn servers(&self) -> impl Iterator<Item = u32> + '_ {
+        self.server_keys
+            .iter()
+            .zip(self.server_used.iter())
+            .filter(|(_, u)| **u)
+            .map(|(k, _)| *k)
+    }
+
+    /// The raised detectors with their causes and the server or target concerned, most
+    /// weighted first. O(S) (the SERVFAIL source entropy); call it when the verdict
+    /// changes or for a periodic log, not per observation.
+    pub fn reasons(&self) -> Reasons {
+        let mut out = Reasons::new();
+        let cfg = &self.cfg;
+        let g = self.global.assess(cfg, &self.d);
+        for (i, (det, gc)) in Detector::ALL.iter().zip(g.iter()).enumerate() {
+            let best = self.server_best.get(i).copied().unwrap_or_default();
+            let overall = if gc.sev > best.v { gc.sev } else { best.v };
+            if overall.is_nan() || overall <= 0.0 {
+                continue;
+            }
+            let mut reason = Reason {
+                detector: *det,
+                cause: gc.cause,
+                severity: clamp01(overall),
+                weighted: clamp01(overall * cfg.weights.get(*det)),
+                server: None,
+                target: None,
+                evidence: gc.evidence,
+            };
+            if best.v > gc.sev
+                && let Some(server) = self.servers.get(best.i)
+            {
+                let comps = server.c.assess(cfg, &self.d);
+                if let Some(c) = comps.get(i) {
+                    reason.cause = c.cause;
+                    reason.evidence = c.evidence;
+                }
+                reason.server = self.server_keys.get(best.i).copied();
+                if *det == Detector::Rtt {
+                    reason.evidence = Evidence::Rtt {
+                        median_us: server.rtt.median_us,
+                        threshold_us: server.rtt.threshold_us,
+                    };
+                }
+            }
+            if *det == Detector::Servfail {
+                self.servfail_attribution(&mut reason);
+            }
+            out.push(reason);
+        }
+        for (i, det) in [Detector::Drift, Detector::RoundRobin].iter().enumerate() {
+            let best = self.target_best.get(i).copied().unwrap_or_default();
+            if best.v.is_nan() || best.v <= 0.0 {
+                continue;
+            }
+            let Some(t) = self.targets.get(best.i) else {
+                continue;
+            };
+            let (cause, evidence) = if i == 0 {
+                t.drift_reason()
+            } else {
+                t.rr_reason()
+            };
+            out.push(Reason {
+                detector: *det,
+                cause,
+                severity: clamp01(best.v),
+                weighted: clamp01(best.v * cfg.weights.get(*det)),
+                server: None,
+                target: self.target_keys.get(best.i).copied(),
+                evidence,
+            });
+        }
+        out
+    }
+
+    /// Shannon entropy (bits) of the SERVFAIL sources in the rate window, and the number
+    /// of servers with responses in it.
+    pub fn servfail_entropy(&self) -> (f32, u16) {
+        let fresh = self.fresh_servers();
+        let bits = entropy_bits(fresh.clone().map(|s| s.c.win.sum(Ev::Servfail)));
+        let seen = fresh.filter(|s| s.c.win.sum(Ev::Responses) > 0).count();
+        (bits, u16::try_from(seen).unwrap_or(u16::MAX))
+    }
+
+    fn fresh_servers(&self) -> impl Iterator<Item = &Server> + Clone + '_ {
+        let now = self.now;
+        let stale = self.cfg.stale_after_us;
+        self.servers
+            .iter()
+            .zip(self.server_used.iter().zip(self.server_last.iter()))
+            .filter(move |(_, (u, l))| **u && now.saturating_sub(**l) < stale)
+            .map(|(s, _)| s)
+    }
+
+    fn servfail_attribution(&self, reason: &mut Reason) {
+        let (bits, seen) = self.servfail_entropy();
+        let normalised = if seen >= 2 {
+            bits / log2(f32::from(seen))
+        } else {
+            0.0
+        };
+        // The server with the most SERVFAILs in the window (ties: the first slot).
+        let mut top: Option<(u32, u32)> = None;
+        for ((s, &u), &k) in self
+            .servers
+            .iter()
+            .zip(self.server_used.iter())
+            .zip(self.server_keys.iter())
+        {
+            let n = s.c.win.sum(Ev::Servfail);
+            if u && n > 0 && top.is_none_or(|(_, m)| n > m) {
+                top = Some((k, n));
+            }
+        }
+        reason.evidence = Evidence::Entropy {
+            bits,
+            servers: seen,
+        };
+        match top {
+            Some((key, _)) if normalised < self.cfg.servfail_concentrated_entropy => {
+                reason.cause = Cause::ServfailConcentrated;
+                reason.server = Some(key);
+            }
+            _ => {
+                reason.cause = Cause::ServfailSpread;
+                reason.server = None;
+            }
+        }
+    }
+
+    /// Moves the clock forward (never back).
+    #[inline]
+    fn tick(&mut self, at_us: u64) -> u64 {
+        if at_us > self.now {
+            self.now = at_us;
+        }
+        self.now
+    }
+
+    fn fuse(&mut self, now: u64) -> Assessment {
+        let mut keep = 1.0f32;
+        for d in Detector::ALL {
+            keep *= 1.0 - self.cfg.weights.get(d) * self.severity(d);
+        }
+        self.score = clamp01(1.0 - keep);
+        let change = self.verdict.step(self.score, now, &self.cfg);
+        Assessment {
+            score: self.score,
+            verdict: self.verdict.verdict,
+            change,
+        }
+    }
+
+    #[inline]
+    fn find_server(&self, key: u32) -> Option<usize> {
+        self.server_keys
+            .iter()
+            .zip(self.server_used.iter())
+            .position(|(k, u)| *k == key && *u)
+    }
+
+    /// The slot of `key`, taking a free one or evicting the least recently observed.
+    #[inline]
+    fn server_slot(&mut self, key: u32, now: u64) -> Option<usize> {
+        let si = match self.find_server(key) {
+            Some(i) => i,
+            None => {
+                let i = match self.server_used.iter().position(|u| !*u) {
+                    Some(i) => i,
+                    None => {
+                        self.evictions = self.evictions.saturating_add(1);
+                        lru(&self.server_last, |_| true)?
+                    }
+                };
+                if let (Some(k), Some(u), Some(s)) = (
+                    self.server_keys.get_mut(i),
+                    self.server_used.get_mut(i),
+                    self.servers.get_mut(i),
+                ) {
+                    *k = key;
+                    *u = true;
+                    *s = Server::EMPTY;
+                }
+                i
+            }
+        };
+        if let Some(l) = self.server_last.get_mut(si) {
+            *l = now;
+        }
+        Some(si)
+    }
+
+    #[inline]
+    fn find_target(&self, key: u32) -> Option<usize> {
+        self.target_keys
+            .iter()
+            .zip(self.target_used.iter())
+            .position(|(k, u)| *k == key && *u)
+    }
+
+    /// The slot of the observation's target: existing, or new if the target needs one.
+    #[inline]
+    fn target_slot(&mut self, obs: &Observation<'_>, now: u64) -> Option<usize> {
+        let ti = match self.find_target(obs.target) {
+            Some(i) => i,
+            None if Target::wants_slot(obs) => match self.new_target_slot(obs.target) {
+                Some(i) => i,
+                None => {
+                    self.untracked_targets = self.untracked_targets.saturating_add(1);
+                    return None;
+                }
+            },
+            None => return None,
+        };
+        if let Some(l) = self.target_last.get_mut(ti) {
+            *l = now;
+        }
+        Some(ti)
+    }
+
+    /// A free slot, or the least recently observed unpinned one (reset).
+    fn new_target_slot(&mut self, key: u32) -> Option<usize> {
+        let i = match self.target_used.iter().position(|u| !*u) {
+            Some(i) => i,
+            None => {
+                let targets = &self.targets;
+                lru(&self.target_last, |i| {
+                    targets.get(i).is_some_and(|t| !t.exp.is_set())
+                })?
+            }
+        };
+        if let (Some(k), Some(u), Some(t)) = (
+            self.target_keys.get_mut(i),
+            self.target_used.get_mut(i),
+            self.targets.get_mut(i),
+        ) {
+            *k = key;
+            *u = true;
+            *t = Target::EMPTY;
+        }
+        for d in 0..TARGET_DETECTORS {
+            if self.target_best.get(d).is_some_and(|b| b.i == i) {
+                self.rescan_target(d);
+            }
+        }
+        Some(i)
+    }
+
+    fn pin_target(&mut self, key: u32, now: u64) -> Result<usize, CapacityError> {
+        let ti = match self.find_target(key) {
+            Some(i) => i,
+            None => self
+                .new_target_slot(key)
+                .ok_or(CapacityError::TargetsFull)?,
+        };
+        if let Some(l) = self.target_last.get_mut(ti) {
+            *l = now;
+        }
+        Ok(ti)
+    }
+
+    #[inline]
+    fn update_server_best(&mut self, si: usize, sev: &[f32; SERVER_DETECTORS]) {
+        for (d, &v) in sev.iter().enumerate() {
+            let Some(b) = self.server_best.get_mut(d) else {
+                continue;
+            };
+            if v >= b.v {
+                *b = Best { v, i: si };
+            } else if b.i == si {
+                self.rescan_server(d);
+            }
+        }
+    }
+
+    fn rescan_server(&mut self, d: usize) {
+        let mut best = Best::default();
+        for (i, (s, &u)) in self.servers.iter().zip(self.server_used.iter()).enumerate() {
+            let v = s.sev.get(d).copied().unwrap_or(0.0);
+            if u && v > best.v {
+                best = Best { v, i };
+            }
+        }
+        if let Some(b) = self.server_best.get_mut(d) {
+            *b = best;
+        }
+    }
+
+    #[inline]
+    fn update_target_best(&mut self, ti: usize, sev: &[f32; TARGET_DETECTORS]) {
+        for (d, &v) in sev.iter().enumerate() {
+            let Some(b) = self.target_best.get_mut(d) else {
+                continue;
+            };
+            if v >= b.v {
+                *b = Best { v, i: ti };
+            } else if b.i == ti {
+                self.rescan_target(d);
+            }
+        }
+    }
+
+    fn rescan_target(&mut self, d: usize) {
+        let mut best = Best::default();
+        for (i, (t, &u)) in self.targets.iter().zip(self.target_used.iter()).enumerate() {
+            let v = t.sev.get(d).copied().unwrap_or(0.0);
+            if u && v > best.v {
+                best = Best { v, i };
+            }
+        }
+        if let Some(b) = self.target_best.get_mut(d) {
+            *b = best;
+        }
+    }
+}
+
+/// Index of the smallest `last` among slots accepted by `ok`.
+fn lru(last: &[u64], ok: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut best: Option<(usize, u64)> = None;
+    for (i, &l) in last.iter().enumerate() {
+        if ok(i) && best.is_none_or(|(_, b)| l < b) {
+            best = Some((i, l));
+        }
+    }
+    best.map(|(i, _)| i)
+}

@@ -1,0 +1,477 @@
+//! Per-target state: the caller's expectation, answer-set drift and round-robin skew.
+
+use super::math::{chi2_critical, log2, ramp};
+use super::observation::Observation;
+use super::{Cause, Evidence, ScoreConfig};
+use crate::wire::Rcode;
+
+/// Expected members per target (EndpointSlice ready addresses).
+pub(crate) const MAX_EXPECTED: usize = 64;
+/// Distinct first-position records tracked per target (answers with more records are not
+/// tested for skew).
+pub(crate) const RR_SLOTS: usize = 16;
+/// First-position answers in the skew window.
+pub(crate) const RR_WINDOW: usize = 64;
+
+/// Critical values for the round-robin tests, computed once from `rr_alpha`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RrTables {
+    /// `chi2[k]`: critical χ² for `k` positions (`k − 1` degrees of freedom).
+    chi2: [f32; RR_SLOTS + 1],
+    /// `run[k]`: stuck run length for `k` positions.
+    run: [u16; RR_SLOTS + 1],
+}
+
+impl RrTables {
+    pub(crate) fn new(alpha: f32) -> Self {
+        let mut t = RrTables {
+            chi2: [f32::INFINITY; RR_SLOTS + 1],
+            run: [u16::MAX; RR_SLOTS + 1],
+        };
+        let bits = -log2(alpha); // log2(1/α)
+        for k in 2..=RR_SLOTS {
+            if let Some(c) = t.chi2.get_mut(k) {
+                *c = chi2_critical((k - 1) as u32, alpha);
+            }
+            if let Some(r) = t.run.get_mut(k) {
+                // Smallest r with k^-(r-1) <= α, i.e. r - 1 >= log2(1/α) / log2(k).
+                let need = bits / log2(k as f32);
+                let mut whole = need as u32;
+                if (whole as f32) < need {
+                    whole += 1;
+                }
+                *r = u16::try_from(whole.saturating_add(1)).unwrap_or(u16::MAX);
+            }
+        }
+        t
+    }
+
+    fn chi2(&self, k: usize) -> f32 {
+        self.chi2.get(k).copied().unwrap_or(f32::INFINITY)
+    }
+
+    fn run(&self, k: usize) -> u16 {
+        self.run.get(k).copied().unwrap_or(u16::MAX)
+    }
+}
+
+/// What the caller expects a target to answer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Expectation {
+    /// Sorted, deduplicated member hashes (`len` of them), when given.
+    members: [u64; MAX_EXPECTED],
+    len: u8,
+    has_members: bool,
+    fingerprint: Option<u64>,
+    count: Option<u16>,
+    final_name: Option<u64>,
+    since_us: u64,
+}
+
+impl Expectation {
+    const NONE: Expectation = Expectation {
+        members: [0; MAX_EXPECTED],
+        len: 0,
+        has_members: false,
+        fingerprint: None,
+        count: None,
+        final_name: None,
+        since_us: 0,
+    };
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.fingerprint.is_some() || self.final_name.is_some()
+    }
+
+    fn members(&self) -> &[u64] {
+        self.members.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Drift {
+    streak: u16,
+    mismatch_since: Option<u64>,
+    cname_only: bool,
+    missing: Option<u16>,
+    extra: Option<u16>,
+}
+
+impl Drift {
+    const CLEAR: Drift = Drift {
+        streak: 0,
+        mismatch_since: None,
+        cname_only: false,
+        missing: None,
+        extra: None,
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RoundRobin {
+    set_fp: u64,
+    k: u8,
+    slots: [u64; RR_SLOTS],
+    nslots: u8,
+    ring: [u8; RR_WINDOW],
+    ring_len: u8,
+    ring_pos: u8,
+    counts: [u8; RR_SLOTS],
+    sumsq: u32,
+    last_slot: u8,
+    run: u16,
+    chi2: f32,
+    crit: f32,
+    stuck: bool,
+    chi_sev: f32,
+}
+
+impl RoundRobin {
+    const EMPTY: RoundRobin = RoundRobin {
+        set_fp: 0,
+        k: 0,
+        slots: [0; RR_SLOTS],
+        nslots: 0,
+        ring: [0; RR_WINDOW],
+        ring_len: 0,
+        ring_pos: 0,
+        counts: [0; RR_SLOTS],
+        sumsq: 0,
+        last_slot: 0,
+        run: 0,
+        chi2: 0.0,
+        crit: f32::INFINITY,
+        stuck: false,
+        chi_sev: 0.0,
+    };
+
+    fn severity(&self) -> f32 {
+        if self.stuck { 1.0 } else { self.chi_sev }
+    }
+
+    fn update(&mut self, first: u64, fp: u64, count: u16, cfg: &ScoreConfig, tables: &RrTables) {
+        if self.set_fp != fp || u16::from(self.k) != count {
+            *self = RoundRobin {
+                set_fp: fp,
+                k: u8::try_from(count).unwrap_or(u8::MAX),
+                ..RoundRobin::EMPTY
+            };
+        }
+        let n_slots = usize::from(self.nslots);
+        let slot = match self
+            .slots
+            .get(..n_slots)
+            .and_then(|s| s.iter().position(|&h| h == first))
+        {
+            Some(i) => i,
+            None if n_slots < RR_SLOTS => {
+                if let Some(s) = self.slots.get_mut(n_slots) {
+                    *s = first;
+                }
+                self.nslots += 1;
+                n_slots
+            }
+            None => return,
+        };
+        let slot8 = slot as u8; // < RR_SLOTS
+        self.run = if self.ring_len > 0 && self.last_slot == slot8 {
+            self.run.saturating_add(1)
+        } else {
+            1
+        };
+        self.last_slot = slot8;
+        let pos = usize::from(self.ring_pos);
+        if usize::from(self.ring_len) == RR_WINDOW {
+            let old = usize::from(self.ring.get(pos).copied().unwrap_or(0));
+            if let Some(c) = self.counts.get_mut(old)
+                && *c > 0
+            {
+                self.sumsq = self.sumsq.saturating_sub(2 * u32::from(*c) - 1);
+                *c -= 1;
+            }
+        } else {
+            self.ring_len += 1;
+        }
+        if let Some(r) = self.ring.get_mut(pos) {
+            *r = slot8;
+        }
+        self.ring_pos = ((pos + 1) % RR_WINDOW) as u8;
+        if let Some(c) = self.counts.get_mut(slot) {
+            self.sumsq = self.sumsq.saturating_add(2 * u32::from(*c) + 1);
+            *c = c.saturating_add(1);
+        }
+
+        let k = usize::from(self.k.max(self.nslots)).clamp(2, RR_SLOTS);
+        self.stuck = self.run >= tables.run(k);
+        let n = u32::from(self.ring_len);
+        let need = cfg.rr_min_samples.max((5 * k as u32).min(RR_WINDOW as u32));
+        if n >= need {
+            let nf = n as f32;
+            self.chi2 = (k as f32 / nf) * self.sumsq as f32 - nf;
+            self.crit = tables.chi2(k);
+            self.chi_sev = ramp(self.chi2 / self.crit, 0.75, 1.0);
+        } else {
+            self.chi2 = 0.0;
+            self.chi_sev = 0.0;
+        }
+    }
+}
+
+/// All per-target state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target {
+    pub(crate) exp: Expectation,
+    drift: Drift,
+    rr: RoundRobin,
+    /// Severities: drift, round robin.
+    pub(crate) sev: [f32; 2],
+}
+
+/// Why `expect_*` could not record an expectation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SetMembers {
+    Ok,
+    TooMany,
+}
+
+impl Target {
+    pub(crate) const EMPTY: Target = Target {
+        exp: Expectation::NONE,
+        drift: Drift::CLEAR,
+        rr: RoundRobin::EMPTY,
+        sev: [0.0; 2],
+    };
+
+    /// Whether an observation needs a slot for this target when it has none.
+    pub(crate) fn wants_slot(obs: &Observation<'_>) -> bool {
+        obs.outcome.rcode() == Some(Rcode::NOERROR)
+            && (2..=RR_SLOTS as u16).contains(&obs.answers.count)
+            && obs.answers.first != 0
+    }
+
+    pub(crate) fn set_members(&mut self, members: &[u64], now_us: u64) -> SetMembers {
+        if members.len() > MAX_EXPECTED {
+            return SetMembers::TooMany;
+        }
+        let mut sorted = [0u64; MAX_EXPECTED];
+        let mut len = 0usize;
+        for &m in members {
+            if let Some(s) = sorted.get_mut(len) {
+                *s = m;
+                len += 1;
+            }
+        }
+        let view = sorted.get_mut(..len).unwrap_or(&mut []);
+        view.sort_unstable();
+        // Deduplicate in place.
+        let mut w = 0usize;
+        for r in 0..view.len() {
+            let (Some(&cur), prev) = (
+                view.get(r),
+                w.checked_sub(1).and_then(|p| view.get(p)).copied(),
+            ) else {
+                continue;
+            };
+            if prev != Some(cur) {
+                if let Some(d) = view.get_mut(w) {
+                    *d = cur;
+                }
+                w += 1;
+            }
+        }
+        let uniq = view.get(..w).unwrap_or(&[]);
+        let fp = super::set_fingerprint(uniq);
+        let count = w as u16;
+        let same = self.exp.has_members
+            && self.exp.fingerprint == Some(fp)
+            && self.exp.count == Some(count);
+        self.exp.members = sorted;
+        self.exp.len = w as u8;
+        self.exp.has_members = true;
+        self.exp.fingerprint = Some(fp);
+        self.exp.count = Some(count);
+        if !same {
+            self.restart(now_us);
+        }
+        SetMembers::Ok
+    }
+
+    pub(crate) fn set_fingerprint(&mut self, fp: u64, count: Option<u16>, now_us: u64) {
+        let same =
+            self.exp.fingerprint == Some(fp) && self.exp.count == count && !self.exp.has_members;
+        self.exp.members = [0; MAX_EXPECTED];
+        self.exp.len = 0;
+        self.exp.has_members = false;
+        self.exp.fingerprint = Some(fp);
+        self.exp.count = count;
+        if !same {
+            self.restart(now_us);
+        }
+    }
+
+    pub(crate) fn set_final_name(&mut self, name_fp: Option<u64>, now_us: u64) {
+        if self.exp.final_name != name_fp {
+            self.exp.final_name = name_fp;
+            self.restart(now_us);
+        }
+    }
+
+    fn restart(&mut self, now_us: u64) {
+        self.exp.since_us = now_us;
+        self.drift = Drift::CLEAR;
+        if let Some(s) = self.sev.get_mut(0) {
+            *s = 0.0;
+        }
+    }
+
+    /// Feeds one observation of this target.
+    pub(crate) fn observe(
+        &mut self,
+        obs: &Observation<'_>,
+        now_us: u64,
+        cfg: &ScoreConfig,
+        tables: &RrTables,
+    ) {
+        if Target::wants_slot(obs) {
+            let a = &obs.answers;
+            self.rr
+                .update(a.first, a.set_fingerprint, a.count, cfg, tables);
+            if let Some(s) = self.sev.get_mut(1) {
+                *s = self.rr.severity();
+            }
+        }
+        if self.exp.is_set() {
+            self.drift_observe(obs, now_us);
+            self.drift_refresh(now_us, cfg);
+        }
+    }
+
+    fn drift_observe(&mut self, obs: &Observation<'_>, now_us: u64) {
+        let rc = obs.outcome.rcode();
+        let nx = rc == Some(Rcode::NXDOMAIN);
+        if !(nx || rc == Some(Rcode::NOERROR)) {
+            return;
+        }
+        let a = &obs.answers;
+        let (count, fp) = if nx {
+            (0, 0)
+        } else {
+            (a.count, a.set_fingerprint)
+        };
+        let set_ok = match self.exp.fingerprint {
+            None => true,
+            Some(f) => f == fp && self.exp.count.is_none_or(|c| c == count),
+        };
+        let name_ok = match self.exp.final_name {
+            None => true,
+            Some(n) => !nx && n == a.final_name,
+        };
+        if set_ok && name_ok {
+            self.drift = Drift::CLEAR;
+            return;
+        }
+        self.drift.streak = self.drift.streak.saturating_add(1);
+        if self.drift.mismatch_since.is_none() {
+            self.drift.mismatch_since = Some(now_us);
+        }
+        self.drift.cname_only = set_ok;
+        self.drift.missing = None;
+        self.drift.extra = None;
+        if !set_ok && self.exp.has_members {
+            let expected = self.exp.members();
+            let observed: &[u64] = if nx { &[] } else { a.members };
+            // Members are only trusted when they describe the whole answer.
+            if observed.len() == usize::from(count) && observed.len() <= 4 * MAX_EXPECTED {
+                let extra = observed
+                    .iter()
+                    .filter(|m| expected.binary_search(m).is_err())
+                    .count();
+                let present = observed.len().saturating_sub(extra);
+                let missing = expected.len().saturating_sub(present);
+                self.drift.missing = Some(missing as u16);
+                self.drift.extra = Some(extra as u16);
+            }
+        }
+    }
+
+    /// Recomputes the drift severity at `now_us` (time alone can complete the grace).
+    pub(crate) fn drift_refresh(&mut self, now_us: u64, cfg: &ScoreConfig) {
+        let sev = match self.drift.mismatch_since {
+            Some(since)
+                if self.exp.is_set()
+                    && self.drift.streak >= u16::from(cfg.drift_confirm)
+                    && now_us.saturating_sub(since) >= cfg.drift_grace_us
+                    && now_us.saturating_sub(self.exp.since_us) >= cfg.drift_settle_us =>
+            {
+                1.0
+            }
+            _ => 0.0,
+        };
+        if let Some(s) = self.sev.get_mut(0) {
+            *s = sev;
+        }
+    }
+
+    pub(crate) fn clear_severities(&mut self) {
+        self.sev = [0.0; 2];
+    }
+
+    pub(crate) fn drift_reason(&self) -> (Cause, Evidence) {
+        if self.drift.cname_only {
+            (Cause::CnameDrift, Evidence::None)
+        } else {
+            (
+                Cause::AnswerSetDrift,
+                Evidence::SetDiff {
+                    missing: self.drift.missing,
+                    extra: self.drift.extra,
+                },
+            )
+        }
+    }
+
+    pub(crate) fn rr_reason(&self) -> (Cause, Evidence) {
+        if self.rr.stuck {
+            (
+                Cause::RoundRobinStuck,
+                Evidence::Count(u32::from(self.rr.run)),
+            )
+        } else {
+            (
+                Cause::RoundRobinSkew,
+                Evidence::ChiSquare {
+                    statistic: self.rr.chi2,
+                    critical: self.rr.crit,
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_lengths_follow_alpha() {
+        let t = RrTables::new(1e-5);
+        // 4^-(r-1) <= 1e-5 first at r - 1 = 9 (4^-9 = 3.8e-6, 4^-8 = 1.5e-5).
+        assert_eq!(t.run(4), 10);
+        // 2^-(r-1) <= 1e-5 first at r - 1 = 17.
+        assert_eq!(t.run(2), 18);
+        assert!(t.chi2(4) > 20.0 && t.chi2(4) < 28.0, "{}", t.chi2(4));
+    }
+
+    #[test]
+    fn members_are_sorted_and_deduplicated() {
+        let mut t = Target::EMPTY;
+        assert_eq!(t.set_members(&[5, 3, 5, 1], 0), SetMembers::Ok);
+        assert_eq!(t.exp.members(), &[1, 3, 5]);
+        assert_eq!(t.exp.count, Some(3));
+        assert_eq!(t.exp.fingerprint, Some(9));
+        assert_eq!(
+            t.set_members(&[0; MAX_EXPECTED + 1], 0),
+            SetMembers::TooMany
+        );
+    }
+}

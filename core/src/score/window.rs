@@ -1,0 +1,131 @@
+//! A sliding time window of event counters in fixed buckets.
+
+/// Number of buckets in every rate window: the window slides in steps of a tenth of its
+/// length, so a rate "over the last 5 s" really covers between 4.5 s and 5 s.
+pub(crate) const BUCKETS: usize = 10;
+
+/// Event kinds counted in a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Ev {
+    /// Every observation.
+    Total,
+    /// Observations that carried an rcode (direct or after a TCP fallback).
+    Responses,
+    Timeout,
+    Servfail,
+    Nxdomain,
+    Truncated,
+    TcpFailed,
+    Malformed,
+    Mismatch,
+}
+
+pub(crate) const EVENTS: usize = 9;
+
+/// `BUCKETS` buckets of `EVENTS` counters plus running sums; `head` is the absolute bucket
+/// number (`time / width`) of the newest bucket. Time that goes backwards lands in the
+/// newest bucket (the window never rewinds).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    counts: [[u32; EVENTS]; BUCKETS],
+    sums: [u32; EVENTS],
+    head: u64,
+}
+
+impl Window {
+    pub(crate) const EMPTY: Window = Window {
+        counts: [[0; EVENTS]; BUCKETS],
+        sums: [0; EVENTS],
+        head: 0,
+    };
+
+    /// Slides the window so that the bucket holding `now_us` is the newest.
+    #[inline]
+    pub(crate) fn advance(&mut self, now_us: u64, width_us: u64) {
+        let idx = now_us / width_us.max(1);
+        if idx <= self.head {
+            return;
+        }
+        let steps = idx - self.head;
+        if steps >= BUCKETS as u64 {
+            *self = Window {
+                head: idx,
+                ..Window::EMPTY
+            };
+            return;
+        }
+        for s in 1..=steps {
+            let slot = ((self.head + s) % BUCKETS as u64) as usize;
+            if let Some(bucket) = self.counts.get_mut(slot) {
+                for (sum, c) in self.sums.iter_mut().zip(bucket.iter_mut()) {
+                    *sum = sum.saturating_sub(*c);
+                    *c = 0;
+                }
+            }
+        }
+        self.head = idx;
+    }
+
+    /// Counts one event of kind `ev` in the newest bucket.
+    #[inline]
+    pub(crate) fn add(&mut self, ev: Ev) {
+        let slot = (self.head % BUCKETS as u64) as usize;
+        let k = ev as usize;
+        if let (Some(c), Some(s)) = (
+            self.counts.get_mut(slot).and_then(|b| b.get_mut(k)),
+            self.sums.get_mut(k),
+        ) {
+            // Saturate both together so the sum always equals the buckets' total.
+            if *c < u32::MAX && *s < u32::MAX {
+                *c += 1;
+                *s += 1;
+            }
+        }
+    }
+
+    /// Events of kind `ev` in the whole window.
+    #[inline]
+    pub(crate) fn sum(&self, ev: Ev) -> u32 {
+        self.sums.get(ev as usize).copied().unwrap_or(0)
+    }
+
+    /// `sum(num) / sum(den)` when `sum(den) >= min`, else `None`.
+    #[inline]
+    pub(crate) fn share(&self, num: Ev, den: Ev, min: u32) -> Option<f32> {
+        let d = self.sum(den);
+        if d == 0 || d < min {
+            None
+        } else {
+            Some(self.sum(num) as f32 / d as f32)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_slides_and_forgets() {
+        let mut w = Window::EMPTY;
+        w.advance(0, 500);
+        w.add(Ev::Total);
+        w.advance(499, 500);
+        w.add(Ev::Total);
+        assert_eq!(w.sum(Ev::Total), 2);
+        w.advance(500 * 9, 500);
+        w.add(Ev::Total);
+        assert_eq!(w.sum(Ev::Total), 3);
+        // Bucket 0 falls out when bucket 10 becomes the newest.
+        w.advance(500 * 10, 500);
+        assert_eq!(w.sum(Ev::Total), 1);
+        // Backwards time does not rewind.
+        w.advance(0, 500);
+        w.add(Ev::Nxdomain);
+        assert_eq!(w.sum(Ev::Nxdomain), 1);
+        w.advance(500 * 100, 500);
+        assert_eq!(w.sum(Ev::Total), 0);
+        assert_eq!(w.share(Ev::Nxdomain, Ev::Total, 1), None);
+    }
+}
