@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use crate::json::Value;
 
 /// Log level the filter logs at (maps onto proxy-wasm levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,6 +21,20 @@ pub enum Level {
     Warn,
     /// Errors only.
     Error,
+}
+
+impl Level {
+    /// Lower-case name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// Which kind of Envoy filter this plugin instance is loaded as.
@@ -166,12 +180,7 @@ fn err(field: &str, problem: impl Into<String>) -> ConfigError {
 }
 
 fn describe(v: &Value) -> String {
-    let mut s = v.to_string();
-    if s.len() > 40 {
-        s.truncate(40);
-        s.push_str("...");
-    }
-    s
+    v.describe()
 }
 
 impl Config {
@@ -183,19 +192,20 @@ impl Config {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let value = Value::parse(bytes).map_err(|e| {
             err(
                 "(document)",
                 format!(
-                    "not valid JSON ({e}); expected an object such as {{\"log_level\": \"info\"}}"
+                    "not valid JSON: expected {} at byte {}; write an object such as {{\"log_level\": \"info\"}}",
+                    e.expected, e.at
                 ),
             )
         })?;
-        let Value::Object(root) = value else {
+        let Some(root) = value.as_object() else {
             return Err(err("(document)", "must be a JSON object"));
         };
         let mut c = Self::default();
-        for (key, v) in &root {
+        for (key, v) in root {
             match key.as_str() {
                 "mode" => {
                     c.mode = match v.as_str() {
@@ -270,7 +280,7 @@ impl Config {
     }
 }
 
-fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, ConfigError> {
+fn object<'a>(v: &'a Value, field: &str) -> Result<&'a [(String, Value)], ConfigError> {
     v.as_object()
         .ok_or_else(|| err(field, format!("must be an object, got {}", describe(v))))
 }
@@ -290,17 +300,24 @@ fn int(v: &Value, field: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
         })
 }
 
-fn number(v: &Value, field: &str, min: f32, max: f32) -> Result<f32, ConfigError> {
-    v.as_f64()
-        .map(|n| n as f32)
+/// A decimal number in `[min, max]`; `range` spells the bounds for the message (kept
+/// as text so the filter carries no float formatting code).
+fn number(v: &Value, field: &str, (min, max, range): (f32, f32, &str)) -> Result<f32, ConfigError> {
+    v.as_decimal()
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| {
             err(
                 field,
-                format!("must be a number from {min} to {max}, got {}", describe(v)),
+                format!(
+                    "must be a number from {range} in plain decimal notation, got {}",
+                    describe(v)
+                ),
             )
         })
 }
+
+const WEIGHT: (f32, f32, &str) = (0.0, 10.0, "0 to 10");
+const SCORE: (f32, f32, &str) = (0.0, 1.0, "0 to 1");
 
 const SIGNALS: &str = "rtt, timeouts, servfail, nxdomain, truncation, integrity";
 
@@ -348,7 +365,7 @@ fn parse_weights(v: &Value, w: &mut Weights) -> Result<(), ConfigError> {
                 ));
             }
         };
-        *slot = number(v, &field, 0.0, 10.0)?;
+        *slot = number(v, &field, WEIGHT)?;
     }
     Ok(())
 }
@@ -357,8 +374,8 @@ fn parse_thresholds(v: &Value, t: &mut Thresholds) -> Result<(), ConfigError> {
     for (key, v) in object(v, "thresholds")? {
         let field = format!("thresholds.{key}");
         match key.as_str() {
-            "degraded" => t.degraded = number(v, &field, 0.0, 1.0)?,
-            "critical" => t.critical = number(v, &field, 0.0, 1.0)?,
+            "degraded" => t.degraded = number(v, &field, SCORE)?,
+            "critical" => t.critical = number(v, &field, SCORE)?,
             "query_timeout_ms" => t.query_timeout_ms = int(v, &field, 10, 60_000)?,
             "rtt_floor_ms" => t.rtt_floor_ms = int(v, &field, 0, 60_000)?,
             _ => {

@@ -6,7 +6,6 @@
 //! when the host cannot give it what it asked for.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -96,9 +95,10 @@ struct Shared {
     config: Config,
     transport: &'static str,
     upstreams: Vec<Upstream>,
-    by_address: HashMap<String, usize>,
+    /// Address to upstream index (bounded; a small linear table keeps the `.wasm` small).
+    by_address: Vec<(String, usize)>,
     /// Ids of rarely used metrics, by full name.
-    other_metrics: HashMap<String, Option<u32>>,
+    other_metrics: Vec<(String, Option<u32>)>,
 }
 
 impl Shared {
@@ -111,8 +111,8 @@ impl Shared {
             config,
             transport,
             upstreams: Vec::new(),
-            by_address: HashMap::new(),
-            other_metrics: HashMap::new(),
+            by_address: Vec::new(),
+            other_metrics: Vec::new(),
         }
     }
 
@@ -126,8 +126,8 @@ impl Shared {
 
     /// Index of the upstream with this address, creating it (bounded) on first sight.
     fn upstream(&mut self, address: &str) -> usize {
-        if let Some(&i) = self.by_address.get(address) {
-            return i;
+        if let Some((_, i)) = self.by_address.iter().find(|(a, _)| a == address) {
+            return *i;
         }
         let max = self.config.max_upstreams as usize;
         let label = if self.upstreams.len() + 1 >= max && address != UNKNOWN_UPSTREAM {
@@ -155,7 +155,7 @@ impl Shared {
             }
         };
         if self.by_address.len() < 4 * max {
-            self.by_address.insert(address.to_string(), index);
+            self.by_address.push((address.to_string(), index));
         }
         index
     }
@@ -168,10 +168,14 @@ impl Shared {
 
     fn count(&mut self, metric: &str, upstream: usize, extra: &[(&str, &str)], by: i64) {
         let name = self.name(metric, upstream, extra);
-        let id = *self
-            .other_metrics
-            .entry(name)
-            .or_insert_with_key(|n| define(MetricType::Counter, n));
+        let id = match self.other_metrics.iter().find(|(n, _)| *n == name) {
+            Some((_, id)) => *id,
+            None => {
+                let id = define(MetricType::Counter, &name);
+                self.other_metrics.push((name, id));
+                id
+            }
+        };
         bump(id, by);
     }
 
@@ -252,11 +256,11 @@ fn publish(config: &Config, u: &Upstream, change: Option<crate::health::Change>)
             config,
             level,
             &format!(
-                "dnswarden: upstream {} verdict {} -> {} (score {:.2}: {})",
+                "dnswarden: upstream {} verdict {} -> {} (score {}: {})",
                 u.label,
                 c.from.name(),
                 c.to.name(),
-                c.score,
+                crate::health::fixed2(c.score),
                 c.reasons
             ),
         );
@@ -297,13 +301,13 @@ impl RootContext for Root {
                     &config,
                     Level::Info,
                     &format!(
-                        "dnswarden: configured ({} filter, metric prefix {}, log level {:?})",
+                        "dnswarden: configured ({} filter, metric prefix {}, log level {})",
                         match config.mode {
                             Mode::Network => "network",
                             Mode::Http => "http",
                         },
                         config.metric_prefix,
-                        config.log_level
+                        config.log_level.name()
                     ),
                 );
                 *self.shared.borrow_mut() = Shared::new(config);

@@ -202,7 +202,7 @@ impl Health {
         } else {
             parts
                 .iter()
-                .map(|(n, v)| format!("{n}={v:.2}"))
+                .map(|(n, v)| format!("{n}={}", fixed2(*v)))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -265,6 +265,13 @@ impl Health {
     }
 }
 
+/// `x` with two decimals, without pulling float formatting into the `.wasm`.
+#[must_use]
+pub fn fixed2(x: f32) -> String {
+    let hundredths = (x.clamp(0.0, 1_000.0) * 100.0 + 0.5) as u32;
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
 fn sample_last(ring: &[Sample], next: usize) -> Option<Sample> {
     let at = if next == 0 {
         ring.len().checked_sub(1)?
@@ -312,6 +319,14 @@ mod tests {
         }
         assert_eq!(h.verdict(), Verdict::Ok);
         assert_eq!(back.len(), 1, "{back:?}");
+    }
+
+    #[test]
+    fn fixed2_rounds() {
+        assert_eq!(fixed2(0.0), "0.00");
+        assert_eq!(fixed2(0.625), "0.63");
+        assert_eq!(fixed2(1.0), "1.00");
+        assert_eq!(fixed2(-1.0), "0.00");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 pub mod config;
 pub mod doh;
 pub mod health;
+pub mod json;
 pub mod names;
 pub mod pending;
 
