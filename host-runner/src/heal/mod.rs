@@ -1,1 +1,19 @@
-//! Guarded self-healing of CoreDNS.
+//! Guarded self-healing of CoreDNS (modes `off`, `dry-run` (default), `enforce`).
+//!
+//! * [`decide`]: the pure decision over verdicts, Kubernetes' view, health endpoints,
+//!   the clock and the guardrail state — property-tested.
+//! * [`actions`]: eviction, rollout restart, owner lookup, Events, health endpoints.
+//! * [`lease`]: leader election over a coordination.k8s.io/v1 Lease.
+//! * [`audit`]: the JSON audit line and the `dnswarden_selfheal_*` metrics.
+//! * [`healer`]: the loop tying them together.
+
+pub mod actions;
+pub mod audit;
+pub mod decide;
+pub mod healer;
+pub mod lease;
+
+pub use audit::HealMetrics;
+pub use decide::{Action, ClusterView, Decision, GuardState, Mode, PodHealth, PodView, Policy, Refusal, Verdict, decide};
+pub use healer::{HealConfig, Healer, HealthSnapshot, run_healer};
+pub use lease::{LeaderElector, LeaseConfig, Role};

@@ -1,0 +1,529 @@
+//! The pure healing decision: evidence and guardrail state in, one [`Decision`] out.
+//! No clock, no I/O: the caller passes `now_us`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Healing mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Never decide anything.
+    Off,
+    /// Decide and audit, never act (the default).
+    #[default]
+    DryRun,
+    /// Act.
+    Enforce,
+}
+
+impl Mode {
+    /// Parses `off`, `dry-run`, `enforce`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "off" => Some(Mode::Off),
+            "dry-run" | "dryrun" | "dry_run" => Some(Mode::DryRun),
+            "enforce" => Some(Mode::Enforce),
+            _ => None,
+        }
+    }
+}
+
+/// The scorer's verdict on one server (maps 1:1 from the core/runner verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Healthy.
+    Ok,
+    /// Something is off.
+    Degraded,
+    /// Broken.
+    Critical,
+}
+
+/// What the DNS scorer says about one CoreDNS pod (or the ClusterIP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodHealth {
+    /// Current verdict.
+    pub verdict: Verdict,
+    /// Since when (runner clock, µs) the verdict has been this value.
+    pub since_us: u64,
+    /// Bounded reason labels (e.g. `servfail`, `loss`).
+    pub reasons: Vec<&'static str>,
+}
+
+/// Results of the pod's own health endpoints (in-cluster only); `None` = not probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct HealthEndpoints {
+    /// `:8181/ready` answered 200.
+    pub ready: Option<bool>,
+    /// `:8080/health` answered 200.
+    pub health: Option<bool>,
+}
+
+impl HealthEndpoints {
+    /// Whether any probed endpoint failed.
+    pub fn any_failed(&self) -> bool {
+        self.ready == Some(false) || self.health == Some(false)
+    }
+}
+
+/// One CoreDNS pod as the healer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodView {
+    /// Pod name.
+    pub name: String,
+    /// Kubernetes readiness (the `Ready` condition).
+    pub ready: bool,
+    /// Sum of container restart counts.
+    pub restarts: u32,
+    /// Has a deletionTimestamp (already going away).
+    pub terminating: bool,
+    /// The Deployment owning it (Pod → ReplicaSet → Deployment), if found.
+    pub deployment: Option<String>,
+    /// The DNS verdict from probing this pod directly; `None` = not probed yet.
+    pub dns: Option<PodHealth>,
+    /// The pod's own health endpoints.
+    pub endpoints: HealthEndpoints,
+}
+
+/// Everything the decision looks at, gathered by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterView {
+    /// The last API request succeeded (the pod list is fresh).
+    pub api_reachable: bool,
+    /// This replica holds the leader Lease.
+    pub is_leader: bool,
+    /// The CoreDNS pods.
+    pub pods: Vec<PodView>,
+    /// The verdict on the kube-dns ClusterIP, if probed.
+    pub service: Option<PodHealth>,
+}
+
+/// Guardrail settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Mode.
+    pub mode: Mode,
+    /// Minimum time between two actions (default 5 min).
+    pub cooldown: Duration,
+    /// Maximum actions per rolling hour (default 3).
+    pub hourly_budget: u32,
+    /// Healthy pods that must remain besides the one evicted (default 1).
+    pub min_healthy: usize,
+    /// How long a pod must stay critical before it counts as sick (default 30 s).
+    pub sick_for: Duration,
+    /// How long to wait for recovery after acting (default 3 min).
+    pub verify_timeout: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: Mode::DryRun,
+            cooldown: Duration::from_secs(300),
+            hourly_budget: 3,
+            min_healthy: 1,
+            sick_for: Duration::from_secs(30),
+            verify_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// A cluster action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "target", rename_all = "snake_case")]
+pub enum Planned {
+    /// Evict this pod through the Eviction API.
+    EvictPod(String),
+    /// Rollout-restart this Deployment.
+    RolloutRestart(String),
+}
+
+impl Planned {
+    /// Bounded metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Planned::EvictPod(_) => "evict_pod",
+            Planned::RolloutRestart(_) => "rollout_restart",
+        }
+    }
+    /// The object acted on.
+    pub fn target(&self) -> &str {
+        match self {
+            Planned::EvictPod(n) | Planned::RolloutRestart(n) => n,
+        }
+    }
+}
+
+/// Why an action was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+pub enum Refusal {
+    /// Dry-run: this is what enforce mode would have done.
+    DryRun {
+        /// The action.
+        would: Planned,
+    },
+    /// Another replica holds the Lease.
+    NotLeader {
+        /// The action.
+        would: Planned,
+    },
+    /// The Kubernetes API is unreachable; the view may be stale.
+    ApiUnreachable,
+    /// An earlier action is still being verified.
+    InFlight {
+        /// The action in flight.
+        in_flight: Planned,
+    },
+    /// The cool-down since the last action has not elapsed.
+    CoolDown {
+        /// The action.
+        would: Planned,
+        /// Seconds left.
+        remaining_s: u64,
+    },
+    /// The hourly budget is used up.
+    BudgetExhausted {
+        /// The action.
+        would: Planned,
+        /// Actions in the last hour.
+        used: u32,
+    },
+    /// Acting would leave fewer healthy pods than the minimum.
+    BelowMinHealthy {
+        /// The action.
+        would: Planned,
+        /// Healthy pods that would remain.
+        healthy: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// The DNS verdict says critical but Kubernetes and the pod's health endpoints say
+    /// fine: not enough agreement to act.
+    KubernetesDisagrees {
+        /// The pod.
+        pod: String,
+    },
+    /// Every pod is sick but no single owning Deployment was found.
+    NoOwningDeployment,
+}
+
+impl Refusal {
+    /// Bounded label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refusal::DryRun { .. } => "dry_run",
+            Refusal::NotLeader { .. } => "not_leader",
+            Refusal::ApiUnreachable => "api_unreachable",
+            Refusal::InFlight { .. } => "in_flight",
+            Refusal::CoolDown { .. } => "cooldown",
+            Refusal::BudgetExhausted { .. } => "budget_exhausted",
+            Refusal::BelowMinHealthy { .. } => "below_min_healthy",
+            Refusal::KubernetesDisagrees { .. } => "kubernetes_disagrees",
+            Refusal::NoOwningDeployment => "no_owning_deployment",
+        }
+    }
+    /// The action that was refused, if there was one.
+    pub fn would(&self) -> Option<&Planned> {
+        match self {
+            Refusal::DryRun { would }
+            | Refusal::NotLeader { would }
+            | Refusal::CoolDown { would, .. }
+            | Refusal::BudgetExhausted { would, .. }
+            | Refusal::BelowMinHealthy { would, .. } => Some(would),
+            _ => None,
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing to do.
+    None,
+    /// Evict this pod.
+    EvictPod {
+        /// Pod name.
+        pod: String,
+    },
+    /// Rollout-restart this Deployment.
+    RolloutRestart {
+        /// Deployment name.
+        deployment: String,
+    },
+    /// Every server fails from here while Kubernetes says CoreDNS is fine: the
+    /// problem is this runner's network. Reported, never acted on.
+    ReportLocalProblem,
+    /// An action was wanted and refused.
+    Refuse(Refusal),
+}
+
+impl Action {
+    /// Bounded metric label of the action (or of the refused action).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::EvictPod { .. } => "evict_pod",
+            Action::RolloutRestart { .. } => "rollout_restart",
+            Action::ReportLocalProblem => "local_problem",
+            Action::Refuse(r) => r.would().map_or("none", Planned::label),
+        }
+    }
+    /// The cluster action, if this decision takes one.
+    pub fn planned(&self) -> Option<Planned> {
+        match self {
+            Action::EvictPod { pod } => Some(Planned::EvictPod(pod.clone())),
+            Action::RolloutRestart { deployment } => Some(Planned::RolloutRestart(deployment.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// One pod's part of the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodEvidence {
+    /// Pod name.
+    pub pod: String,
+    /// Kubernetes readiness.
+    pub ready: bool,
+    /// Restart count.
+    pub restarts: u32,
+    /// DNS verdict.
+    pub verdict: Option<Verdict>,
+    /// How long the verdict has been critical (ms), if it is.
+    pub critical_for_ms: Option<u64>,
+    /// DNS reasons.
+    pub reasons: Vec<&'static str>,
+    /// Health endpoints.
+    pub endpoints: HealthEndpoints,
+    /// Persistently critical by DNS.
+    pub dns_sick: bool,
+    /// Kubernetes or the health endpoints agree that it is unwell.
+    pub kubernetes_agrees: bool,
+    /// Counted as healthy.
+    pub healthy: bool,
+}
+
+/// Why the decision is what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// One-line reason.
+    pub reason: String,
+    /// Per pod.
+    pub pods: Vec<PodEvidence>,
+    /// The kube-dns ClusterIP verdict.
+    pub service: Option<Verdict>,
+    /// Healthy pods.
+    pub healthy: usize,
+    /// Sick pods (DNS and Kubernetes agree).
+    pub sick: usize,
+    /// Actions in the last hour.
+    pub actions_last_hour: u32,
+}
+
+/// A decision: the action (or refusal) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// Why.
+    pub evidence: Evidence,
+}
+
+/// An action being verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InFlight {
+    /// The action.
+    pub action: Planned,
+    /// When it started (µs).
+    pub started_us: u64,
+    /// Pod names at the time of acting (a restart is done when all are gone).
+    pub pods_before: Vec<String>,
+}
+
+/// Guardrail memory: the action in flight and the start times of recent actions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GuardState {
+    /// The action being verified.
+    pub in_flight: Option<InFlight>,
+    /// Start times (µs) of actions in the last hour, oldest first.
+    pub recent_us: VecDeque<u64>,
+}
+
+const HOUR_US: u64 = 3_600_000_000;
+
+impl GuardState {
+    /// Actions started in the hour before `now_us`.
+    pub fn actions_in_last_hour(&self, now_us: u64) -> u32 {
+        self.recent_us.iter().filter(|&&t| now_us.saturating_sub(t) < HOUR_US).count() as u32
+    }
+    /// Records that `action` was taken at `now_us`.
+    pub fn record(&mut self, action: Planned, now_us: u64, pods_before: Vec<String>) {
+        while self.recent_us.front().is_some_and(|&t| now_us.saturating_sub(t) >= HOUR_US) {
+            self.recent_us.pop_front();
+        }
+        self.recent_us.push_back(now_us);
+        self.in_flight = Some(InFlight { action, started_us: now_us, pods_before });
+    }
+    /// The last action's start.
+    pub fn last_action_us(&self) -> Option<u64> {
+        self.recent_us.back().copied()
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
+    let critical_for = p.dns.as_ref().filter(|h| h.verdict == Verdict::Critical).map(|h| now_us.saturating_sub(h.since_us));
+    let dns_sick = !p.terminating && critical_for.is_some_and(|d| d >= us(policy.sick_for));
+    let kubernetes_agrees = !p.ready || p.endpoints.any_failed();
+    let healthy = !p.terminating && p.ready && !p.endpoints.any_failed() && p.dns.as_ref().is_none_or(|h| h.verdict != Verdict::Critical);
+    PodEvidence {
+        pod: p.name.clone(),
+        ready: p.ready,
+        restarts: p.restarts,
+        verdict: p.dns.as_ref().map(|h| h.verdict),
+        critical_for_ms: critical_for.map(|d| d / 1000),
+        reasons: p.dns.as_ref().map(|h| h.reasons.clone()).unwrap_or_default(),
+        endpoints: p.endpoints,
+        dns_sick,
+        kubernetes_agrees,
+        healthy,
+    }
+}
+
+/// The decision. Rules, in order:
+///
+/// 1. mode `off` → nothing.
+/// 2. Every (non-terminating) pod persistently critical by DNS while Kubernetes and
+///    the health endpoints say every pod is fine → [`Action::ReportLocalProblem`].
+/// 3. Every pod sick (DNS critical for `sick_for` AND not ready or a health endpoint
+///    failing) → rollout-restart their common Deployment.
+/// 4. Some pods sick → evict the one sick longest.
+/// 5. A pod critical by DNS that Kubernetes calls fine → refuse (`kubernetes_disagrees`).
+///
+/// A wanted action then passes the guardrails, each one a [`Refusal`]: API
+/// reachable, leader, nothing in flight, cool-down, hourly budget, healthy minimum
+/// (for evictions: healthy pods other than the target), and finally dry-run.
+pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardState) -> Decision {
+    let pods: Vec<PodEvidence> = view.pods.iter().map(|p| pod_evidence(p, now_us, policy)).collect();
+    let live: Vec<&PodEvidence> = view.pods.iter().zip(&pods).filter(|(p, _)| !p.terminating).map(|(_, e)| e).collect();
+    let healthy = pods.iter().filter(|e| e.healthy).count();
+    let sick: Vec<&PodEvidence> = live.iter().copied().filter(|e| e.dns_sick && e.kubernetes_agrees).collect();
+    let used = guard.actions_in_last_hour(now_us);
+    let mut evidence = Evidence {
+        reason: String::new(),
+        pods: pods.clone(),
+        service: view.service.as_ref().map(|h| h.verdict),
+        healthy,
+        sick: sick.len(),
+        actions_last_hour: used,
+    };
+    let done = |action, reason: String, mut evidence: Evidence| {
+        evidence.reason = reason;
+        Decision { action, evidence }
+    };
+    if policy.mode == Mode::Off {
+        return done(Action::None, "healing is off".into(), evidence);
+    }
+    if live.is_empty() {
+        return done(Action::None, "no CoreDNS pods".into(), evidence);
+    }
+    let all_dns_sick = live.iter().all(|e| e.dns_sick);
+    let none_agrees = live.iter().all(|e| !e.kubernetes_agrees);
+    let service_fails = view.service.as_ref().is_none_or(|h| h.verdict == Verdict::Critical);
+    let wanted = if all_dns_sick && none_agrees && service_fails {
+        let reason = "every CoreDNS pod fails from here while Kubernetes and the health endpoints say every pod is fine: local problem".into();
+        return done(Action::ReportLocalProblem, reason, evidence);
+    } else if sick.len() == live.len() {
+        let owners: std::collections::BTreeSet<Option<&String>> = view.pods.iter().filter(|p| !p.terminating).map(|p| p.deployment.as_ref()).collect();
+        match owners.into_iter().next() {
+            Some(Some(d)) if view.pods.iter().filter(|p| !p.terminating).all(|p| p.deployment.as_ref() == Some(d)) => {
+                evidence.reason = format!("all {} CoreDNS pods are sick and Kubernetes agrees", live.len());
+                Planned::RolloutRestart(d.clone())
+            }
+            _ => return done(Action::Refuse(Refusal::NoOwningDeployment), "all CoreDNS pods are sick but they have no single owning Deployment".into(), evidence),
+        }
+    } else if let Some(worst) = sick.iter().max_by_key(|e| (e.critical_for_ms, std::cmp::Reverse(e.pod.clone()))) {
+        evidence.reason = format!("pod {} has been critical for {} ms and Kubernetes agrees", worst.pod, worst.critical_for_ms.unwrap_or(0));
+        Planned::EvictPod(worst.pod.clone())
+    } else if let Some(p) = live.iter().find(|e| e.dns_sick) {
+        let reason = format!("pod {} is critical by DNS but ready, and its health endpoints do not fail", p.pod);
+        return done(Action::Refuse(Refusal::KubernetesDisagrees { pod: p.pod.clone() }), reason, evidence);
+    } else {
+        return done(Action::None, "no pod is persistently sick".into(), evidence);
+    };
+    let reason = evidence.reason.clone();
+    let refuse = |r: Refusal, why: &str, ev: Evidence| done(Action::Refuse(r), format!("{reason}; refused: {why}"), ev);
+    if !view.api_reachable {
+        return refuse(Refusal::ApiUnreachable, "the Kubernetes API is unreachable", evidence);
+    }
+    if !view.is_leader {
+        return refuse(Refusal::NotLeader { would: wanted }, "another replica is the leader", evidence);
+    }
+    if let Some(f) = &guard.in_flight {
+        return refuse(Refusal::InFlight { in_flight: f.action.clone() }, "an earlier action is still being verified", evidence);
+    }
+    if let Some(last) = guard.last_action_us() {
+        let since = now_us.saturating_sub(last);
+        if since < us(policy.cooldown) {
+            let remaining_s = (us(policy.cooldown) - since).div_ceil(1_000_000);
+            return refuse(Refusal::CoolDown { would: wanted, remaining_s }, "cool-down", evidence);
+        }
+    }
+    if used >= policy.hourly_budget {
+        return refuse(Refusal::BudgetExhausted { would: wanted, used }, "hourly budget used up", evidence);
+    }
+    if let Planned::EvictPod(target) = &wanted {
+        let remaining = pods.iter().filter(|e| e.healthy && &e.pod != target).count();
+        if remaining < policy.min_healthy {
+            let min = policy.min_healthy;
+            return refuse(Refusal::BelowMinHealthy { would: wanted, healthy: remaining, min }, "too few healthy pods would remain", evidence);
+        }
+    }
+    if policy.mode == Mode::DryRun {
+        return refuse(Refusal::DryRun { would: wanted }, "dry-run", evidence);
+    }
+    let action = match wanted {
+        Planned::EvictPod(pod) => Action::EvictPod { pod },
+        Planned::RolloutRestart(deployment) => Action::RolloutRestart { deployment },
+    };
+    done(action, reason, evidence)
+}
+
+/// The outcome of verifying an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// The cluster recovered.
+    Recovered,
+    /// `verify_timeout` passed without recovery.
+    NotRecovered,
+}
+
+/// Checks an in-flight action: `None` while waiting. Recovered means the acted-on
+/// pods are gone (the evicted pod; for a restart, every pod from before), every
+/// remaining pod is ready and none is critical by DNS.
+pub fn verify(in_flight: &InFlight, now_us: u64, view: &ClusterView, policy: &Policy) -> Option<Verification> {
+    let replaced = match &in_flight.action {
+        Planned::EvictPod(pod) => view.pods.iter().all(|p| &p.name != pod || p.terminating),
+        Planned::RolloutRestart(_) => view.pods.iter().all(|p| !in_flight.pods_before.contains(&p.name) || p.terminating),
+    };
+    let live: Vec<&PodView> = view.pods.iter().filter(|p| !p.terminating).collect();
+    let fine = !live.is_empty()
+        && live.iter().all(|p| p.ready && !p.endpoints.any_failed() && p.dns.as_ref().is_none_or(|h| h.verdict != Verdict::Critical));
+    if view.api_reachable && replaced && fine {
+        Some(Verification::Recovered)
+    } else if now_us.saturating_sub(in_flight.started_us) >= us(policy.verify_timeout) {
+        Some(Verification::NotRecovered)
+    } else {
+        None
+    }
+}
