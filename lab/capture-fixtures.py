@@ -121,6 +121,13 @@ EXTRA = {
     ],
 }
 
+# Added later: appended after every other case so the query ids of existing fixtures
+# (derived from the position) stay the same.
+LATER = [
+    Case("headless10", "headless10.default.svc.cluster.local", "A",
+         "headless service with 10 endpoints: 10 A records"),
+]
+
 SERVER_ORDER = ["knot", "nsd", "unbound", "bind", "dnsdist"]
 
 
@@ -131,7 +138,7 @@ def cases_for(server: str) -> list[Case]:
     return COMMON + [
         Case("servfail", BROKEN, "A", SERVFAIL_WHY[server]),
         Case("refused", qname, "A", why),
-    ] + EXTRA.get(server, [])
+    ] + EXTRA.get(server, []) + LATER
 
 
 def query_id(server: str, index: int) -> int:
@@ -249,6 +256,38 @@ def verify(case: Case, addr: str, qid: int, resp: bytes, info: dict) -> list[str
     return problems
 
 
+# --- TCP stream ------------------------------------------------------------------------
+
+def capture_stream(addr: str, out: str) -> str:
+    """Three queries in one TCP write to one server; keep the raw length-prefixed bytes.
+
+    Written as <server>-tcp-pipelined.stream and .query.stream (not .bin: these are
+    framed streams for the TCP framer tests, not bare messages).
+    """
+    host, port = addr.rsplit(":", 1)
+    labdns.check_loopback(host)
+    queries = [
+        labdns.build_query(0x0A01, K8S, "A", rd=True),
+        labdns.build_query(0x0A02, HEADLESS, "A", rd=True),
+        labdns.build_query(0x0A03, BIG, "A", rd=True),
+    ]
+    sent = b"".join(len(q).to_bytes(2, "big") + q for q in queries)
+    got = bytearray()
+    with socket.create_connection((host, int(port)), timeout=2.0) as s:
+        s.sendall(sent)
+        for q in queries:
+            prefix = labdns.recv_exact(s, 2)
+            msg = labdns.recv_exact(s, int.from_bytes(prefix, "big"))
+            if msg[:2] != q[:2]:
+                raise RuntimeError(f"pipelined answer id {msg[:2].hex()} != {q[:2].hex()}")
+            got += prefix + msg
+    server = "knot"
+    for suffix, data in ((".stream", bytes(got)), (".query.stream", sent)):
+        with open(os.path.join(out, f"{server}-tcp-pipelined{suffix}"), "wb") as f:
+            f.write(data)
+    return f"{server}-tcp-pipelined.stream: {len(queries)} answers, {len(got)} bytes"
+
+
 # --- main ------------------------------------------------------------------------------
 
 def read_servers(path: str) -> dict[str, str]:
@@ -304,6 +343,8 @@ def main() -> int:
             what = f"{case.note}. Seen: {summary(info)}"
             rows.append([base + ".bin", server, case.transport, case.qname, case.qtype, what])
             print(f"{base:28} {what}")
+
+    print(capture_stream(servers["knot"], args.out))
 
     with open(os.path.join(args.out, "MANIFEST.tsv"), "w", encoding="utf-8") as f:
         f.write("file\tserver\ttransport\tqname\tqtype\twhat it shows\n")
