@@ -109,9 +109,14 @@ pub struct ScoreConfig {
     pub rtt_floor_us: u32,
     /// Any answer slower than this is a spike, warm or not. Default 1 s.
     pub rtt_ceiling_us: u32,
-    /// Spikes among the last `burst_window` answers for full severity (one spike is
-    /// never enough; severity ramps from 1 spike = 0 to this many = 1). Default 4.
+    /// Minimum spikes among the last `burst_window` answers for full severity. The
+    /// actual quota is the larger of this and the count the baseline's own outlier rate
+    /// reaches with probability at most `rtt_alpha`; severity ramps up over the two
+    /// counts below the quota. Default 4.
     pub rtt_confirm: u8,
+    /// Per-observation false-alarm budget of the spike count (binomial tail). Default
+    /// 1e-9: about one false spike alarm in 10⁹ answers.
+    pub rtt_alpha: f32,
 
     /// Consecutive timeouts for full severity (ramp from 1 = 0). Default 3.
     pub loss_consecutive: u8,
@@ -191,6 +196,7 @@ impl Default for ScoreConfig {
             rtt_floor_us: 5_000,
             rtt_ceiling_us: 1_000_000,
             rtt_confirm: 4,
+            rtt_alpha: 1e-9,
             loss_consecutive: 3,
             loss_rate_ok: 0.02,
             loss_rate_bad: 0.2,
@@ -382,6 +388,13 @@ impl ScoreConfig {
             ));
         }
         burst(self.rtt_confirm, self.burst_window, "rtt_confirm")?;
+        if !(self.rtt_alpha > 0.0 && self.rtt_alpha < 0.5) {
+            return Err(err(
+                "rtt_alpha",
+                "must be in (0, 0.5)",
+                "use a small probability such as 1e-9",
+            ));
+        }
 
         if self.loss_consecutive == 0 {
             return Err(err(

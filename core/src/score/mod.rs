@@ -52,8 +52,14 @@
 //!   so this is a "3 sigma" rule that outliers cannot inflate, and the 5 ms floor keeps
 //!   microsecond jitter on a quiet loopback from ever counting. Until a server has 50
 //!   samples (warm-up) only the absolute ceiling (1 s) counts. A sample above the
-//!   threshold is a *spike*; severity ramps from 1 spike among the last 8 answers (0) to
-//!   4 (1). One odd answer never alarms; a shifted distribution does within 4 answers.
+//!   threshold is a *spike*. How many spikes among the last 8 answers are alarming
+//!   depends on how often the baseline itself exceeds its threshold: with `p̂` the share
+//!   of baseline samples above it (Laplace prior `(above + 1)/(n + 2)`), the *quota* is
+//!   the smallest `k ≥ 4` with binomial tail `P(Bin(8, p̂) ≥ k) ≤ 1e-9`. A pristine
+//!   loopback needs 4 spikes, a cluster with 1 % natural 10-20 ms outliers needs 6.
+//!   Severity ramps from `quota − 2` (0) to `quota` (1); the global view uses the
+//!   largest quota of any server. One odd answer never alarms; a shifted distribution
+//!   does within `quota` answers.
 //! * **Timeouts / loss** ([`Detector::Loss`]). Consecutive timeouts ramp from 1 (0) to 3
 //!   (1); the timeout rate over the 5 s window (with at least 10 observations) ramps from
 //!   2 % (0) to 20 % (1). Severity is the larger.

@@ -39,6 +39,65 @@ pub(crate) fn bucket_mid(idx: usize) -> f32 {
     low as f32 + width as f32 * 0.5
 }
 
+/// Lower bound (µs) of a bucket.
+pub(crate) fn bucket_low(idx: usize) -> u64 {
+    if idx < 4 {
+        return idx as u64;
+    }
+    let e = (idx / 4 + 1) as u32;
+    let sub = (idx % 4) as u64;
+    (4 + sub) << (e - 2)
+}
+
+/// What [`RttSketch::refresh`] needs from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RttParams {
+    pub(crate) warmup: u32,
+    pub(crate) sigmas: f32,
+    pub(crate) floor_us: u32,
+    /// Burst window length `W` and the minimum spike count.
+    pub(crate) window: u8,
+    pub(crate) min_spikes: u8,
+    /// Per-observation false-alarm budget of the spike count.
+    pub(crate) alpha: f64,
+}
+
+/// The smallest `k >= min` with `P(Bin(w, p) >= k) <= alpha`, or `w + 1` if none.
+pub(crate) fn spike_quota(w: u8, p: f64, alpha: f64, min: u8) -> u8 {
+    let w32 = u32::from(w);
+    let p = if p > 0.5 {
+        0.5
+    } else if p > 0.0 {
+        p
+    } else {
+        0.0
+    };
+    // pmf(i) by the recurrence pmf(i+1) = pmf(i)·(w−i)/(i+1)·p/(1−p); tail summed from
+    // the top so tiny tails keep their precision.
+    let mut pmf = [0f64; 65];
+    let mut q = 1.0f64;
+    for _ in 0..w32 {
+        q *= 1.0 - p;
+    }
+    let ratio = if p < 1.0 { p / (1.0 - p) } else { 0.0 };
+    let mut cur = q;
+    for (i, slot) in pmf.iter_mut().enumerate().take(w32 as usize + 1) {
+        *slot = cur;
+        cur = cur * (w32 as f64 - i as f64) / (i as f64 + 1.0) * ratio;
+    }
+    let mut tail = 0.0f64;
+    let mut k = w32 + 1;
+    for i in (0..=w32).rev() {
+        tail += pmf.get(i as usize).copied().unwrap_or(0.0);
+        if tail > alpha {
+            break;
+        }
+        k = i;
+    }
+    let k = k.max(u32::from(min));
+    u8::try_from(k).unwrap_or(u8::MAX)
+}
+
 /// Counts per bucket for `RTT_SLICES` consecutive time slices, plus their running sum.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RttSketch {
@@ -52,6 +111,9 @@ pub(crate) struct RttSketch {
     pub(crate) median_us: u32,
     pub(crate) mad_us: u32,
     pub(crate) threshold_us: u32,
+    /// Spikes among the last `W` answers that the baseline's own outlier rate explains
+    /// with probability at most `alpha` (never below the configured minimum).
+    pub(crate) quota: u8,
 }
 
 impl RttSketch {
@@ -64,6 +126,7 @@ impl RttSketch {
         median_us: 0,
         mad_us: 0,
         threshold_us: 0,
+        quota: 0,
     };
 
     /// Samples currently in the window.
@@ -126,14 +189,21 @@ impl RttSketch {
     /// Median: the bucket holding rank ⌈n/2⌉, at its midpoint. MAD: walking outwards from
     /// the median bucket, always taking the nearer neighbour (by midpoint distance), until
     /// half the samples are covered; the last distance taken is the MAD.
-    pub(crate) fn refresh(&mut self, warmup: u32, sigmas: f32, floor_us: u32, force: bool) {
+    ///
+    /// The spike quota: `p̂`, the share of baseline samples above the threshold (with a
+    /// Laplace prior, `(above + 1) / (n + 2)`), gives the smallest spike count among the
+    /// last `W` answers whose binomial tail probability is at most `alpha`. A baseline
+    /// with more natural outliers thus needs more spikes before it alarms.
+    pub(crate) fn refresh(&mut self, p: &RttParams, force: bool) -> bool {
+        let (warmup, sigmas, floor_us) = (p.warmup, p.sigmas, p.floor_us);
         if !force && self.since_recompute < RECOMPUTE_EVERY && self.threshold_us != 0 {
-            return;
+            return false;
         }
         if self.n < warmup.max(1) {
+            self.quota = p.min_spikes;
             self.threshold_us = 0;
             self.since_recompute = 0;
-            return;
+            return true;
         }
         self.since_recompute = 0;
         let half = self.n.div_ceil(2);
@@ -186,6 +256,17 @@ impl RttSketch {
         self.mad_us = mad as u32;
         // `as` saturates; never 0 once warm so "0 = not warm" stays unambiguous.
         self.threshold_us = ((med + margin) as u32).max(1);
+        let thr = u64::from(self.threshold_us);
+        let above: u32 = self
+            .agg
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bucket_low(*i) > thr)
+            .map(|(_, &c)| c)
+            .fold(0u32, u32::saturating_add);
+        let p_hat = (f64::from(above) + 1.0) / (f64::from(self.n) + 2.0);
+        self.quota = spike_quota(p.window, p_hat, p.alpha, p.min_spikes);
+        true
     }
 }
 
@@ -235,16 +316,38 @@ mod tests {
         for _ in 0..35 {
             s.add(800);
         }
-        s.refresh(10, 3.0, 0, true);
+        let mut p = RttParams {
+            warmup: 10,
+            sigmas: 3.0,
+            floor_us: 0,
+            window: 8,
+            min_spikes: 4,
+            alpha: 1e-9,
+        };
+        s.refresh(&p, true);
         assert!((900..1100).contains(&s.median_us), "{}", s.median_us);
         assert!(s.mad_us > 100 && s.mad_us < 300, "{}", s.mad_us);
         assert!(s.threshold_us > 1300 && s.threshold_us < 2500);
         // The floor dominates a tiny spread.
-        s.refresh(10, 3.0, 5000, true);
+        p.floor_us = 5000;
+        s.refresh(&p, true);
         assert!(s.threshold_us > 5900);
         // Not warm: no threshold.
-        s.refresh(1000, 3.0, 0, true);
+        p.warmup = 1000;
+        s.refresh(&p, true);
         assert_eq!(s.threshold_us, 0);
+    }
+
+    #[test]
+    fn spike_quota_grows_with_the_outlier_rate() {
+        // Clean baseline: the configured minimum.
+        assert_eq!(spike_quota(8, 1e-4, 1e-9, 4), 4);
+        // P(Bin(8, 0.01) >= 5) = 5.4e-9 > 1e-9, P(>= 6) = 2.7e-11.
+        assert_eq!(spike_quota(8, 0.01, 1e-9, 4), 6);
+        assert_eq!(spike_quota(8, 0.05, 1e-9, 4), 8);
+        // Nothing is unlikely enough: never alarms on counts.
+        assert_eq!(spike_quota(8, 0.3, 1e-9, 4), 9);
+        assert_eq!(spike_quota(8, f64::NAN, 1e-9, 4), 4);
     }
 
     #[test]

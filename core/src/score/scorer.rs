@@ -5,7 +5,7 @@ use core::fmt;
 use super::math::{clamp01, entropy_bits, log2, ramp};
 use super::observation::{Fallback, Observation, Outcome};
 use super::reason::{Cause, Evidence, Reason, Reasons};
-use super::rtt::{RTT_SLICES, RttSketch};
+use super::rtt::{RTT_SLICES, RttParams, RttSketch};
 use super::target::{RrTables, SetMembers, Target};
 use super::window::{BUCKETS, Ev, Window};
 use super::{ConfigError, Detector, ScoreConfig};
@@ -202,14 +202,17 @@ impl Counters {
     }
 
     /// All six per-view detectors.
-    fn assess(&self, cfg: &ScoreConfig, d: &Derived) -> [Component; SERVER_DETECTORS] {
+    fn assess(&self, cfg: &ScoreConfig, d: &Derived, quota: u8) -> [Component; SERVER_DETECTORS] {
         let burst = |h: u64| (h & d.burst_mask).count_ones() as f32;
         let none = Evidence::None;
 
         // RTT spike (evidence filled in by the caller for a server).
         let spikes = burst(self.rtt);
         let rtt = Component {
-            sev: ramp(spikes, 1.0, f32::from(cfg.rtt_confirm)),
+            sev: {
+                let q = f32::from(quota.max(cfg.rtt_confirm));
+                ramp(spikes, q - 2.0, q)
+            },
             cause: Cause::RttSpike,
             evidence: Evidence::Count(spikes as u32),
         };
@@ -324,6 +327,7 @@ struct Derived {
     burst_mask: u64,
     bucket_us: u64,
     slice_us: u64,
+    rtt: RttParams,
     tables: RrTables,
 }
 
@@ -334,6 +338,14 @@ impl Derived {
             burst_mask: if bw >= 64 { u64::MAX } else { (1u64 << bw) - 1 },
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
+            rtt: RttParams {
+                warmup: cfg.rtt_warmup_samples,
+                sigmas: cfg.rtt_sigmas,
+                floor_us: cfg.rtt_floor_us,
+                window: cfg.burst_window,
+                min_spikes: cfg.rtt_confirm,
+                alpha: f64::from(cfg.rtt_alpha),
+            },
             tables: RrTables::new(cfg.rr_alpha),
         }
     }
@@ -436,6 +448,7 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     untracked_targets: u64,
     global: Counters,
     global_sev: [f32; SERVER_DETECTORS],
+    global_quota: u8,
     server_keys: [u32; S],
     server_last: [u64; S],
     server_used: [bool; S],
@@ -463,6 +476,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             untracked_targets: 0,
             global: Counters::EMPTY,
             global_sev: [0.0; SERVER_DETECTORS],
+            global_quota: cfg.rtt_confirm,
             server_keys: [0; S],
             server_last: [0; S],
             server_used: [false; S],
@@ -547,6 +561,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         );
 
         let mut spike = None;
+        let mut refreshed = false;
         if let Some(si) = self.server_slot(obs.server, now) {
             let cfg = &self.cfg;
             let d = &self.d;
@@ -555,19 +570,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 if answered {
                     let rtt = &mut server.rtt;
                     let rotated = rtt.advance(now, d.slice_us);
-                    rtt.refresh(
-                        cfg.rtt_warmup_samples,
-                        cfg.rtt_sigmas,
-                        cfg.rtt_floor_us,
-                        rotated,
-                    );
+                    refreshed = rtt.refresh(&d.rtt, rotated);
                     let thr = rtt.threshold_us;
                     spike =
                         Some(obs.rtt_us >= cfg.rtt_ceiling_us || (thr != 0 && obs.rtt_us > thr));
                     rtt.add(obs.rtt_us);
                 }
                 server.c.record(&obs.outcome, spike, now, d.bucket_us);
-                let comps = server.c.assess(cfg, d);
+                let comps = server.c.assess(cfg, d, server.rtt.quota);
                 for (s, c) in server.sev.iter_mut().zip(comps.iter()) {
                     *s = c.sev;
                 }
@@ -575,9 +585,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             }
             self.update_server_best(si, &sev);
         }
+        if refreshed {
+            self.refresh_global_quota();
+        }
         let (cfg, d) = (&self.cfg, &self.d);
         self.global.record(&obs.outcome, spike, now, d.bucket_us);
-        let g = self.global.assess(cfg, d);
+        let g = self.global.assess(cfg, d, self.global_quota);
         for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
             *s = c.sev;
         }
@@ -600,10 +613,6 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let cfg = &self.cfg;
         let d = &self.d;
         self.global.win.advance(now, d.bucket_us);
-        let g = self.global.assess(cfg, d);
-        for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
-            *s = c.sev;
-        }
         for ((server, &used), &last) in self
             .servers
             .iter_mut()
@@ -615,17 +624,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             }
             server.c.win.advance(now, d.bucket_us);
             if server.rtt.advance(now, d.slice_us) {
-                server.rtt.refresh(
-                    cfg.rtt_warmup_samples,
-                    cfg.rtt_sigmas,
-                    cfg.rtt_floor_us,
-                    true,
-                );
+                server.rtt.refresh(&d.rtt, true);
             }
             if now.saturating_sub(last) >= cfg.stale_after_us {
                 server.sev = [0.0; SERVER_DETECTORS];
             } else {
-                let comps = server.c.assess(cfg, d);
+                let comps = server.c.assess(cfg, d, server.rtt.quota);
                 for (s, c) in server.sev.iter_mut().zip(comps.iter()) {
                     *s = c.sev;
                 }
@@ -646,6 +650,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 t.drift_refresh(now, cfg);
             }
         }
+        self.refresh_global_quota();
+        let g = self.global.assess(&self.cfg, &self.d, self.global_quota);
+        for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
+            *s = c.sev;
+        }
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
@@ -653,6 +662,18 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.rescan_target(i);
         }
         self.fuse(now)
+    }
+
+    /// The global spike quota: the largest per-server quota (the noisiest baseline
+    /// decides, so independent outliers from several servers cannot add up to an alarm).
+    fn refresh_global_quota(&mut self) {
+        let mut q = self.cfg.rtt_confirm;
+        for (s, &u) in self.servers.iter().zip(self.server_used.iter()) {
+            if u && s.rtt.quota > q {
+                q = s.rtt.quota;
+            }
+        }
+        self.global_quota = q;
     }
 
     /// Sets the expected answer members of `target` (at most 64 member hashes, e.g.
@@ -784,7 +805,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     pub fn reasons(&self) -> Reasons {
         let mut out = Reasons::new();
         let cfg = &self.cfg;
-        let g = self.global.assess(cfg, &self.d);
+        let g = self.global.assess(cfg, &self.d, self.global_quota);
         for (i, (det, gc)) in Detector::ALL.iter().zip(g.iter()).enumerate() {
             let best = self.server_best.get(i).copied().unwrap_or_default();
             let overall = if gc.sev > best.v { gc.sev } else { best.v };
@@ -803,7 +824,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             if best.v > gc.sev
                 && let Some(server) = self.servers.get(best.i)
             {
-                let comps = server.c.assess(cfg, &self.d);
+                let comps = server.c.assess(cfg, &self.d, server.rtt.quota);
                 if let Some(c) = comps.get(i) {
                     reason.cause = c.cause;
                     reason.evidence = c.evidence;
