@@ -241,6 +241,13 @@ def check_statstags(root):
             theirs = [(t.get("tag_name"), t.get("regex")) for t in tags]
             if theirs != mine:
                 problems.append(f"{os.path.relpath(p, root)} and deploy/envoy/envoy.yaml ship different stats_tags")
+    for p in sorted(glob.glob(os.path.join(root, "wasm-plugin/istio/*.yaml"))):
+        for d in yaml.safe_load_all(read(p)):
+            boot = ((d or {}).get("data") or {}).get("custom_bootstrap.json") if isinstance(d, dict) else None
+            if boot:
+                refs += 1
+                if json.loads(boot).get("stats_config") != istio_cfg:
+                    problems.append(f"{os.path.relpath(p, root)} and deploy/istio/bootstrap-stats-tags.yaml ship different stats_config")
     print(f"  {len(mine)} tags, compared with {refs} filter config(s)")
     return problems
 
