@@ -19,6 +19,7 @@ PACKAGES=(
   bind9           # named: third implementation for fixtures
   bind9-dnsutils  # dig, named-checkzone
   dnsperf         # dnsperf / resperf background load
+  prometheus-blackbox-exporter # the runner's cost benchmark compares against it
   python3         # lab helpers (standard library only)
   shellcheck      # lint of the lab's shell scripts
   procps          # ps/pgrep for process checks in tests
@@ -59,8 +60,12 @@ fi
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
-  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-  "${todo[@]}" >/dev/null
+log=$(mktemp)
+cleanup_log() { rm -f "$log"; cleanup; }
+trap cleanup_log EXIT
+# apt's own output goes to a log that is shown only when something fails
+run() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "install: failed: $*" >&2; exit 1; }; }
+run apt-get update -qq
+run apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${todo[@]}"
 echo "install: installed ${todo[*]}"
