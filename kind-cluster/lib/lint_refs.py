@@ -13,6 +13,8 @@
   lint_refs.py ROOT statstags   deploy/envoy and deploy/istio carry the same tags
   lint_refs.py ROOT rules       PrometheusRule sanity (alert/record, expr, for, summary)
   lint_refs.py ROOT dashboard   the dashboard parses, ids unique, every target has expr
+  lint_refs.py ROOT promql      every shipped PromQL expression parses (promql-parser,
+                                Grafana variables substituted)
 
 Exit 0 when the check passes; problems are printed one per line.
 """
@@ -299,10 +301,32 @@ def check_dashboard(root):
     return problems
 
 
+def grafana_to_promql(expr):
+    """Substitutes Grafana's variables so that the expression is plain PromQL."""
+    expr = expr.replace("$__rate_interval", "5m").replace("$__range", "1h").replace("$__interval", "1m")
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", "x", expr)
+
+
+def check_promql(root):
+    import promql_parser  # pinned in versions.env, installed by check.sh
+    problems = []
+    n = 0
+    for where, expr in shipped_exprs(root):
+        if where == "kind-cluster/lib/scn.py" or expr.startswith("label_values("):
+            continue
+        n += 1
+        try:
+            promql_parser.parse(grafana_to_promql(expr))
+        except ValueError as e:
+            problems.append(f"{where}: {e}: {expr}")
+    print(f"  {n} PromQL expressions parsed")
+    return problems
+
+
 def main(argv):
     root, what, rest = argv[0], argv[1], argv[2:]
     fn = {"metrics": check_metrics, "labels": check_labels, "statstags": check_statstags,
-          "rules": check_rules, "dashboard": check_dashboard}.get(what)
+          "rules": check_rules, "dashboard": check_dashboard, "promql": check_promql}.get(what)
     problems = check_rbac(root, rest) if what == "rbac" else fn(root)
     for p in problems:
         print(f"  {p}")
