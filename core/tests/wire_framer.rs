@@ -81,3 +81,25 @@ fn partial_state_is_visible() {
     assert_eq!(n, 6 + 1);
     assert!(framer.is_idle());
 }
+
+#[test]
+fn a_real_pipelined_tcp_stream_from_knot() {
+    // Three answers captured on one TCP connection (lab/capture-fixtures.sh).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/knot-tcp-pipelined.stream");
+    let stream = std::fs::read(path).expect("fixture present");
+    for chunk in [1, 2, 3, 100, stream.len()] {
+        let mut framer = TcpFramer::new([0u8; 2048]);
+        let mut ids = Vec::new();
+        for c in stream.chunks(chunk) {
+            framer
+                .push(c, |m| {
+                    let msg = dnswarden_core::wire::Message::parse(m).unwrap();
+                    assert_eq!(msg.trailing_len(), Ok(0));
+                    ids.push(msg.id());
+                })
+                .unwrap();
+        }
+        assert_eq!(ids.len(), 3, "chunk {chunk}");
+        assert!(framer.is_idle());
+    }
+}
