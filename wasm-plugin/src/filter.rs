@@ -670,6 +670,10 @@ struct Doh {
     /// Response body being collected (200 with application/dns-message).
     response_body: Option<Vec<u8>>,
     answered: bool,
+    /// Query-side counts, kept until the upstream is known (Envoy picks it after the
+    /// request headers): `queries`, then malformed kinds.
+    deferred_query: bool,
+    deferred_malformed: Option<&'static str>,
 }
 
 impl Doh {
@@ -680,6 +684,8 @@ impl Doh {
             query: None,
             response_body: None,
             answered: false,
+            deferred_query: false,
+            deferred_malformed: None,
         }
     }
 
@@ -697,12 +703,21 @@ impl Doh {
         shared.upstream(&address)
     }
 
-    fn malformed_query(&self, kind: &'static str) {
-        let Ok(mut shared) = self.shared.try_borrow_mut() else {
-            return;
-        };
-        let u = Self::upstream(&mut shared);
-        shared.count("malformed", u, &[("direction", "query"), ("kind", kind)], 1);
+    fn malformed_query(&mut self, kind: &'static str) {
+        self.deferred_malformed = Some(kind);
+    }
+
+    /// The upstream (known once Envoy routed the request), with the deferred query-side
+    /// counts flushed to it.
+    fn flush(&mut self, shared: &mut Shared) -> usize {
+        let u = Self::upstream(shared);
+        if std::mem::take(&mut self.deferred_query) {
+            shared.count_query(u, 1);
+        }
+        if let Some(kind) = self.deferred_malformed.take() {
+            shared.count("malformed", u, &[("direction", "query"), ("kind", kind)], 1);
+        }
+        u
     }
 
     fn read_query(&mut self, bytes: &[u8]) {
@@ -710,10 +725,7 @@ impl Doh {
             Ok(m) if !m.header().qr() => match QueryKey::of(&m) {
                 Some(key) => {
                     self.query = Some((key, now_us()));
-                    if let Ok(mut shared) = self.shared.try_borrow_mut() {
-                        let u = Self::upstream(&mut shared);
-                        shared.count_query(u, 1);
-                    }
+                    self.deferred_query = true;
                 }
                 None => self.malformed_query("no_question"),
             },
@@ -730,11 +742,12 @@ impl Doh {
             return;
         };
         self.answered = true;
-        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+        let rc = self.shared.clone();
+        let Ok(mut shared) = rc.try_borrow_mut() else {
             return;
         };
         let now = now_us();
-        let u = Self::upstream(&mut shared);
+        let u = self.flush(&mut shared);
         let rtt = u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX);
         let Ok(r) = Message::parse(&body) else {
             let kind = Message::parse(&body)
@@ -822,6 +835,10 @@ impl HttpContext for Doh {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let rc = self.shared.clone();
+        if let Ok(mut shared) = rc.try_borrow_mut() {
+            self.flush(&mut shared);
+        }
         if self.query.is_none() {
             return Action::Continue;
         }
@@ -833,10 +850,11 @@ impl HttpContext for Doh {
         }
         // No DNS answer will come: an HTTP-level failure.
         self.answered = true;
-        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+        let rc = self.shared.clone();
+        let Ok(mut shared) = rc.try_borrow_mut() else {
             return Action::Continue;
         };
-        let u = Self::upstream(&mut shared);
+        let u = self.flush(&mut shared);
         let status = String::from_utf8_lossy(&status).into_owned();
         let status = if status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit()) {
             status
@@ -883,12 +901,14 @@ impl HttpContext for Doh {
     }
 
     fn on_log(&mut self) {
+        let rc = self.shared.clone();
+        let Ok(mut shared) = rc.try_borrow_mut() else {
+            return;
+        };
+        let u = self.flush(&mut shared);
         if self.query.is_some() && !self.answered {
             self.answered = true;
-            if let Ok(mut shared) = self.shared.try_borrow_mut() {
-                let u = Self::upstream(&mut shared);
-                shared.observe(u, Outcome::Timeout, 0, now_us());
-            }
+            shared.observe(u, Outcome::Timeout, 0, now_us());
         }
     }
 }
