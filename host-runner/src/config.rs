@@ -1,0 +1,996 @@
+//! The configuration: one YAML file, then flag / environment overrides, then validation.
+//!
+//! Every error names the YAML path of the value (or the flag and environment variable
+//! that set it) and says how to fix it. See `host-runner/examples/dnswarden.yaml` for a
+//! complete, commented file.
+//!
+//! ```
+//! let cfg = dnswarden::config::Config::from_yaml_str(
+//!     "servers: [{name: local, address: '127.0.0.1:53'}]\n\
+//!      targets: [{name: api, qname: kubernetes.default.svc.cluster.local, type: A, expect: [10.96.0.1]}]\n",
+//!     &Default::default(),
+//! )?;
+//! assert_eq!(cfg.probe.timeout.as_millis(), 100);
+//! # Ok::<(), dnswarden::Error>(())
+//! ```
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use dnswarden_core::wire::Rtype;
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Record types a target may ask for.
+pub const QTYPES: &[(&str, Rtype)] = &[
+    ("A", Rtype::A),
+    ("AAAA", Rtype::AAAA),
+    ("CNAME", Rtype::CNAME),
+    ("SRV", Rtype::SRV),
+    ("PTR", Rtype::PTR),
+    ("TXT", Rtype::TXT),
+    ("MX", Rtype::MX),
+    ("NS", Rtype::NS),
+    ("SOA", Rtype::SOA),
+];
+
+/// Parses a record type mnemonic (case-insensitive) from [`QTYPES`].
+pub fn parse_qtype(text: &str) -> Option<Rtype> {
+    QTYPES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(text))
+        .map(|(_, t)| *t)
+}
+
+fn qtype_list() -> String {
+    QTYPES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- the file as written --------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    #[serde(default)]
+    servers: Vec<RawServer>,
+    #[serde(default)]
+    targets: Vec<RawTarget>,
+    #[serde(default)]
+    probe: RawProbe,
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
+    rate_limit: RawRateLimit,
+    #[serde(default)]
+    scoring: RawScoring,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    name: Option<String>,
+    address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Option<String>,
+    qname: Option<String>,
+    #[serde(rename = "type")]
+    qtype: Option<String>,
+    #[serde(default)]
+    expect: Vec<String>,
+    namespace: Option<String>,
+    interval_ms: Option<u64>,
+    #[serde(default)]
+    tcp: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    jitter: Option<f64>,
+    concurrency: Option<usize>,
+    edns_udp_size: Option<u16>,
+    tcp_reuse: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    base_ms: Option<u64>,
+    max_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    global_qps: Option<f64>,
+    global_burst: Option<f64>,
+    namespace_qps: Option<f64>,
+    namespace_burst: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScoring {
+    degraded: Option<f64>,
+    critical: Option<f64>,
+    recover: Option<f64>,
+    rtt_floor_ms: Option<f64>,
+    #[serde(default)]
+    weights: RawWeights,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeights {
+    rtt: Option<f64>,
+    loss: Option<f64>,
+    nxdomain: Option<f64>,
+    servfail: Option<f64>,
+    truncation: Option<f64>,
+    drift: Option<f64>,
+    skew: Option<f64>,
+    integrity: Option<f64>,
+}
+
+// ---- overrides from flags and environment -----------------------------------------------
+
+/// Values set on the command line or in the environment; they win over the file.
+/// `main.rs` fills this from clap (each flag also reads a `DNSWARDEN_*` variable).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` / `DNSWARDEN_LISTEN`.
+    pub listen: Option<String>,
+    /// `--interval-ms` / `DNSWARDEN_INTERVAL_MS`.
+    pub interval_ms: Option<u64>,
+    /// `--timeout-ms` / `DNSWARDEN_TIMEOUT_MS`.
+    pub timeout_ms: Option<u64>,
+    /// `--concurrency` / `DNSWARDEN_CONCURRENCY`.
+    pub concurrency: Option<usize>,
+    /// `--global-qps` / `DNSWARDEN_GLOBAL_QPS`.
+    pub global_qps: Option<f64>,
+}
+
+// ---- the validated configuration ----------------------------------------------------------
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address of the HTTP server (`/metrics`, `/healthz`, `/readyz`). Port 0 picks a
+    /// free port (see [`crate::Runner::http_addr`]).
+    pub listen: SocketAddr,
+    /// The DNS servers to probe.
+    pub servers: Vec<ServerConfig>,
+    /// The names to ask every server for.
+    pub targets: Vec<TargetConfig>,
+    /// Probe settings.
+    pub probe: ProbeSettings,
+    /// Retry settings (only failed probes are retried).
+    pub retry: RetrySettings,
+    /// Query rate limits.
+    pub rate_limit: RateLimits,
+    /// Scorer settings.
+    pub scoring: ScoringSettings,
+}
+
+/// One DNS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Metric label and log name.
+    pub name: String,
+    /// IP address and port.
+    pub address: SocketAddr,
+}
+
+/// One name to probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    /// Metric label and log name (bounded: the qname itself is never a label).
+    pub name: String,
+    /// The name asked for.
+    pub qname: String,
+    /// The record type asked for.
+    pub qtype: Rtype,
+    /// The expected answers in presentation form (addresses, or names with a trailing
+    /// dot); empty means "any answer".
+    pub expect: BTreeSet<String>,
+    /// The Kubernetes namespace (for the per-namespace rate limit).
+    pub namespace: String,
+    /// This target's probe interval.
+    pub interval: Duration,
+    /// Probe over TCP instead of UDP.
+    pub tcp: bool,
+}
+
+/// Probe settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeSettings {
+    /// Default interval between two probes of one (server, target) pair.
+    pub interval: Duration,
+    /// How long to wait for an answer (per transport attempt).
+    pub timeout: Duration,
+    /// Schedule jitter as a fraction of the interval, in [0, 0.5].
+    pub jitter: f64,
+    /// Probes in flight at most.
+    pub concurrency: usize,
+    /// EDNS(0) UDP payload size advertised.
+    pub edns_udp_size: u16,
+    /// Keep TCP connections open between probes of the same server.
+    pub tcp_reuse: bool,
+}
+
+/// Retry settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Extra attempts after a failed probe (0 disables retries).
+    pub max_attempts: u32,
+    /// Backoff before the first retry (doubled each time, with full jitter).
+    pub base: Duration,
+    /// Upper bound of the backoff.
+    pub max: Duration,
+}
+
+/// Query rate limits (token buckets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimits {
+    /// All probes, queries per second.
+    pub global_qps: f64,
+    /// Bucket size of the global limit.
+    pub global_burst: f64,
+    /// Probes per namespace, queries per second.
+    pub namespace_qps: f64,
+    /// Bucket size of each namespace's limit.
+    pub namespace_burst: f64,
+}
+
+/// Scorer settings, handed to the core scorer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoringSettings {
+    /// Score at which the verdict becomes degraded.
+    pub degraded: f64,
+    /// Score at which the verdict becomes critical.
+    pub critical: f64,
+    /// Score below which a degraded/critical verdict returns to ok.
+    pub recover: f64,
+    /// RTTs below this never count as spikes.
+    pub rtt_floor: Duration,
+    /// Detector weights.
+    pub weights: Weights,
+}
+
+/// Detector weights in the fused score (each ≥ 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// RTT spike.
+    pub rtt: f64,
+    /// Timeouts / loss.
+    pub loss: f64,
+    /// NXDOMAIN concentration.
+    pub nxdomain: f64,
+    /// SERVFAIL burst.
+    pub servfail: f64,
+    /// Truncation / failed TCP fallback.
+    pub truncation: f64,
+    /// Answer-set drift.
+    pub drift: f64,
+    /// Round-robin skew.
+    pub skew: f64,
+    /// Malformed answers and id/question mismatches.
+    pub integrity: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            rtt: 1.0,
+            loss: 1.0,
+            nxdomain: 1.0,
+            servfail: 1.0,
+            truncation: 1.0,
+            drift: 1.0,
+            skew: 0.5,
+            integrity: 1.0,
+        }
+    }
+}
+
+/// Defaults, also documented in `examples/dnswarden.yaml`.
+pub mod defaults {
+    /// `listen`.
+    pub const LISTEN: &str = "127.0.0.1:9153";
+    /// `probe.interval_ms`.
+    pub const INTERVAL_MS: u64 = 100;
+    /// `probe.timeout_ms`.
+    pub const TIMEOUT_MS: u64 = 100;
+    /// `probe.jitter`.
+    pub const JITTER: f64 = 0.1;
+    /// `probe.concurrency`.
+    pub const CONCURRENCY: usize = 64;
+    /// `probe.edns_udp_size`.
+    pub const EDNS_UDP_SIZE: u16 = 1232;
+    /// `retry.max_attempts`.
+    pub const RETRY_MAX_ATTEMPTS: u32 = 2;
+    /// `retry.base_ms`.
+    pub const RETRY_BASE_MS: u64 = 50;
+    /// `retry.max_ms`.
+    pub const RETRY_MAX_MS: u64 = 2000;
+    /// `rate_limit.global_qps`.
+    pub const GLOBAL_QPS: f64 = 2000.0;
+    /// `rate_limit.namespace_qps`.
+    pub const NAMESPACE_QPS: f64 = 500.0;
+    /// `scoring.degraded`.
+    pub const DEGRADED: f64 = 0.3;
+    /// `scoring.critical`.
+    pub const CRITICAL: f64 = 0.7;
+    /// `scoring.recover`.
+    pub const RECOVER: f64 = 0.15;
+    /// `scoring.rtt_floor_ms`.
+    pub const RTT_FLOOR_MS: f64 = 20.0;
+}
+
+impl Config {
+    /// Reads, overrides and validates a YAML file.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_yaml_str(&text, overrides)
+    }
+
+    /// Parses, overrides and validates YAML text.
+    pub fn from_yaml_str(text: &str, overrides: &Overrides) -> Result<Config> {
+        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| {
+            let field = yaml_error_path(&e.to_string());
+            Error::config(
+                field,
+                e.to_string(),
+                "correct the YAML (see host-runner/examples/dnswarden.yaml for every field)",
+            )
+        })?;
+        validate(raw, overrides)
+    }
+
+    /// A configuration for one server and the given targets with default settings
+    /// (used by `dnswarden probe` and the demo).
+    pub fn single(server: SocketAddr, targets: Vec<TargetConfig>) -> Config {
+        Config {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            servers: vec![ServerConfig {
+                name: "server".into(),
+                address: server,
+            }],
+            targets,
+            probe: ProbeSettings {
+                interval: Duration::from_millis(defaults::INTERVAL_MS),
+                timeout: Duration::from_millis(defaults::TIMEOUT_MS),
+                jitter: defaults::JITTER,
+                concurrency: defaults::CONCURRENCY,
+                edns_udp_size: defaults::EDNS_UDP_SIZE,
+                tcp_reuse: true,
+            },
+            retry: RetrySettings {
+                max_attempts: defaults::RETRY_MAX_ATTEMPTS,
+                base: Duration::from_millis(defaults::RETRY_BASE_MS),
+                max: Duration::from_millis(defaults::RETRY_MAX_MS),
+            },
+            rate_limit: RateLimits {
+                global_qps: defaults::GLOBAL_QPS,
+                global_burst: defaults::GLOBAL_QPS,
+                namespace_qps: defaults::NAMESPACE_QPS,
+                namespace_burst: defaults::NAMESPACE_QPS,
+            },
+            scoring: ScoringSettings {
+                degraded: defaults::DEGRADED,
+                critical: defaults::CRITICAL,
+                recover: defaults::RECOVER,
+                rtt_floor: Duration::from_secs_f64(defaults::RTT_FLOOR_MS / 1000.0),
+                weights: Weights::default(),
+            },
+        }
+    }
+}
+
+/// serde_yaml_ng prefixes nested errors with their path (`targets[0].type: ...`); use
+/// it as the field name when present.
+fn yaml_error_path(msg: &str) -> String {
+    match msg.split_once(": ") {
+        Some((path, _))
+            if !path.contains(' ')
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) =>
+        {
+            path.to_string()
+        }
+        _ => "<file>".to_string(),
+    }
+}
+
+/// A name usable as a metric label: 1..=63 of `[A-Za-z0-9_.-]`.
+fn check_label(field: &str, value: Option<&str>) -> Result<String> {
+    let Some(v) = value else {
+        return Err(Error::config(
+            field,
+            "missing",
+            "add a short name (letters, digits, '-', '_', '.'), used as a metric label",
+        ));
+    };
+    let ok = !v.is_empty()
+        && v.len() <= 63
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        return Err(Error::config(
+            field,
+            format!("{v:?} is not a valid name"),
+            "use 1 to 63 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn positive_ms(field: &str, v: Option<u64>, default: u64, max: u64) -> Result<Duration> {
+    let ms = v.unwrap_or(default);
+    if ms == 0 || ms > max {
+        return Err(Error::config(
+            field,
+            format!("{ms} ms is out of range"),
+            format!("use a value between 1 and {max} milliseconds"),
+        ));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn number_in(field: &str, v: Option<f64>, default: f64, lo: f64, hi: f64) -> Result<f64> {
+    let x = v.unwrap_or(default);
+    if !x.is_finite() || x < lo || x > hi {
+        return Err(Error::config(
+            field,
+            format!("{x} is out of range"),
+            format!("use a number between {lo} and {hi}"),
+        ));
+    }
+    Ok(x)
+}
+
+/// The namespace of a Kubernetes service name `svc.NS.svc.<domain>` or pod name
+/// `x.NS.pod.<domain>`; `default` otherwise.
+fn namespace_of(qname: &str) -> String {
+    let labels: Vec<&str> = qname.trim_end_matches('.').split('.').collect();
+    labels
+        .windows(2)
+        .find(|w| matches!(w, [_, "svc" | "pod"]))
+        .and_then(|w| w.first())
+        .filter(|_| labels.len() >= 3)
+        .map_or_else(|| "default".to_string(), |ns| (*ns).to_string())
+}
+
+fn check_expect(field: &str, qtype: Rtype, values: &[String]) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for (i, v) in values.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let norm = match qtype {
+            Rtype::A => v.parse::<Ipv4Addr>().map(|a| a.to_string()).map_err(|_| {
+                Error::config(
+                    &f,
+                    format!("{v:?} is not an IPv4 address"),
+                    "write an A answer like 10.96.0.1",
+                )
+            })?,
+            Rtype::AAAA => v.parse::<Ipv6Addr>().map(|a| a.to_string()).map_err(|_| {
+                Error::config(
+                    &f,
+                    format!("{v:?} is not an IPv6 address"),
+                    "write an AAAA answer like fd00::1",
+                )
+            })?,
+            Rtype::CNAME | Rtype::PTR | Rtype::NS => {
+                dnswarden_core::wire::fingerprint_str(v).map_err(|e| {
+                    Error::config(
+                        &f,
+                        format!("{v:?} is not a valid name: {e}"),
+                        "write a domain name like my-svc.default.svc.cluster.local.",
+                    )
+                })?;
+                let lower = v.to_ascii_lowercase();
+                if lower.ends_with('.') {
+                    lower
+                } else {
+                    format!("{lower}.")
+                }
+            }
+            // SRV "prio weight port target.", TXT, MX...: compared as written.
+            _ => v.trim().to_string(),
+        };
+        out.insert(norm);
+    }
+    Ok(out)
+}
+
+fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
+    // Overrides first, so that a bad override is reported under its flag's name.
+    let listen_field = if o.listen.is_some() {
+        "listen (from --listen / DNSWARDEN_LISTEN)"
+    } else {
+        "listen"
+    };
+    if let Some(l) = &o.listen {
+        raw.listen = Some(l.clone());
+    }
+    let interval_field = if o.interval_ms.is_some() {
+        "probe.interval_ms (from --interval-ms / DNSWARDEN_INTERVAL_MS)"
+    } else {
+        "probe.interval_ms"
+    };
+    raw.probe.interval_ms = o.interval_ms.or(raw.probe.interval_ms);
+    let timeout_field = if o.timeout_ms.is_some() {
+        "probe.timeout_ms (from --timeout-ms / DNSWARDEN_TIMEOUT_MS)"
+    } else {
+        "probe.timeout_ms"
+    };
+    raw.probe.timeout_ms = o.timeout_ms.or(raw.probe.timeout_ms);
+    let concurrency_field = if o.concurrency.is_some() {
+        "probe.concurrency (from --concurrency / DNSWARDEN_CONCURRENCY)"
+    } else {
+        "probe.concurrency"
+    };
+    raw.probe.concurrency = o.concurrency.or(raw.probe.concurrency);
+    let qps_field = if o.global_qps.is_some() {
+        "rate_limit.global_qps (from --global-qps / DNSWARDEN_GLOBAL_QPS)"
+    } else {
+        "rate_limit.global_qps"
+    };
+    raw.rate_limit.global_qps = o.global_qps.or(raw.rate_limit.global_qps);
+
+    let listen_text = raw.listen.as_deref().unwrap_or(defaults::LISTEN);
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        Error::config(
+            listen_field,
+            format!("{listen_text:?} is not an IP:port address"),
+            "write it like 127.0.0.1:9153 or [::]:9153 (port 0 picks a free port)",
+        )
+    })?;
+
+    if raw.servers.is_empty() {
+        return Err(Error::config(
+            "servers",
+            "no server to probe",
+            "add at least one entry like `- {name: coredns-0, address: \"10.244.0.5:53\"}`",
+        ));
+    }
+    let mut servers = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, s) in raw.servers.iter().enumerate() {
+        let name = check_label(&format!("servers[{i}].name"), s.name.as_deref())?;
+        if !seen.insert(name.clone()) {
+            return Err(Error::config(
+                format!("servers[{i}].name"),
+                format!("{name:?} is used twice"),
+                "give every server a different name",
+            ));
+        }
+        let field = format!("servers[{i}].address");
+        let Some(text) = s.address.as_deref() else {
+            return Err(Error::config(
+                field,
+                "missing",
+                "add the server's IP:port, e.g. \"10.96.0.10:53\"",
+            ));
+        };
+        let address: SocketAddr = text
+            .parse()
+            .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .map_err(|_| {
+                Error::config(
+                    &field,
+                    format!("{text:?} is not an IP address with an optional port"),
+                    "write it like \"10.96.0.10:53\" or \"[fd00::10]:53\" (host names are not resolved)",
+                )
+            })?;
+        if address.port() == 0 {
+            return Err(Error::config(
+                field,
+                "port 0",
+                "use the server's real port, usually 53",
+            ));
+        }
+        servers.push(ServerConfig { name, address });
+    }
+
+    let probe = ProbeSettings {
+        interval: positive_ms(
+            interval_field,
+            raw.probe.interval_ms,
+            defaults::INTERVAL_MS,
+            3_600_000,
+        )?,
+        timeout: positive_ms(
+            timeout_field,
+            raw.probe.timeout_ms,
+            defaults::TIMEOUT_MS,
+            30_000,
+        )?,
+        jitter: number_in("probe.jitter", raw.probe.jitter, defaults::JITTER, 0.0, 0.5)?,
+        concurrency: match raw.probe.concurrency.unwrap_or(defaults::CONCURRENCY) {
+            0 => {
+                return Err(Error::config(
+                    concurrency_field,
+                    "0 probes in flight would never probe",
+                    "use a value of at least 1 (default 64)",
+                ));
+            }
+            n => n,
+        },
+        edns_udp_size: match raw.probe.edns_udp_size.unwrap_or(defaults::EDNS_UDP_SIZE) {
+            n if n < 512 => {
+                return Err(Error::config(
+                    "probe.edns_udp_size",
+                    format!("{n} is below the DNS minimum of 512"),
+                    "use a value between 512 and 65535 (1232 is the usual choice)",
+                ));
+            }
+            n => n,
+        },
+        tcp_reuse: raw.probe.tcp_reuse.unwrap_or(true),
+    };
+
+    if raw.targets.is_empty() {
+        return Err(Error::config(
+            "targets",
+            "no name to probe",
+            "add at least one entry like `- {name: api, qname: kubernetes.default.svc.cluster.local, type: A}`",
+        ));
+    }
+    let mut targets = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, t) in raw.targets.iter().enumerate() {
+        let name = check_label(&format!("targets[{i}].name"), t.name.as_deref())?;
+        if !seen.insert(name.clone()) {
+            return Err(Error::config(
+                format!("targets[{i}].name"),
+                format!("{name:?} is used twice"),
+                "give every target a different name",
+            ));
+        }
+        let field = format!("targets[{i}].qname");
+        let Some(qname) = t.qname.clone() else {
+            return Err(Error::config(
+                field,
+                "missing",
+                "add the name to ask for, e.g. kubernetes.default.svc.cluster.local",
+            ));
+        };
+        if let Err(e) = dnswarden_core::wire::fingerprint_str(&qname) {
+            return Err(Error::config(
+                field,
+                format!("{qname:?} is not a valid DNS name: {e}"),
+                "use dot-separated labels of 1 to 63 characters, at most 253 characters in all",
+            ));
+        }
+        let field = format!("targets[{i}].type");
+        let qtype_text = t.qtype.as_deref().unwrap_or("A");
+        let qtype = parse_qtype(qtype_text).ok_or_else(|| {
+            Error::config(
+                &field,
+                format!("unknown record type {qtype_text:?}"),
+                format!("use one of {}", qtype_list()),
+            )
+        })?;
+        let expect = check_expect(&format!("targets[{i}].expect"), qtype, &t.expect)?;
+        let namespace = match &t.namespace {
+            Some(ns) => check_label(&format!("targets[{i}].namespace"), Some(ns))?,
+            None => namespace_of(&qname),
+        };
+        let interval = match t.interval_ms {
+            Some(ms) => positive_ms(&format!("targets[{i}].interval_ms"), Some(ms), 0, 3_600_000)?,
+            None => probe.interval,
+        };
+        targets.push(TargetConfig {
+            name,
+            qname,
+            qtype,
+            expect,
+            namespace,
+            interval,
+            tcp: t.tcp,
+        });
+    }
+
+    let base = positive_ms(
+        "retry.base_ms",
+        raw.retry.base_ms,
+        defaults::RETRY_BASE_MS,
+        60_000,
+    )?;
+    let max = positive_ms(
+        "retry.max_ms",
+        raw.retry.max_ms,
+        defaults::RETRY_MAX_MS,
+        600_000,
+    )?;
+    if max < base {
+        return Err(Error::config(
+            "retry.max_ms",
+            format!(
+                "{} ms is below retry.base_ms ({} ms)",
+                max.as_millis(),
+                base.as_millis()
+            ),
+            "make retry.max_ms at least retry.base_ms",
+        ));
+    }
+    let retry = RetrySettings {
+        max_attempts: match raw
+            .retry
+            .max_attempts
+            .unwrap_or(defaults::RETRY_MAX_ATTEMPTS)
+        {
+            n if n > 10 => {
+                return Err(Error::config(
+                    "retry.max_attempts",
+                    format!("{n} retries would hammer a sick server"),
+                    "use 0 to 10 (default 2)",
+                ));
+            }
+            n => n,
+        },
+        base,
+        max,
+    };
+
+    let global_qps = number_in(
+        qps_field,
+        raw.rate_limit.global_qps,
+        defaults::GLOBAL_QPS,
+        0.001,
+        1e6,
+    )?;
+    let namespace_qps = number_in(
+        "rate_limit.namespace_qps",
+        raw.rate_limit.namespace_qps,
+        defaults::NAMESPACE_QPS,
+        0.001,
+        1e6,
+    )?;
+    let rate_limit = RateLimits {
+        global_qps,
+        global_burst: number_in(
+            "rate_limit.global_burst",
+            raw.rate_limit.global_burst,
+            global_qps.max(1.0),
+            1.0,
+            1e6,
+        )?,
+        namespace_qps,
+        namespace_burst: number_in(
+            "rate_limit.namespace_burst",
+            raw.rate_limit.namespace_burst,
+            namespace_qps.max(1.0),
+            1.0,
+            1e6,
+        )?,
+    };
+
+    let s = &raw.scoring;
+    let degraded = number_in("scoring.degraded", s.degraded, defaults::DEGRADED, 0.0, 1.0)?;
+    let critical = number_in("scoring.critical", s.critical, defaults::CRITICAL, 0.0, 1.0)?;
+    let recover = number_in("scoring.recover", s.recover, defaults::RECOVER, 0.0, 1.0)?;
+    if degraded <= 0.0 || critical <= degraded {
+        return Err(Error::config(
+            "scoring.critical",
+            format!("thresholds must satisfy 0 < degraded ({degraded}) < critical ({critical})"),
+            "raise scoring.critical above scoring.degraded",
+        ));
+    }
+    if recover >= degraded {
+        return Err(Error::config(
+            "scoring.recover",
+            format!(
+                "{recover} is not below scoring.degraded ({degraded}), so the verdict could flap"
+            ),
+            "make scoring.recover smaller than scoring.degraded",
+        ));
+    }
+    let w = &s.weights;
+    let weight = |name: &str, v: Option<f64>, d: f64| {
+        number_in(&format!("scoring.weights.{name}"), v, d, 0.0, 100.0)
+    };
+    let d = Weights::default();
+    let weights = Weights {
+        rtt: weight("rtt", w.rtt, d.rtt)?,
+        loss: weight("loss", w.loss, d.loss)?,
+        nxdomain: weight("nxdomain", w.nxdomain, d.nxdomain)?,
+        servfail: weight("servfail", w.servfail, d.servfail)?,
+        truncation: weight("truncation", w.truncation, d.truncation)?,
+        drift: weight("drift", w.drift, d.drift)?,
+        skew: weight("skew", w.skew, d.skew)?,
+        integrity: weight("integrity", w.integrity, d.integrity)?,
+    };
+    let scoring = ScoringSettings {
+        degraded,
+        critical,
+        recover,
+        rtt_floor: Duration::from_secs_f64(
+            number_in(
+                "scoring.rtt_floor_ms",
+                s.rtt_floor_ms,
+                defaults::RTT_FLOOR_MS,
+                0.0,
+                60_000.0,
+            )? / 1000.0,
+        ),
+        weights,
+    };
+
+    Ok(Config {
+        listen,
+        servers,
+        targets,
+        probe,
+        retry,
+        rate_limit,
+        scoring,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "
+listen: 127.0.0.1:0
+servers:
+  - {name: a, address: '127.0.0.1:5353'}
+targets:
+  - {name: api, qname: kubernetes.default.svc.cluster.local, type: A, expect: [10.96.0.1]}
+  - {name: web, qname: my-headless.default.svc.cluster.local, type: a, namespace: web}
+";
+
+    fn err(yaml: &str, o: &Overrides) -> (String, String) {
+        match Config::from_yaml_str(yaml, o) {
+            Err(Error::Config { field, fix, .. }) => (field, fix),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::from_yaml_str(GOOD, &Overrides::default()).unwrap();
+        assert_eq!(c.servers[0].address, "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(c.targets[0].qtype, Rtype::A);
+        assert_eq!(c.targets[0].namespace, "default");
+        assert_eq!(c.targets[1].namespace, "web");
+        assert_eq!(c.probe.timeout, Duration::from_millis(100));
+        assert_eq!(c.probe.interval, Duration::from_millis(100));
+        assert!(c.targets[0].expect.contains("10.96.0.1"));
+    }
+
+    #[test]
+    fn overrides_win_and_are_named_in_errors() {
+        let o = Overrides {
+            timeout_ms: Some(250),
+            ..Default::default()
+        };
+        let c = Config::from_yaml_str(GOOD, &o).unwrap();
+        assert_eq!(c.probe.timeout, Duration::from_millis(250));
+        let o = Overrides {
+            listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        let (field, _) = err(GOOD, &o);
+        assert!(
+            field.contains("--listen") && field.contains("DNSWARDEN_LISTEN"),
+            "{field}"
+        );
+    }
+
+    #[test]
+    fn every_error_names_its_field_and_a_fix() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "servers: []\ntargets: [{name: a, qname: x.cluster.local}]",
+                "servers",
+            ),
+            (
+                "servers: [{name: a, address: 'localhost:53'}]\ntargets: [{name: a, qname: x.y}]",
+                "servers[0].address",
+            ),
+            (
+                "servers: [{name: 'a b', address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]",
+                "servers[0].name",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}, {name: a, address: '127.0.0.2'}]\ntargets: [{name: a, qname: x.y}]",
+                "servers[1].name",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: []",
+                "targets",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y, type: AAA}]",
+                "targets[0].type",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: 'a..b'}]",
+                "targets[0].qname",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y, expect: [nope]}]",
+                "targets[0].expect[0]",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {timeout_ms: 0}",
+                "probe.timeout_ms",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {jitter: 0.9}",
+                "probe.jitter",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {concurrency: 0}",
+                "probe.concurrency",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {degraded: 0.8, critical: 0.5}",
+                "scoring.critical",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {weights: {rtt: -1}}",
+                "scoring.weights.rtt",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nretry: {base_ms: 100, max_ms: 10}",
+                "retry.max_ms",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qnme: x.y}]",
+                "targets[0]",
+            ),
+            (
+                "listen: 1\nservers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]",
+                "listen",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let (field, fix) = err(yaml, &Overrides::default());
+            assert_eq!(&field, want, "for {yaml:?}");
+            assert!(!fix.is_empty(), "no fix for {yaml:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_come_from_service_names() {
+        assert_eq!(namespace_of("my-svc.team-a.svc.cluster.local"), "team-a");
+        assert_eq!(
+            namespace_of("_http._tcp.web.shop.svc.cluster.local."),
+            "shop"
+        );
+        assert_eq!(
+            namespace_of("10-244-1-10.default.pod.cluster.local"),
+            "default"
+        );
+        assert_eq!(namespace_of("example.com"), "default");
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../examples/dnswarden.yaml");
+        Config::from_yaml_str(text, &Overrides::default()).unwrap();
+    }
+}

@@ -1,0 +1,255 @@
+//! Prometheus metrics (prometheus-client). Every label value comes from the
+//! configuration (server and target names) or from a fixed set (`Outcome::label`,
+//! transports, verdicts, reasons), so the series count is bounded.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Probe duration buckets in seconds: fine below 100 ms.
+pub const DURATION_BUCKETS: [f64; 13] = [
+    0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Labels of a probe.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    /// Server name.
+    pub server: String,
+    /// Target name.
+    pub target: String,
+    /// Query type.
+    pub qtype: String,
+    /// `udp` or `tcp` (the transport of the final answer).
+    pub transport: String,
+}
+
+/// Labels of a probe outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// Server name.
+    pub server: String,
+    /// Target name.
+    pub target: String,
+    /// `noerror`, `nxdomain`, `servfail`, ..., `timeout`, `truncated`, `mismatch`,
+    /// `malformed`, `network_error`.
+    pub outcome: String,
+}
+
+/// Labels of a (server, target) pair.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PairLabels {
+    /// Server name.
+    pub server: String,
+    /// Target name.
+    pub target: String,
+}
+
+/// Labels of a scorer: `scope` is `server` or `target`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    /// `server` or `target`.
+    pub scope: String,
+    /// The server or target name.
+    pub name: String,
+}
+
+/// Labels of a reason counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `server` or `target`.
+    pub scope: String,
+    /// The server or target name.
+    pub name: String,
+    /// Detector label.
+    pub reason: String,
+}
+
+/// Labels of a verdict change.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeLabels {
+    /// `server` or `target`.
+    pub scope: String,
+    /// The server or target name.
+    pub name: String,
+    /// The new verdict.
+    pub to: String,
+}
+
+/// Labels of a TCP fallback.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabels {
+    /// Server name.
+    pub server: String,
+    /// `ok` or `failed`.
+    pub result: String,
+}
+
+/// Labels of a skipped probe.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    /// `global_rate`, `namespace_rate` or `concurrency`.
+    pub reason: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// All metrics of the runner.
+#[derive(Debug)]
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    /// `dnswarden_probe_duration_seconds`.
+    pub probe_duration: Family<ProbeLabels, Histogram, fn() -> Histogram>,
+    /// `dnswarden_probe_outcomes_total`.
+    pub outcomes: Family<OutcomeLabels, Counter>,
+    /// `dnswarden_truncated_answers_total`.
+    pub truncated: Family<PairLabels, Counter>,
+    /// `dnswarden_mismatched_responses_total`.
+    pub mismatches: Family<PairLabels, Counter>,
+    /// `dnswarden_malformed_responses_total`.
+    pub malformed: Family<PairLabels, Counter>,
+    /// `dnswarden_answer_drift_total`.
+    pub drift: Family<PairLabels, Counter>,
+    /// `dnswarden_tcp_fallbacks_total`.
+    pub tcp_fallbacks: Family<FallbackLabels, Counter>,
+    /// `dnswarden_retries_total`.
+    pub retries: Family<PairLabels, Counter>,
+    /// `dnswarden_probes_skipped_total`.
+    pub skipped: Family<SkipLabels, Counter>,
+    /// `dnswarden_score`.
+    pub score: Family<ScopeLabels, Gauge<f64, AtomicU64>>,
+    /// `dnswarden_verdict`.
+    pub verdict: Family<ScopeLabels, Gauge>,
+    /// `dnswarden_verdict_changes_total`.
+    pub verdict_changes: Family<ChangeLabels, Counter>,
+    /// `dnswarden_reasons_total`.
+    pub reasons: Family<ReasonLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric (prefix `dnswarden_`).
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("dnswarden");
+        let m = Metrics {
+            probe_duration: Family::new_with_constructor(duration_histogram),
+            outcomes: Family::default(),
+            truncated: Family::default(),
+            mismatches: Family::default(),
+            malformed: Family::default(),
+            drift: Family::default(),
+            tcp_fallbacks: Family::default(),
+            retries: Family::default(),
+            skipped: Family::default(),
+            score: Family::default(),
+            verdict: Family::default(),
+            verdict_changes: Family::default(),
+            reasons: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "probe_duration_seconds",
+            "Probe round-trip time, from the first send to the final answer",
+            m.probe_duration.clone(),
+        );
+        registry.register(
+            "probe_outcomes",
+            "Probes by outcome: the RCODE of the matching answer, or timeout, truncated, mismatch, malformed, network_error",
+            m.outcomes.clone(),
+        );
+        registry.register(
+            "truncated_answers",
+            "UDP answers with TC=1",
+            m.truncated.clone(),
+        );
+        registry.register(
+            "mismatched_responses",
+            "Responses whose id or question did not match the query (integrity signal)",
+            m.mismatches.clone(),
+        );
+        registry.register(
+            "malformed_responses",
+            "Responses that could not be parsed (integrity signal)",
+            m.malformed.clone(),
+        );
+        registry.register(
+            "answer_drift",
+            "NOERROR answers whose set differs from the expected answers",
+            m.drift.clone(),
+        );
+        registry.register(
+            "tcp_fallbacks",
+            "TCP retries after a truncated UDP answer, by result",
+            m.tcp_fallbacks.clone(),
+        );
+        registry.register(
+            "retries",
+            "Retries of failed probes (exponential backoff with jitter)",
+            m.retries.clone(),
+        );
+        registry.register(
+            "probes_skipped",
+            "Scheduled probes skipped because a rate limit had no token before the next tick",
+            m.skipped.clone(),
+        );
+        registry.register("score", "Fused anomaly score in [0, 1]", m.score.clone());
+        registry.register(
+            "verdict",
+            "Verdict: 0 ok, 1 degraded, 2 critical",
+            m.verdict.clone(),
+        );
+        registry.register(
+            "verdict_changes",
+            "Verdict changes, by new verdict",
+            m.verdict_changes.clone(),
+        );
+        registry.register(
+            "reasons",
+            "Observations scored with a detector contributing, by detector",
+            m.reasons.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_has_fine_buckets_and_encodes() {
+        let m = Metrics::new();
+        m.probe_duration
+            .get_or_create(&ProbeLabels {
+                server: "s".into(),
+                target: "t".into(),
+                qtype: "A".into(),
+                transport: "udp".into(),
+            })
+            .observe(0.0003);
+        let text = m.encode();
+        assert!(text.contains("dnswarden_probe_duration_seconds_bucket{le=\"0.0005\",server=\"s\",target=\"t\",qtype=\"A\",transport=\"udp\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.00025\""), "{text}");
+    }
+}

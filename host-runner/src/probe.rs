@@ -1,0 +1,568 @@
+//! One probe: a DNS query to one server, and what came back.
+//!
+//! * UDP first (unless the target asks for TCP), from a fresh ephemeral port with a
+//!   random id, with EDNS(0); a TC=1 answer is retried over TCP at once.
+//! * Every datagram or TCP message is checked against the query with the core matcher
+//!   ([`check_response`]); a response that does not match (wrong id, wrong question, not
+//!   a response) is counted as an integrity signal and the prober keeps reading until
+//!   the right answer or the deadline.
+//! * TCP connections are kept per server and reused (RFC 7766 §6.2.1) when
+//!   [`Prober::new`] is asked to; a reused connection that the server has closed is
+//!   replaced once, transparently.
+//!
+//! Nothing here is an error: timeouts, refused connections and garbage are
+//! [`Outcome`]s for the scorer.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dnswarden_core::wire::{Message, QueryBuilder, RData, Rcode, Rtype, TcpFramer, check_response};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::Instant;
+
+/// Idle TCP connections kept per server.
+const MAX_IDLE_TCP: usize = 4;
+/// Largest UDP answer read (the EDNS size we advertise is at most this).
+const UDP_BUF: usize = 65_535;
+
+/// The transport a probe's final answer came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// DNS over UDP.
+    Udp,
+    /// DNS over TCP.
+    Tcp,
+}
+
+impl Transport {
+    /// A bounded metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// How a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A matching answer with this RCODE (extended RCODE included).
+    Answer(Rcode),
+    /// No matching answer before the deadline, and nothing else seen.
+    Timeout,
+    /// Only TC=1 answers over UDP, and the TCP retry failed.
+    Truncated,
+    /// Only unparseable datagrams/messages before the deadline.
+    Malformed,
+    /// Only answers to some other query before the deadline.
+    Mismatch,
+    /// The network said no (connection refused, unreachable...).
+    NetworkError(&'static str),
+}
+
+impl Outcome {
+    /// A bounded metric label: the RCODE mnemonic in lower case, or the failure kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Answer(r) => match r {
+                Rcode::NOERROR => "noerror",
+                Rcode::FORMERR => "formerr",
+                Rcode::SERVFAIL => "servfail",
+                Rcode::NXDOMAIN => "nxdomain",
+                Rcode::NOTIMP => "notimp",
+                Rcode::REFUSED => "refused",
+                _ => "rcode_other",
+            },
+            Outcome::Timeout => "timeout",
+            Outcome::Truncated => "truncated",
+            Outcome::Malformed => "malformed",
+            Outcome::Mismatch => "mismatch",
+            Outcome::NetworkError(_) => "network_error",
+        }
+    }
+
+    /// Whether a matching answer arrived.
+    pub fn answered(self) -> bool {
+        matches!(self, Outcome::Answer(_))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Answer(r) => write!(f, "{r}"),
+            Outcome::NetworkError(kind) => write!(f, "network error ({kind})"),
+            other => f.write_str(&other.label().to_ascii_uppercase()),
+        }
+    }
+}
+
+/// One answer record in presentation form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerRecord {
+    /// Owner name, with trailing dot.
+    pub owner: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Record type mnemonic.
+    pub rtype: String,
+    /// The rdata in presentation form (the form `expect` uses).
+    pub data: String,
+}
+
+/// What to ask whom.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeSpec<'a> {
+    /// The server.
+    pub server: SocketAddr,
+    /// The name (dotted).
+    pub qname: &'a str,
+    /// The type.
+    pub qtype: Rtype,
+    /// Skip UDP and ask over TCP.
+    pub tcp: bool,
+    /// Time allowed per transport attempt.
+    pub timeout: Duration,
+    /// EDNS(0) UDP payload size to advertise.
+    pub edns_udp_size: u16,
+}
+
+/// The result of one probe.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// From the first send to the final answer (or to the deadline).
+    pub rtt: Duration,
+    /// The transport of the last attempt.
+    pub transport: Transport,
+    /// A TC=1 answer was received over UDP.
+    pub truncated: bool,
+    /// TC=1 led to a TCP retry: `Some(true)` when it produced an answer.
+    pub tcp_fallback: Option<bool>,
+    /// Responses that did not match the query (integrity signal).
+    pub mismatches: u32,
+    /// Responses that could not be parsed (integrity signal).
+    pub malformed: u32,
+    /// The query id used.
+    pub id: u16,
+    /// The answer section of the matching response.
+    pub answers: Vec<AnswerRecord>,
+    /// A record of the answer section could not be read.
+    pub answer_parse_error: Option<&'static str>,
+    /// Extended DNS Error (RFC 8914) info-code and text, if the server sent one.
+    pub ede: Option<(u16, String)>,
+    /// A TCP connection was reused for this probe.
+    pub tcp_reused: bool,
+}
+
+impl ProbeResult {
+    fn new(id: u16, transport: Transport) -> Self {
+        ProbeResult {
+            outcome: Outcome::Timeout,
+            rtt: Duration::ZERO,
+            transport,
+            truncated: false,
+            tcp_fallback: None,
+            mismatches: 0,
+            malformed: 0,
+            id,
+            answers: Vec::new(),
+            answer_parse_error: None,
+            ede: None,
+            tcp_reused: false,
+        }
+    }
+
+    /// The answer data of the records whose type is the query type, sorted and
+    /// deduplicated: the answer *set* compared with `expect`.
+    pub fn answer_set(&self, qtype: Rtype) -> Vec<String> {
+        let want = qtype.to_string();
+        let mut set: Vec<String> = self
+            .answers
+            .iter()
+            .filter(|a| a.rtype == want)
+            .map(|a| a.data.clone())
+            .collect();
+        set.sort();
+        set.dedup();
+        set
+    }
+}
+
+/// An order-independent 64-bit fingerprint of an answer set (FNV-1a of each member,
+/// combined with a commutative sum).
+pub fn set_fingerprint(set: &[String]) -> u64 {
+    set.iter()
+        .map(|s| {
+            s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            })
+        })
+        .fold(0u64, u64::wrapping_add)
+}
+
+enum Exchange {
+    /// A matching response (owned bytes, without TCP prefix).
+    Answer(Vec<u8>),
+    /// Deadline passed.
+    Deadline,
+    /// The socket failed.
+    Failed(&'static str),
+}
+
+/// Sends probes. Cheap to share (`Arc<Prober>`); holds the idle TCP connections.
+#[derive(Debug)]
+pub struct Prober {
+    tcp_reuse: bool,
+    idle: Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
+}
+
+fn io_kind(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "refused",
+        K::ConnectionReset => "reset",
+        K::ConnectionAborted => "aborted",
+        K::UnexpectedEof => "eof",
+        K::AddrNotAvailable | K::AddrInUse => "address",
+        K::PermissionDenied => "permission",
+        K::TimedOut => "timeout",
+        _ => "io",
+    }
+}
+
+impl Prober {
+    /// A prober; `tcp_reuse` keeps TCP connections open between probes.
+    pub fn new(tcp_reuse: bool) -> Self {
+        Prober {
+            tcp_reuse,
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs one probe. Never fails: every failure is an [`Outcome`].
+    pub async fn probe(&self, spec: &ProbeSpec<'_>) -> ProbeResult {
+        let id: u16 = rand::random();
+        let first = if spec.tcp {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let mut res = ProbeResult::new(id, first);
+        let mut query = [0u8; 300];
+        let len = match QueryBuilder::new(id, spec.qname, spec.qtype)
+            .edns(spec.edns_udp_size)
+            .write(&mut query)
+        {
+            Ok(n) => n,
+            // Names are validated by the config; a bad one here is reported, not panicked on.
+            Err(_) => {
+                res.outcome = Outcome::NetworkError("bad_query");
+                return res;
+            }
+        };
+        let query = query.get(..len).unwrap_or_default();
+        let start = Instant::now();
+
+        let mut exchange = if spec.tcp {
+            self.tcp_exchange(spec.server, query, start + spec.timeout, &mut res)
+                .await
+        } else {
+            self.udp_exchange(spec.server, query, start + spec.timeout, &mut res)
+                .await
+        };
+
+        // TC=1: the answer did not fit; ask again over TCP (RFC 7766 §5).
+        if let Exchange::Answer(bytes) = &exchange
+            && !spec.tcp
+            && Message::parse(bytes).is_ok_and(|m| m.header().tc())
+        {
+            res.truncated = true;
+            res.transport = Transport::Tcp;
+            let tcp_start = Instant::now();
+            let retry = self
+                .tcp_exchange(spec.server, query, tcp_start + spec.timeout, &mut res)
+                .await;
+            res.tcp_fallback = Some(matches!(retry, Exchange::Answer(_)));
+            exchange = match retry {
+                Exchange::Answer(b) => Exchange::Answer(b),
+                _ => {
+                    res.rtt = start.elapsed();
+                    res.outcome = Outcome::Truncated;
+                    return res;
+                }
+            };
+        }
+        res.rtt = start.elapsed();
+        match exchange {
+            Exchange::Answer(bytes) => read_answer(&bytes, &mut res),
+            Exchange::Deadline => {
+                res.outcome = if res.mismatches > 0 {
+                    Outcome::Mismatch
+                } else if res.malformed > 0 {
+                    Outcome::Malformed
+                } else {
+                    Outcome::Timeout
+                };
+            }
+            Exchange::Failed(kind) => res.outcome = Outcome::NetworkError(kind),
+        }
+        res
+    }
+
+    async fn udp_exchange(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        deadline: Instant,
+        res: &mut ProbeResult,
+    ) -> Exchange {
+        let bind: SocketAddr = if server.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        // A fresh socket per probe: a random source port next to the random id, and
+        // connect() so the kernel drops datagrams from anyone but the server.
+        let sock = match UdpSocket::bind(bind).await {
+            Ok(s) => s,
+            Err(e) => return Exchange::Failed(io_kind(&e)),
+        };
+        if let Err(e) = sock.connect(server).await {
+            return Exchange::Failed(io_kind(&e));
+        }
+        if let Err(e) = sock.send(query).await {
+            return Exchange::Failed(io_kind(&e));
+        }
+        let Ok(qmsg) = Message::parse(query) else {
+            return Exchange::Failed("bad_query");
+        };
+        let mut buf = vec![0u8; UDP_BUF];
+        loop {
+            let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                Err(_) => return Exchange::Deadline,
+                Ok(Err(e)) => return Exchange::Failed(io_kind(&e)),
+                Ok(Ok(n)) => n,
+            };
+            let bytes = buf.get(..n).unwrap_or_default();
+            match Message::parse(bytes) {
+                Err(_) => res.malformed += 1,
+                Ok(msg) => match check_response(&qmsg, &msg) {
+                    Ok(()) => return Exchange::Answer(bytes.to_vec()),
+                    Err(_) => res.mismatches += 1,
+                },
+            }
+        }
+    }
+
+    fn take_idle(&self, server: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().ok()?;
+        idle.get_mut(&server)?.pop()
+    }
+
+    fn put_idle(&self, server: SocketAddr, conn: TcpStream) {
+        if !self.tcp_reuse {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(server).or_default();
+            if list.len() < MAX_IDLE_TCP {
+                list.push(conn);
+            }
+        }
+    }
+
+    /// Drops every idle TCP connection (at shutdown).
+    pub fn close_idle(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    async fn tcp_exchange(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        deadline: Instant,
+        res: &mut ProbeResult,
+    ) -> Exchange {
+        // A pooled connection may have been closed by the server since (idle timeout):
+        // if it fails before any answer byte, try once more on a fresh one.
+        if self.tcp_reuse
+            && let Some(conn) = self.take_idle(server)
+        {
+            match self.tcp_on(conn, server, query, deadline, res).await {
+                TcpTry::Done(x) => {
+                    res.tcp_reused = true;
+                    return x;
+                }
+                TcpTry::Stale => {}
+            }
+        }
+        let conn = match tokio::time::timeout_at(deadline, TcpStream::connect(server)).await {
+            Err(_) => return Exchange::Deadline,
+            Ok(Err(e)) => return Exchange::Failed(io_kind(&e)),
+            Ok(Ok(c)) => c,
+        };
+        let _ = conn.set_nodelay(true);
+        match self.tcp_on(conn, server, query, deadline, res).await {
+            TcpTry::Done(x) => x,
+            TcpTry::Stale => Exchange::Failed("eof"),
+        }
+    }
+
+    async fn tcp_on(
+        &self,
+        mut conn: TcpStream,
+        server: SocketAddr,
+        query: &[u8],
+        deadline: Instant,
+        res: &mut ProbeResult,
+    ) -> TcpTry {
+        let Ok(qmsg) = Message::parse(query) else {
+            return TcpTry::Done(Exchange::Failed("bad_query"));
+        };
+        let Ok(len) = u16::try_from(query.len()) else {
+            return TcpTry::Done(Exchange::Failed("bad_query"));
+        };
+        let mut framed = Vec::with_capacity(query.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(query);
+        match tokio::time::timeout_at(deadline, conn.write_all(&framed)).await {
+            Err(_) => return TcpTry::Done(Exchange::Deadline),
+            Ok(Err(_)) => return TcpTry::Stale,
+            Ok(Ok(())) => {}
+        }
+        let mut framer = TcpFramer::new(vec![0u8; 65_535]);
+        let mut chunk = vec![0u8; 4096];
+        let mut got_any = false;
+        loop {
+            let n = match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
+                Err(_) => return TcpTry::Done(Exchange::Deadline),
+                Ok(Ok(0)) | Ok(Err(_)) if !got_any => return TcpTry::Stale,
+                Ok(Ok(0)) => return TcpTry::Done(Exchange::Failed("eof")),
+                Ok(Err(e)) => return TcpTry::Done(Exchange::Failed(io_kind(&e))),
+                Ok(Ok(n)) => n,
+            };
+            got_any = true;
+            let mut answer = None;
+            let pushed = framer.push(chunk.get(..n).unwrap_or_default(), |msg| {
+                if answer.is_some() {
+                    return;
+                }
+                match Message::parse(msg) {
+                    Err(_) => res.malformed += 1,
+                    Ok(m) => match check_response(&qmsg, &m) {
+                        Ok(()) => answer = Some(msg.to_vec()),
+                        Err(_) => res.mismatches += 1,
+                    },
+                }
+            });
+            if pushed.is_err() {
+                res.malformed += 1;
+                return TcpTry::Done(Exchange::Failed("frame_too_large"));
+            }
+            if let Some(bytes) = answer {
+                if framer.is_idle() {
+                    self.put_idle(server, conn);
+                }
+                return TcpTry::Done(Exchange::Answer(bytes));
+            }
+        }
+    }
+}
+
+enum TcpTry {
+    Done(Exchange),
+    /// The connection was dead before any answer byte.
+    Stale,
+}
+
+fn read_answer(bytes: &[u8], res: &mut ProbeResult) {
+    let Ok(msg) = Message::parse(bytes) else {
+        res.outcome = Outcome::Malformed;
+        return;
+    };
+    let rcode = msg.extended_rcode().unwrap_or(msg.header().rcode());
+    res.outcome = Outcome::Answer(rcode);
+    if let Ok(Some(opt)) = msg.edns()
+        && let Some(ede) = opt.extended_error()
+    {
+        res.ede = Some((
+            ede.info_code,
+            String::from_utf8_lossy(ede.extra_text).into_owned(),
+        ));
+    }
+    for record in msg.answers() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                res.answer_parse_error = Some(e.kind());
+                break;
+            }
+        };
+        let data = match record.data() {
+            Ok(d) => present(&d),
+            Err(e) => {
+                res.answer_parse_error = Some(e.kind());
+                continue;
+            }
+        };
+        res.answers.push(AnswerRecord {
+            owner: record.name().to_string(),
+            ttl: record.ttl(),
+            rtype: record.rtype().to_string(),
+            data,
+        });
+    }
+}
+
+/// Presentation form of rdata, as used in `expect`: addresses as usual, names in lower
+/// case with a trailing dot, SRV as "priority weight port target".
+pub fn present(data: &RData<'_>) -> String {
+    let name = |n: &dnswarden_core::wire::Name<'_>| n.to_string().to_ascii_lowercase();
+    match data {
+        RData::A(a) => a.to_string(),
+        RData::Aaaa(a) => a.to_string(),
+        RData::Cname(n) | RData::Ns(n) | RData::Ptr(n) => name(n),
+        RData::Mx(mx) => format!("{} {}", mx.preference, name(&mx.exchange)),
+        RData::Srv(s) => format!("{} {} {} {}", s.priority, s.weight, s.port, name(&s.target)),
+        RData::Txt(t) => {
+            let mut out = String::new();
+            for (i, s) in t.strings().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{:?}", String::from_utf8_lossy(s));
+            }
+            out
+        }
+        RData::Soa(s) => format!(
+            "{} {} {} {} {} {} {}",
+            name(&s.mname),
+            name(&s.rname),
+            s.serial,
+            s.refresh,
+            s.retry,
+            s.expire,
+            s.minimum
+        ),
+        RData::Opt(_) => "OPT".to_string(),
+        RData::Unknown(bytes) => {
+            let mut out = format!("\\# {}", bytes.len());
+            for b in *bytes {
+                let _ = write!(out, " {b:02x}");
+            }
+            out
+        }
+        _ => "?".to_string(),
+    }
+}

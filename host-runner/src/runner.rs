@@ -1,0 +1,615 @@
+//! The long-running service: one probe loop per (server, target) pair, the rate limits,
+//! one scorer per server and per target, metrics, events, HTTP, and shutdown.
+//!
+//! Shutdown (mini-redis style): when the `shutdown` future completes, the loops stop
+//! scheduling, probes in flight finish and are scored, the final verdicts are logged,
+//! then the HTTP server stops and [`Runner::run`] returns `Ok(())`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::RngExt as _;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::Result;
+use crate::config::Config;
+use crate::http::{self, HttpState};
+use crate::metrics::{
+    ChangeLabels, FallbackLabels, Metrics, OutcomeLabels, PairLabels, ProbeLabels, ReasonLabels,
+    ScopeLabels, SkipLabels,
+};
+use crate::probe::{Outcome, ProbeResult, ProbeSpec, Prober, Transport};
+use crate::ratelimit::{TokenBucket, backoff};
+use crate::scoring::{Assessment, Observation, Reasons, Scorer, Verdict};
+
+/// Which scorer a verdict belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// A server's scorer (fed by every target probed on it).
+    Server,
+    /// A target's scorer (fed by every server it is probed on).
+    Target,
+}
+
+impl Scope {
+    /// A bounded label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Server => "server",
+            Scope::Target => "target",
+        }
+    }
+}
+
+/// A verdict changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictChange {
+    /// Server or target scorer.
+    pub scope: Scope,
+    /// The server or target name.
+    pub name: String,
+    /// The previous verdict.
+    pub from: Verdict,
+    /// The new verdict.
+    pub to: Verdict,
+    /// The fused score.
+    pub score: f64,
+    /// The detectors that contributed.
+    pub reasons: Vec<&'static str>,
+    /// The server of the probe that caused the change.
+    pub server: String,
+    /// The target of the probe that caused the change.
+    pub target: String,
+    /// When (monotonic).
+    #[serde(skip)]
+    pub at: Instant,
+}
+
+/// One probe, as it was scored.
+#[derive(Debug, Clone)]
+pub struct ProbeEvent {
+    /// Server name.
+    pub server: String,
+    /// Target name.
+    pub target: String,
+    /// The probe result.
+    pub result: ProbeResult,
+    /// The server scorer's assessment after it.
+    pub server_assessment: Assessment,
+    /// The target scorer's assessment after it.
+    pub target_assessment: Assessment,
+    /// When it finished.
+    pub at: Instant,
+    /// It was a retry.
+    pub retry: bool,
+}
+
+/// What a running [`Runner`] reports to subscribers.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A probe was scored.
+    Probe(Box<ProbeEvent>),
+    /// A verdict changed.
+    Verdict(VerdictChange),
+}
+
+#[derive(Debug)]
+struct Slot {
+    scorer: Scorer,
+    verdict: Verdict,
+    last: Option<Assessment>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    expected: Vec<Vec<String>>,
+    prober: Prober,
+    metrics: Arc<Metrics>,
+    http: Arc<HttpState>,
+    servers: Vec<Mutex<Slot>>,
+    targets: Vec<Mutex<Slot>>,
+    global: TokenBucket,
+    namespaces: HashMap<String, TokenBucket>,
+    in_flight: Semaphore,
+    start: Instant,
+    events: broadcast::Sender<Event>,
+    unprobed: AtomicUsize,
+}
+
+/// The service, bound and ready to run.
+#[derive(Debug)]
+pub struct Runner {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    http_addr: SocketAddr,
+}
+
+/// Runs the service until `shutdown` completes (see [`Runner`]).
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    Runner::new(config).await?.run(shutdown).await
+}
+
+fn slot(config: &Config) -> Mutex<Slot> {
+    Mutex::new(Slot {
+        scorer: Scorer::new(&config.scoring),
+        verdict: Verdict::Ok,
+        last: None,
+    })
+}
+
+impl Runner {
+    /// Binds the HTTP listener and sets up scorers, rate limits and metrics.
+    pub async fn new(config: Config) -> Result<Runner> {
+        let listener = http::bind(config.listen).await?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| crate::Error::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let metrics = Arc::new(Metrics::new());
+        let (events, _) = broadcast::channel(8192);
+        let mut namespaces = HashMap::new();
+        for t in &config.targets {
+            namespaces.entry(t.namespace.clone()).or_insert_with(|| {
+                TokenBucket::new(
+                    config.rate_limit.namespace_qps,
+                    config.rate_limit.namespace_burst,
+                )
+            });
+        }
+        let shared = Shared {
+            expected: config
+                .targets
+                .iter()
+                .map(|t| t.expect.iter().cloned().collect())
+                .collect(),
+            prober: Prober::new(config.probe.tcp_reuse),
+            http: Arc::new(HttpState {
+                metrics: metrics.clone(),
+                ready: false.into(),
+            }),
+            metrics,
+            servers: config.servers.iter().map(|_| slot(&config)).collect(),
+            targets: config.targets.iter().map(|_| slot(&config)).collect(),
+            global: TokenBucket::new(config.rate_limit.global_qps, config.rate_limit.global_burst),
+            namespaces,
+            in_flight: Semaphore::new(config.probe.concurrency),
+            start: Instant::now(),
+            events,
+            unprobed: AtomicUsize::new(config.servers.len() * config.targets.len()),
+            config,
+        };
+        // Start every gauge at ok so dashboards see the series before any change.
+        for (scope, names) in [
+            (
+                Scope::Server,
+                shared
+                    .config
+                    .servers
+                    .iter()
+                    .map(|s| &s.name)
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                Scope::Target,
+                shared.config.targets.iter().map(|t| &t.name).collect(),
+            ),
+        ] {
+            for name in names {
+                let l = ScopeLabels {
+                    scope: scope.as_str().into(),
+                    name: name.clone(),
+                };
+                shared.metrics.verdict.get_or_create(&l).set(0);
+                shared.metrics.score.get_or_create(&l).set(0.0);
+            }
+        }
+        Ok(Runner {
+            shared: Arc::new(shared),
+            listener,
+            http_addr,
+        })
+    }
+
+    /// The address `/metrics` is served on (useful with port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Events from now on (probe results and verdict changes). A subscriber that falls
+    /// behind loses the oldest events (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// The metrics (also served on `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Probes until `shutdown` completes, then drains and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = self.shared;
+        tracing::info!(
+            http = %self.http_addr,
+            servers = shared.config.servers.len(),
+            targets = shared.config.targets.len(),
+            "dnswarden running"
+        );
+        let http_task = tokio::spawn(http::serve(
+            self.listener,
+            shared.http.clone(),
+            async move {
+                let _ = http_stop_rx.await;
+            },
+        ));
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            stop_tx
+        });
+
+        let mut loops = JoinSet::new();
+        for si in 0..shared.config.servers.len() {
+            for ti in 0..shared.config.targets.len() {
+                loops.spawn(pair_loop(shared.clone(), si, ti, stop_rx.clone()));
+            }
+        }
+        while loops.join_next().await.is_some() {}
+        // Every loop has returned: in-flight probes finished and were scored.
+        shared.prober.close_idle();
+        for (scope, slots, names) in [
+            (
+                Scope::Server,
+                &shared.servers,
+                shared
+                    .config
+                    .servers
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                Scope::Target,
+                &shared.targets,
+                shared
+                    .config
+                    .targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect(),
+            ),
+        ] {
+            for (slot, name) in slots.iter().zip(names) {
+                if let Ok(s) = slot.lock() {
+                    tracing::info!(scope = scope.as_str(), name, verdict = %s.verdict, "final verdict");
+                }
+            }
+        }
+        let _ = http_stop_tx.send(());
+        let http_result = http_task.await;
+        stopper.abort();
+        tracing::info!("dnswarden stopped");
+        match http_result {
+            Ok(r) => r,
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+fn stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
+/// Resolves when a stop is requested (or the stop sender is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn pair_loop(shared: Arc<Shared>, si: usize, ti: usize, mut stop: watch::Receiver<bool>) {
+    let cfg = &shared.config;
+    let (Some(server), Some(target)) = (cfg.servers.get(si), cfg.targets.get(ti)) else {
+        return;
+    };
+    let interval = target.interval;
+    // A random phase spreads the pairs over the interval.
+    let mut next = Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
+    let mut first = true;
+    loop {
+        let jitter = cfg.probe.jitter * rand::rng().random_range(-1.0..=1.0);
+        let at = if jitter >= 0.0 {
+            next + interval.mul_f64(jitter)
+        } else {
+            next.checked_sub(interval.mul_f64(-jitter)).unwrap_or(next)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            _ = stop_requested(&mut stop) => break,
+        }
+        if stopped(&stop) {
+            break;
+        }
+        // The schedule keeps its rhythm: the next tick does not depend on how long this
+        // probe takes; ticks that already passed are skipped.
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            next = now + interval;
+        }
+        if !shared.global.take(next).await {
+            skip(&shared, "global_rate");
+            continue;
+        }
+        if let Some(bucket) = shared.namespaces.get(&target.namespace)
+            && !bucket.take(next).await
+        {
+            skip(&shared, "namespace_rate");
+            continue;
+        }
+        let permit = tokio::select! {
+            p = shared.in_flight.acquire() => p,
+            _ = stop_requested(&mut stop) => break,
+        };
+        let Ok(_permit) = permit else { break };
+        let mut failed = probe_and_score(&shared, si, ti, false).await;
+        if first {
+            first = false;
+            if shared.unprobed.fetch_sub(1, Ordering::Relaxed) == 1 {
+                shared.http.ready.store(true, Ordering::Relaxed);
+            }
+        }
+        // Retries only for failures, with backoff, and only when they fit before the
+        // next scheduled probe.
+        let mut attempt = 0;
+        while failed && attempt < cfg.retry.max_attempts && !stopped(&stop) {
+            let delay = backoff(cfg.retry.base, cfg.retry.max, attempt);
+            if Instant::now() + delay + cfg.probe.timeout >= next {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop_requested(&mut stop) => break,
+            }
+            shared
+                .metrics
+                .retries
+                .get_or_create(&PairLabels {
+                    server: server.name.clone(),
+                    target: target.name.clone(),
+                })
+                .inc();
+            failed = probe_and_score(&shared, si, ti, true).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn skip(shared: &Shared, reason: &str) {
+    shared
+        .metrics
+        .skipped
+        .get_or_create(&SkipLabels {
+            reason: reason.into(),
+        })
+        .inc();
+}
+
+/// Probes once, records metrics, feeds both scorers. Returns whether the probe failed
+/// (no answer at all: worth a retry).
+async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> bool {
+    let cfg = &shared.config;
+    let (Some(server), Some(target)) = (cfg.servers.get(si), cfg.targets.get(ti)) else {
+        return false;
+    };
+    let spec = ProbeSpec {
+        server: server.address,
+        qname: &target.qname,
+        qtype: target.qtype,
+        tcp: target.tcp,
+        timeout: cfg.probe.timeout,
+        edns_udp_size: cfg.probe.edns_udp_size,
+    };
+    let res = shared.prober.probe(&spec).await;
+    let at = Instant::now();
+    let at_us = u64::try_from(at.duration_since(shared.start).as_micros()).unwrap_or(u64::MAX);
+    let m = &shared.metrics;
+    let pair = PairLabels {
+        server: server.name.clone(),
+        target: target.name.clone(),
+    };
+    m.probe_duration
+        .get_or_create(&ProbeLabels {
+            server: server.name.clone(),
+            target: target.name.clone(),
+            qtype: target.qtype.to_string(),
+            transport: res.transport.as_str().into(),
+        })
+        .observe(res.rtt.as_secs_f64());
+    m.outcomes
+        .get_or_create(&OutcomeLabels {
+            server: server.name.clone(),
+            target: target.name.clone(),
+            outcome: res.outcome.label().into(),
+        })
+        .inc();
+    if res.truncated {
+        m.truncated.get_or_create(&pair).inc();
+    }
+    if res.mismatches > 0 {
+        m.mismatches
+            .get_or_create(&pair)
+            .inc_by(u64::from(res.mismatches));
+    }
+    if res.malformed > 0 {
+        m.malformed
+            .get_or_create(&pair)
+            .inc_by(u64::from(res.malformed));
+    }
+    if let Some(ok) = res.tcp_fallback {
+        m.tcp_fallbacks
+            .get_or_create(&FallbackLabels {
+                server: server.name.clone(),
+                result: if ok { "ok" } else { "failed" }.into(),
+            })
+            .inc();
+    }
+    let expected = shared
+        .expected
+        .get(ti)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let obs = Observation::from_probe(
+        u16::try_from(si).unwrap_or(u16::MAX),
+        u16::try_from(ti).unwrap_or(u16::MAX),
+        at_us,
+        &res,
+        target.qtype,
+        expected,
+        retry,
+    );
+    if obs
+        .expected_fingerprint
+        .is_some_and(|e| e != obs.answer_fingerprint)
+        && res.outcome == Outcome::Answer(dnswarden_core::wire::Rcode::NOERROR)
+    {
+        m.drift.get_or_create(&pair).inc();
+    }
+    let server_a = score(
+        shared,
+        Scope::Server,
+        si,
+        &server.name,
+        &obs,
+        &server.name,
+        &target.name,
+        at,
+    );
+    let target_a = score(
+        shared,
+        Scope::Target,
+        ti,
+        &target.name,
+        &obs,
+        &server.name,
+        &target.name,
+        at,
+    );
+    let failed = !res.outcome.answered() && res.transport == Transport::Udp
+        || matches!(
+            res.outcome,
+            Outcome::Timeout | Outcome::NetworkError(_) | Outcome::Mismatch | Outcome::Malformed
+        );
+    if shared.events.receiver_count() > 0 {
+        let _ = shared.events.send(Event::Probe(Box::new(ProbeEvent {
+            server: server.name.clone(),
+            target: target.name.clone(),
+            result: res,
+            server_assessment: server_a,
+            target_assessment: target_a,
+            at,
+            retry,
+        })));
+    }
+    failed
+}
+
+#[allow(clippy::too_many_arguments)]
+fn score(
+    shared: &Shared,
+    scope: Scope,
+    idx: usize,
+    name: &str,
+    obs: &Observation,
+    server: &str,
+    target: &str,
+    at: Instant,
+) -> Assessment {
+    let slots = match scope {
+        Scope::Server => &shared.servers,
+        Scope::Target => &shared.targets,
+    };
+    let Some(Ok(mut slot)) = slots.get(idx).map(Mutex::lock) else {
+        return Assessment {
+            score: 0.0,
+            verdict: Verdict::Ok,
+            reasons: Reasons::default(),
+        };
+    };
+    let a = slot.scorer.observe(obs);
+    slot.last = Some(a);
+    let m = &shared.metrics;
+    let labels = ScopeLabels {
+        scope: scope.as_str().into(),
+        name: name.into(),
+    };
+    m.score.get_or_create(&labels).set(a.score);
+    m.verdict.get_or_create(&labels).set(a.verdict.level());
+    for reason in a.reasons.labels() {
+        m.reasons
+            .get_or_create(&ReasonLabels {
+                scope: scope.as_str().into(),
+                name: name.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+    if a.verdict != slot.verdict {
+        let from = slot.verdict;
+        slot.verdict = a.verdict;
+        drop(slot);
+        m.verdict_changes
+            .get_or_create(&ChangeLabels {
+                scope: scope.as_str().into(),
+                name: name.into(),
+                to: a.verdict.as_str().into(),
+            })
+            .inc();
+        let reasons = a.reasons.labels();
+        // Logged once per change, with its reasons (JSON with `--log-format json`).
+        tracing::warn!(
+            event = "verdict_change",
+            scope = scope.as_str(),
+            name,
+            from = from.as_str(),
+            to = a.verdict.as_str(),
+            score = a.score,
+            reasons = %a.reasons,
+            server,
+            target,
+            "verdict changed"
+        );
+        let _ = shared.events.send(Event::Verdict(VerdictChange {
+            scope,
+            name: name.into(),
+            from,
+            to: a.verdict,
+            score: a.score,
+            reasons,
+            server: server.into(),
+            target: target.into(),
+            at,
+        }));
+    }
+    a
+}
+
+/// How long a pair's probe may take at most (both transports), for callers that wait.
+pub fn max_probe_time(config: &Config) -> Duration {
+    config.probe.timeout * 2
+}
