@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -68,11 +69,15 @@ pub struct KubeActions {
     timeout: Duration,
     /// ReplicaSet name → owning Deployment (ReplicaSets never change owner).
     rs_owner: HashMap<String, Option<String>>,
+    seq: AtomicU64,
 }
 
 impl fmt::Debug for KubeActions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KubeActions").field("namespace", &self.namespace).field("identity", &self.identity).finish_non_exhaustive()
+        f.debug_struct("KubeActions")
+            .field("namespace", &self.namespace)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,42 +89,87 @@ pub fn restart_patch(now: Timestamp) -> serde_json::Value {
 }
 
 fn owner_of_kind<'a>(meta: &'a ObjectMeta, kind: &str) -> Option<&'a str> {
-    meta.owner_references.iter().flatten().find(|o| o.kind == kind && o.controller == Some(true)).map(|o| o.name.as_str())
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == kind && o.controller == Some(true))
+        .map(|o| o.name.as_str())
 }
 
 impl KubeActions {
     /// Actions in `namespace` (the CoreDNS namespace), reporting as `identity`.
-    pub fn new(client: Client, namespace: impl Into<String>, identity: impl Into<String>, timeout: Duration) -> KubeActions {
-        KubeActions { client, namespace: namespace.into(), identity: identity.into(), timeout, rs_owner: HashMap::new() }
+    pub fn new(
+        client: Client,
+        namespace: impl Into<String>,
+        identity: impl Into<String>,
+        timeout: Duration,
+    ) -> KubeActions {
+        KubeActions {
+            client,
+            namespace: namespace.into(),
+            identity: identity.into(),
+            timeout,
+            rs_owner: HashMap::new(),
+            seq: AtomicU64::new(0),
+        }
     }
 
-    async fn timed<T>(&self, call: ApiCall, fut: impl Future<Output = Result<T, kube::Error>>) -> Result<T, ActionError> {
+    async fn timed<T>(
+        &self,
+        call: ApiCall,
+        fut: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, ActionError> {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(kube::Error::Api(s))) if call == ApiCall::EvictPod && s.code == 429 => Err(ActionError::BlockedByPdb { call: call.as_str() }),
-            Ok(Err(source)) => Err(ActionError::Api { call: call.as_str(), source }),
-            Err(_) => Err(ActionError::Timeout { call: call.as_str() }),
+            Ok(Err(kube::Error::Api(s))) if call == ApiCall::EvictPod && s.code == 429 => {
+                Err(ActionError::BlockedByPdb {
+                    call: call.as_str(),
+                })
+            }
+            Ok(Err(source)) => Err(ActionError::Api {
+                call: call.as_str(),
+                source,
+            }),
+            Err(_) => Err(ActionError::Timeout {
+                call: call.as_str(),
+            }),
         }
     }
 
     /// Evicts a pod through the Eviction API (PodDisruptionBudgets apply).
     pub async fn evict(&self, pod: &str) -> Result<(), ActionError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        self.timed(ApiCall::EvictPod, api.evict(pod, &EvictParams::default())).await.map(|_| ())
+        self.timed(ApiCall::EvictPod, api.evict(pod, &EvictParams::default()))
+            .await
+            .map(|_| ())
     }
 
     /// Rollout-restarts a Deployment: strategic merge patch of the pod template's
     /// `kubectl.kubernetes.io/restartedAt` annotation.
-    pub async fn rollout_restart(&self, deployment: &str, now: Timestamp) -> Result<(), ActionError> {
+    pub async fn rollout_restart(
+        &self,
+        deployment: &str,
+        now: Timestamp,
+    ) -> Result<(), ActionError> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
-        let pp = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
-        self.timed(ApiCall::PatchDeployment, api.patch(deployment, &pp, &Patch::Strategic(restart_patch(now)))).await.map(|_| ())
+        let pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        self.timed(
+            ApiCall::PatchDeployment,
+            api.patch(deployment, &pp, &Patch::Strategic(restart_patch(now))),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The Deployment owning a pod: Pod → (controller) ReplicaSet → (controller)
     /// Deployment. One GET per ReplicaSet, cached.
     pub async fn deployment_of(&mut self, pod: &Pod) -> Result<Option<String>, ActionError> {
-        let Some(rs) = owner_of_kind(&pod.metadata, "ReplicaSet") else { return Ok(None) };
+        let Some(rs) = owner_of_kind(&pod.metadata, "ReplicaSet") else {
+            return Ok(None);
+        };
         if let Some(d) = self.rs_owner.get(rs) {
             return Ok(d.clone());
         }
@@ -132,7 +182,12 @@ impl KubeActions {
 
     /// Creates an `events.k8s.io/v1` Event about `regarding` (a Pod or Deployment in
     /// the CoreDNS namespace).
-    pub async fn event(&self, regarding: Regarding<'_>, ev: EventSpec<'_>, now: Timestamp) -> Result<(), ActionError> {
+    pub async fn event(
+        &self,
+        regarding: Regarding<'_>,
+        ev: EventSpec<'_>,
+        now: Timestamp,
+    ) -> Result<(), ActionError> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
         let (kind, api_version) = match regarding {
             Regarding::Pod(_) => ("Pod", "v1"),
@@ -142,7 +197,12 @@ impl KubeActions {
         let note: String = ev.note.chars().take(1000).collect();
         let event = Event {
             metadata: ObjectMeta {
-                name: Some(format!("{name}.dnswarden.{:x}", now.as_nanosecond())),
+                // Unique per object and step: wall time plus a sequence number.
+                name: Some(format!(
+                    "{name}.dnswarden.{:x}.{}",
+                    now.as_nanosecond(),
+                    self.seq.fetch_add(1, Ordering::Relaxed)
+                )),
                 namespace: Some(self.namespace.clone()),
                 ..ObjectMeta::default()
             },
@@ -162,7 +222,12 @@ impl KubeActions {
             }),
             ..Event::default()
         };
-        self.timed(ApiCall::CreateEvent, api.create(&PostParams::default(), &event)).await.map(|_| ())
+        self.timed(
+            ApiCall::CreateEvent,
+            api.create(&PostParams::default(), &event),
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -214,7 +279,9 @@ pub async fn http_ok(addr: SocketAddr, path: &str, timeout: Duration) -> bool {
             }
             n += got;
         }
-        Ok::<bool, std::io::Error>(buf[..n].starts_with(b"HTTP/1.") && buf.get(9..12) == Some(b"200"))
+        Ok::<bool, std::io::Error>(
+            buf[..n].starts_with(b"HTTP/1.") && buf.get(9..12) == Some(b"200"),
+        )
     };
     matches!(tokio::time::timeout(timeout, attempt).await, Ok(Ok(true)))
 }

@@ -41,7 +41,9 @@ impl Default for HealMetrics {
         HealMetrics {
             actions: Family::default(),
             duration: Family::new_with_constructor(|| {
-                Histogram::new([1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0])
+                Histogram::new([
+                    1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0,
+                ])
             }),
         }
     }
@@ -64,12 +66,16 @@ impl HealMetrics {
 
     /// Counts one decision outcome.
     pub fn count(&self, action: &'static str, result: &'static str) {
-        self.actions.get_or_create(&ActionLabels { action, result }).inc();
+        self.actions
+            .get_or_create(&ActionLabels { action, result })
+            .inc();
     }
 
     /// The current count for (action, result).
     pub fn get(&self, action: &'static str, result: &'static str) -> u64 {
-        self.actions.get_or_create(&ActionLabels { action, result }).get()
+        self.actions
+            .get_or_create(&ActionLabels { action, result })
+            .get()
     }
 }
 
@@ -96,7 +102,11 @@ impl AuditRecord<'_> {
     pub fn log(&self) {
         let json = serde_json::to_string(self).unwrap_or_default();
         let reason = self.decision.evidence.reason.as_str();
-        if self.result == "success" || self.result == "recovered" || self.result == "reported" || self.result == "dry_run" {
+        if self.result == "success"
+            || self.result == "recovered"
+            || self.result == "reported"
+            || self.result == "dry_run"
+        {
             tracing::info!(target: "dnswarden::audit", action = self.action, result = self.result, reason, audit = %json, "self-heal decision");
         } else {
             tracing::warn!(target: "dnswarden::audit", action = self.action, result = self.result, reason, audit = %json, "self-heal decision");

@@ -20,6 +20,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::DryRun => "dry-run",
+            Mode::Enforce => "enforce",
+        }
+    }
+
     /// Parses `off`, `dry-run`, `enforce`.
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
@@ -176,6 +185,8 @@ pub enum Refusal {
     ApiUnreachable,
     /// An earlier action is still being verified.
     InFlight {
+        /// The action.
+        would: Planned,
         /// The action in flight.
         in_flight: Planned,
     },
@@ -232,6 +243,7 @@ impl Refusal {
         match self {
             Refusal::DryRun { would }
             | Refusal::NotLeader { would }
+            | Refusal::InFlight { would, .. }
             | Refusal::CoolDown { would, .. }
             | Refusal::BudgetExhausted { would, .. }
             | Refusal::BelowMinHealthy { would, .. } => Some(would),
@@ -278,7 +290,9 @@ impl Action {
     pub fn planned(&self) -> Option<Planned> {
         match self {
             Action::EvictPod { pod } => Some(Planned::EvictPod(pod.clone())),
-            Action::RolloutRestart { deployment } => Some(Planned::RolloutRestart(deployment.clone())),
+            Action::RolloutRestart { deployment } => {
+                Some(Planned::RolloutRestart(deployment.clone()))
+            }
             _ => None,
         }
     }
@@ -360,15 +374,26 @@ const HOUR_US: u64 = 3_600_000_000;
 impl GuardState {
     /// Actions started in the hour before `now_us`.
     pub fn actions_in_last_hour(&self, now_us: u64) -> u32 {
-        self.recent_us.iter().filter(|&&t| now_us.saturating_sub(t) < HOUR_US).count() as u32
+        self.recent_us
+            .iter()
+            .filter(|&&t| now_us.saturating_sub(t) < HOUR_US)
+            .count() as u32
     }
     /// Records that `action` was taken at `now_us`.
     pub fn record(&mut self, action: Planned, now_us: u64, pods_before: Vec<String>) {
-        while self.recent_us.front().is_some_and(|&t| now_us.saturating_sub(t) >= HOUR_US) {
+        while self
+            .recent_us
+            .front()
+            .is_some_and(|&t| now_us.saturating_sub(t) >= HOUR_US)
+        {
             self.recent_us.pop_front();
         }
         self.recent_us.push_back(now_us);
-        self.in_flight = Some(InFlight { action, started_us: now_us, pods_before });
+        self.in_flight = Some(InFlight {
+            action,
+            started_us: now_us,
+            pods_before,
+        });
     }
     /// The last action's start.
     pub fn last_action_us(&self) -> Option<u64> {
@@ -381,17 +406,30 @@ fn us(d: Duration) -> u64 {
 }
 
 fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
-    let critical_for = p.dns.as_ref().filter(|h| h.verdict == Verdict::Critical).map(|h| now_us.saturating_sub(h.since_us));
+    let critical_for = p
+        .dns
+        .as_ref()
+        .filter(|h| h.verdict == Verdict::Critical)
+        .map(|h| now_us.saturating_sub(h.since_us));
     let dns_sick = !p.terminating && critical_for.is_some_and(|d| d >= us(policy.sick_for));
     let kubernetes_agrees = !p.ready || p.endpoints.any_failed();
-    let healthy = !p.terminating && p.ready && !p.endpoints.any_failed() && p.dns.as_ref().is_none_or(|h| h.verdict != Verdict::Critical);
+    let healthy = !p.terminating
+        && p.ready
+        && !p.endpoints.any_failed()
+        && p.dns
+            .as_ref()
+            .is_none_or(|h| h.verdict != Verdict::Critical);
     PodEvidence {
         pod: p.name.clone(),
         ready: p.ready,
         restarts: p.restarts,
         verdict: p.dns.as_ref().map(|h| h.verdict),
         critical_for_ms: critical_for.map(|d| d / 1000),
-        reasons: p.dns.as_ref().map(|h| h.reasons.clone()).unwrap_or_default(),
+        reasons: p
+            .dns
+            .as_ref()
+            .map(|h| h.reasons.clone())
+            .unwrap_or_default(),
         endpoints: p.endpoints,
         dns_sick,
         kubernetes_agrees,
@@ -413,10 +451,24 @@ fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
 /// reachable, leader, nothing in flight, cool-down, hourly budget, healthy minimum
 /// (for evictions: healthy pods other than the target), and finally dry-run.
 pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardState) -> Decision {
-    let pods: Vec<PodEvidence> = view.pods.iter().map(|p| pod_evidence(p, now_us, policy)).collect();
-    let live: Vec<&PodEvidence> = view.pods.iter().zip(&pods).filter(|(p, _)| !p.terminating).map(|(_, e)| e).collect();
+    let pods: Vec<PodEvidence> = view
+        .pods
+        .iter()
+        .map(|p| pod_evidence(p, now_us, policy))
+        .collect();
+    let live: Vec<&PodEvidence> = view
+        .pods
+        .iter()
+        .zip(&pods)
+        .filter(|(p, _)| !p.terminating)
+        .map(|(_, e)| e)
+        .collect();
     let healthy = pods.iter().filter(|e| e.healthy).count();
-    let sick: Vec<&PodEvidence> = live.iter().copied().filter(|e| e.dns_sick && e.kubernetes_agrees).collect();
+    let sick: Vec<&PodEvidence> = live
+        .iter()
+        .copied()
+        .filter(|e| e.dns_sick && e.kubernetes_agrees)
+        .collect();
     let used = guard.actions_in_last_hour(now_us);
     let mut evidence = Evidence {
         reason: String::new(),
@@ -438,54 +490,133 @@ pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardSta
     }
     let all_dns_sick = live.iter().all(|e| e.dns_sick);
     let none_agrees = live.iter().all(|e| !e.kubernetes_agrees);
-    let service_fails = view.service.as_ref().is_none_or(|h| h.verdict == Verdict::Critical);
+    let service_fails = view
+        .service
+        .as_ref()
+        .is_none_or(|h| h.verdict == Verdict::Critical);
     let wanted = if all_dns_sick && none_agrees && service_fails {
         let reason = "every CoreDNS pod fails from here while Kubernetes and the health endpoints say every pod is fine: local problem".into();
         return done(Action::ReportLocalProblem, reason, evidence);
     } else if sick.len() == live.len() {
-        let owners: std::collections::BTreeSet<Option<&String>> = view.pods.iter().filter(|p| !p.terminating).map(|p| p.deployment.as_ref()).collect();
+        let owners: std::collections::BTreeSet<Option<&String>> = view
+            .pods
+            .iter()
+            .filter(|p| !p.terminating)
+            .map(|p| p.deployment.as_ref())
+            .collect();
         match owners.into_iter().next() {
-            Some(Some(d)) if view.pods.iter().filter(|p| !p.terminating).all(|p| p.deployment.as_ref() == Some(d)) => {
-                evidence.reason = format!("all {} CoreDNS pods are sick and Kubernetes agrees", live.len());
+            Some(Some(d))
+                if view
+                    .pods
+                    .iter()
+                    .filter(|p| !p.terminating)
+                    .all(|p| p.deployment.as_ref() == Some(d)) =>
+            {
+                evidence.reason = format!(
+                    "all {} CoreDNS pods are sick and Kubernetes agrees",
+                    live.len()
+                );
                 Planned::RolloutRestart(d.clone())
             }
-            _ => return done(Action::Refuse(Refusal::NoOwningDeployment), "all CoreDNS pods are sick but they have no single owning Deployment".into(), evidence),
+            _ => {
+                return done(
+                    Action::Refuse(Refusal::NoOwningDeployment),
+                    "all CoreDNS pods are sick but they have no single owning Deployment".into(),
+                    evidence,
+                );
+            }
         }
-    } else if let Some(worst) = sick.iter().max_by_key(|e| (e.critical_for_ms, std::cmp::Reverse(e.pod.clone()))) {
-        evidence.reason = format!("pod {} has been critical for {} ms and Kubernetes agrees", worst.pod, worst.critical_for_ms.unwrap_or(0));
+    } else if let Some(worst) = sick
+        .iter()
+        .max_by_key(|e| (e.critical_for_ms, std::cmp::Reverse(e.pod.clone())))
+    {
+        evidence.reason = format!(
+            "pod {} has been critical for {} ms and Kubernetes agrees",
+            worst.pod,
+            worst.critical_for_ms.unwrap_or(0)
+        );
         Planned::EvictPod(worst.pod.clone())
     } else if let Some(p) = live.iter().find(|e| e.dns_sick) {
-        let reason = format!("pod {} is critical by DNS but ready, and its health endpoints do not fail", p.pod);
-        return done(Action::Refuse(Refusal::KubernetesDisagrees { pod: p.pod.clone() }), reason, evidence);
+        let reason = format!(
+            "pod {} is critical by DNS but ready, and its health endpoints do not fail",
+            p.pod
+        );
+        return done(
+            Action::Refuse(Refusal::KubernetesDisagrees { pod: p.pod.clone() }),
+            reason,
+            evidence,
+        );
     } else {
         return done(Action::None, "no pod is persistently sick".into(), evidence);
     };
     let reason = evidence.reason.clone();
-    let refuse = |r: Refusal, why: &str, ev: Evidence| done(Action::Refuse(r), format!("{reason}; refused: {why}"), ev);
+    let refuse = |r: Refusal, why: &str, ev: Evidence| {
+        done(Action::Refuse(r), format!("{reason}; refused: {why}"), ev)
+    };
     if !view.api_reachable {
-        return refuse(Refusal::ApiUnreachable, "the Kubernetes API is unreachable", evidence);
+        return refuse(
+            Refusal::ApiUnreachable,
+            "the Kubernetes API is unreachable",
+            evidence,
+        );
     }
     if !view.is_leader {
-        return refuse(Refusal::NotLeader { would: wanted }, "another replica is the leader", evidence);
+        return refuse(
+            Refusal::NotLeader { would: wanted },
+            "another replica is the leader",
+            evidence,
+        );
     }
     if let Some(f) = &guard.in_flight {
-        return refuse(Refusal::InFlight { in_flight: f.action.clone() }, "an earlier action is still being verified", evidence);
+        return refuse(
+            Refusal::InFlight {
+                would: wanted,
+                in_flight: f.action.clone(),
+            },
+            "an earlier action is still being verified",
+            evidence,
+        );
     }
     if let Some(last) = guard.last_action_us() {
         let since = now_us.saturating_sub(last);
         if since < us(policy.cooldown) {
             let remaining_s = (us(policy.cooldown) - since).div_ceil(1_000_000);
-            return refuse(Refusal::CoolDown { would: wanted, remaining_s }, "cool-down", evidence);
+            return refuse(
+                Refusal::CoolDown {
+                    would: wanted,
+                    remaining_s,
+                },
+                "cool-down",
+                evidence,
+            );
         }
     }
     if used >= policy.hourly_budget {
-        return refuse(Refusal::BudgetExhausted { would: wanted, used }, "hourly budget used up", evidence);
+        return refuse(
+            Refusal::BudgetExhausted {
+                would: wanted,
+                used,
+            },
+            "hourly budget used up",
+            evidence,
+        );
     }
     if let Planned::EvictPod(target) = &wanted {
-        let remaining = pods.iter().filter(|e| e.healthy && &e.pod != target).count();
+        let remaining = pods
+            .iter()
+            .filter(|e| e.healthy && &e.pod != target)
+            .count();
         if remaining < policy.min_healthy {
             let min = policy.min_healthy;
-            return refuse(Refusal::BelowMinHealthy { would: wanted, healthy: remaining, min }, "too few healthy pods would remain", evidence);
+            return refuse(
+                Refusal::BelowMinHealthy {
+                    would: wanted,
+                    healthy: remaining,
+                    min,
+                },
+                "too few healthy pods would remain",
+                evidence,
+            );
         }
     }
     if policy.mode == Mode::DryRun {
@@ -511,14 +642,28 @@ pub enum Verification {
 /// Checks an in-flight action: `None` while waiting. Recovered means the acted-on
 /// pods are gone (the evicted pod; for a restart, every pod from before), every
 /// remaining pod is ready and none is critical by DNS.
-pub fn verify(in_flight: &InFlight, now_us: u64, view: &ClusterView, policy: &Policy) -> Option<Verification> {
+pub fn verify(
+    in_flight: &InFlight,
+    now_us: u64,
+    view: &ClusterView,
+    policy: &Policy,
+) -> Option<Verification> {
     let replaced = match &in_flight.action {
         Planned::EvictPod(pod) => view.pods.iter().all(|p| &p.name != pod || p.terminating),
-        Planned::RolloutRestart(_) => view.pods.iter().all(|p| !in_flight.pods_before.contains(&p.name) || p.terminating),
+        Planned::RolloutRestart(_) => view
+            .pods
+            .iter()
+            .all(|p| !in_flight.pods_before.contains(&p.name) || p.terminating),
     };
     let live: Vec<&PodView> = view.pods.iter().filter(|p| !p.terminating).collect();
     let fine = !live.is_empty()
-        && live.iter().all(|p| p.ready && !p.endpoints.any_failed() && p.dns.as_ref().is_none_or(|h| h.verdict != Verdict::Critical));
+        && live.iter().all(|p| {
+            p.ready
+                && !p.endpoints.any_failed()
+                && p.dns
+                    .as_ref()
+                    .is_none_or(|h| h.verdict != Verdict::Critical)
+        });
     if view.api_reachable && replaced && fine {
         Some(Verification::Recovered)
     } else if now_us.saturating_sub(in_flight.started_us) >= us(policy.verify_timeout) {

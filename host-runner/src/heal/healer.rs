@@ -16,7 +16,10 @@ use tokio::sync::watch;
 
 use super::actions::{ActionError, EventSpec, KubeActions, Regarding, http_ok};
 use super::audit::{AuditRecord, HealMetrics};
-use super::decide::{Action, ClusterView, Decision, GuardState, HealthEndpoints, Planned, PodHealth, PodView, Policy, Refusal, Verification, decide, verify};
+use super::decide::{
+    Action, ClusterView, Decision, GuardState, HealthEndpoints, Planned, PodHealth, PodView,
+    Policy, Refusal, Verification, decide, verify,
+};
 use super::lease::LeaderElector;
 
 /// Healer settings.
@@ -85,21 +88,39 @@ pub struct Healer {
 }
 
 fn pod_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn pod_restarts(pod: &Pod) -> u32 {
     pod.status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
-        .map_or(0, |cs| cs.iter().map(|c| u32::try_from(c.restart_count).unwrap_or(0)).sum())
+        .map_or(0, |cs| {
+            cs.iter()
+                .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
+                .sum()
+        })
 }
 
 impl Healer {
     /// A healer; `metrics` should be registered with the runner's registry.
     pub fn new(client: Client, cfg: HealConfig, metrics: HealMetrics) -> Healer {
-        let actions = KubeActions::new(client, cfg.namespace.clone(), cfg.identity.clone(), cfg.request_timeout);
-        Healer { cfg, guard: GuardState::default(), actions, metrics, last_audit: None }
+        let actions = KubeActions::new(
+            client,
+            cfg.namespace.clone(),
+            cfg.identity.clone(),
+            cfg.request_timeout,
+        );
+        Healer {
+            cfg,
+            guard: GuardState::default(),
+            actions,
+            metrics,
+            last_audit: None,
+        }
     }
 
     /// The guardrail state.
@@ -115,7 +136,13 @@ impl Healer {
     /// Builds the view from the pod store, the scorer snapshot and the API status.
     /// Resolves each pod's Deployment (cached ReplicaSet GETs); a failed lookup marks
     /// the API unreachable.
-    pub async fn view(&mut self, pods: &[Arc<Pod>], health: &HealthSnapshot, api_ok: bool, is_leader: bool) -> ClusterView {
+    pub async fn view(
+        &mut self,
+        pods: &[Arc<Pod>],
+        health: &HealthSnapshot,
+        api_ok: bool,
+        is_leader: bool,
+    ) -> ClusterView {
         let mut api_reachable = api_ok;
         let mut out = Vec::with_capacity(pods.len());
         let mut sorted: Vec<&Arc<Pod>> = pods.iter().collect();
@@ -130,7 +157,12 @@ impl Healer {
                     None
                 }
             };
-            let endpoints = match pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse::<IpAddr>().ok()) {
+            let endpoints = match pod
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_deref())
+                .and_then(|ip| ip.parse::<IpAddr>().ok())
+            {
                 Some(ip) if self.cfg.probe_endpoints => {
                     let t = Duration::from_secs(1);
                     HealthEndpoints {
@@ -150,7 +182,12 @@ impl Healer {
                 name,
             });
         }
-        ClusterView { api_reachable, is_leader, pods: out, service: health.service.clone() }
+        ClusterView {
+            api_reachable,
+            is_leader,
+            pods: out,
+            service: health.service.clone(),
+        }
     }
 
     /// One step at `now_us` (the clock of [`PodHealth::since_us`]) and wall time
@@ -162,20 +199,47 @@ impl Healer {
         {
             self.guard.in_flight = None;
             let secs = now_us.saturating_sub(f.started_us) as f64 / 1e6;
-            self.metrics.duration.get_or_create(&super::audit::DurationLabels { action: f.action.label() }).observe(secs);
+            self.metrics
+                .duration
+                .get_or_create(&super::audit::DurationLabels {
+                    action: f.action.label(),
+                })
+                .observe(secs);
             let result = match v {
                 Verification::Recovered => "recovered",
                 Verification::NotRecovered => "not_recovered",
             };
             let mut decision = decide(now_us, view, &self.cfg.policy, &self.guard);
-            decision.evidence.reason = format!("{} {}: {result} after {secs:.1} s", f.action.label(), f.action.target());
-            let decision = Decision { action: action_of(&f.action), evidence: decision.evidence };
-            self.audit(&decision, f.action.label(), result, None, Some(&f.action), v == Verification::NotRecovered, view.is_leader, wall).await;
+            decision.evidence.reason = format!(
+                "{} {}: {result} after {secs:.1} s",
+                f.action.label(),
+                f.action.target()
+            );
+            let decision = Decision {
+                action: action_of(&f.action),
+                evidence: decision.evidence,
+            };
+            self.audit(
+                &decision,
+                f.action.label(),
+                result,
+                None,
+                Some(&f.action),
+                v == Verification::NotRecovered,
+                view.is_leader,
+                wall,
+            )
+            .await;
             verified = Some((f.action, v));
         }
         let decision = decide(now_us, view, &self.cfg.policy, &self.guard);
         let (result, error) = if let Some(planned) = decision.action.planned() {
-            let before: Vec<String> = view.pods.iter().filter(|p| !p.terminating).map(|p| p.name.clone()).collect();
+            let before: Vec<String> = view
+                .pods
+                .iter()
+                .filter(|p| !p.terminating)
+                .map(|p| p.name.clone())
+                .collect();
             self.guard.record(planned.clone(), now_us, before);
             let res = match &planned {
                 Planned::EvictPod(pod) => self.actions.evict(pod).await,
@@ -195,19 +259,47 @@ impl Healer {
                 Action::Refuse(r) => (r.label(), None),
                 _ => {
                     self.last_audit = None;
-                    return StepReport { verified, decision, result: None, audited: false };
+                    return StepReport {
+                        verified,
+                        decision,
+                        result: None,
+                        audited: false,
+                    };
                 }
             }
         };
         let taken = decision.action.planned();
-        let key = (decision.action.label(), result, target_of(&decision.action).unwrap_or_default().to_owned());
+        let key = (
+            decision.action.label(),
+            result,
+            target_of(&decision.action).unwrap_or_default().to_owned(),
+        );
         let audited = taken.is_some() || self.last_audit.as_ref() != Some(&key);
         if audited {
-            let warning = error.is_some() || matches!(decision.action, Action::ReportLocalProblem | Action::Refuse(_));
-            self.audit(&decision, decision.action.label(), result, error.as_ref(), None, warning, view.is_leader, wall).await;
+            let warning = error.is_some()
+                || matches!(
+                    decision.action,
+                    Action::ReportLocalProblem | Action::Refuse(_)
+                );
+            self.audit(
+                &decision,
+                decision.action.label(),
+                result,
+                error.as_ref(),
+                None,
+                warning,
+                view.is_leader,
+                wall,
+            )
+            .await;
         }
         self.last_audit = Some(key);
-        StepReport { verified, decision, result: Some(result), audited }
+        StepReport {
+            verified,
+            decision,
+            result: Some(result),
+            audited,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -222,7 +314,14 @@ impl Healer {
         leader: bool,
         wall: Timestamp,
     ) {
-        let record = AuditRecord { mode: self.cfg.policy.mode, leader, action, result, decision, error: error.map(ToString::to_string) };
+        let record = AuditRecord {
+            mode: self.cfg.policy.mode,
+            leader,
+            action,
+            result,
+            decision,
+            error: error.map(ToString::to_string),
+        };
         record.log();
         self.metrics.count(action, result);
         // Events go on the pod or Deployment concerned; a refusal because the API is
@@ -250,8 +349,17 @@ impl Healer {
             "rollout_restart" => "RolloutRestart",
             _ => "None",
         };
-        let note = format!("dnswarden self-heal ({:?} mode): {} [{result}]", self.cfg.policy.mode, decision.evidence.reason);
-        let spec = EventSpec { action: action_name, reason, note: &note, warning };
+        let note = format!(
+            "dnswarden self-heal ({} mode): {} [{result}]",
+            self.cfg.policy.mode.as_str(),
+            decision.evidence.reason
+        );
+        let spec = EventSpec {
+            action: action_name,
+            reason,
+            note: &note,
+            warning,
+        };
         if let Err(e) = self.actions.event(regarding, spec, wall).await {
             tracing::warn!(error = %e, "cannot write the audit Event");
         }
@@ -261,7 +369,9 @@ impl Healer {
 fn action_of(p: &Planned) -> Action {
     match p {
         Planned::EvictPod(pod) => Action::EvictPod { pod: pod.clone() },
-        Planned::RolloutRestart(d) => Action::RolloutRestart { deployment: d.clone() },
+        Planned::RolloutRestart(d) => Action::RolloutRestart {
+            deployment: d.clone(),
+        },
     }
 }
 
@@ -309,7 +419,10 @@ pub async fn run_healer(
             _ = tick.tick() => {}
         }
         let leader = match elector.as_mut() {
-            Some(e) => e.tick(Timestamp::now()).await.is_ok_and(|r| r == super::lease::Role::Leader),
+            Some(e) => e
+                .tick(Timestamp::now())
+                .await
+                .is_ok_and(|r| r == super::lease::Role::Leader),
             None => true,
         };
         let snapshot = health.borrow().clone();

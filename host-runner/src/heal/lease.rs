@@ -15,8 +15,8 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 use tokio::time::Instant;
 
 use crate::kube::api::ApiCall;
@@ -90,7 +90,10 @@ pub struct LeaderElector {
 
 impl fmt::Debug for LeaderElector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeaderElector").field("cfg", &self.cfg).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("LeaderElector")
+            .field("cfg", &self.cfg)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,7 +107,12 @@ fn is_not_found(e: &kube::Error) -> bool {
 impl LeaderElector {
     /// An elector (no request is made until the first tick).
     pub fn new(client: Client, cfg: LeaseConfig) -> LeaderElector {
-        LeaderElector { api: Api::namespaced(client, &cfg.namespace), cfg, role: Role::Unknown, observed: None }
+        LeaderElector {
+            api: Api::namespaced(client, &cfg.namespace),
+            cfg,
+            role: Role::Unknown,
+            observed: None,
+        }
     }
 
     /// The current role.
@@ -117,18 +125,29 @@ impl LeaderElector {
         self.role == Role::Leader
     }
 
-    async fn timed<T>(&self, call: ApiCall, fut: impl Future<Output = Result<T, kube::Error>>) -> Result<T, LeaseError> {
+    async fn timed<T>(
+        &self,
+        call: ApiCall,
+        fut: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, LeaseError> {
         match tokio::time::timeout(self.cfg.request_timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(source)) => Err(LeaseError::Api { call: call.as_str(), source }),
-            Err(_) => Err(LeaseError::Timeout { call: call.as_str() }),
+            Ok(Err(source)) => Err(LeaseError::Api {
+                call: call.as_str(),
+                source,
+            }),
+            Err(_) => Err(LeaseError::Timeout {
+                call: call.as_str(),
+            }),
         }
     }
 
     fn spec(&self, now: Timestamp, acquire: Option<Timestamp>, transitions: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.cfg.identity.clone()),
-            lease_duration_seconds: Some(i32::try_from(self.cfg.duration.as_secs()).unwrap_or(i32::MAX)),
+            lease_duration_seconds: Some(
+                i32::try_from(self.cfg.duration.as_secs()).unwrap_or(i32::MAX),
+            ),
             acquire_time: acquire.map(MicroTime),
             renew_time: Some(MicroTime(now)),
             lease_transitions: Some(transitions),
@@ -158,10 +177,20 @@ impl LeaderElector {
         };
         let Some(mut lease) = current else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(name), namespace: Some(self.cfg.namespace.clone()), ..ObjectMeta::default() },
+                metadata: ObjectMeta {
+                    name: Some(name),
+                    namespace: Some(self.cfg.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
                 spec: Some(self.spec(now, Some(now), 0)),
             };
-            return match self.timed(ApiCall::CreateLease, self.api.create(&PostParams::default(), &lease)).await {
+            return match self
+                .timed(
+                    ApiCall::CreateLease,
+                    self.api.create(&PostParams::default(), &lease),
+                )
+                .await
+            {
                 Ok(_) => Ok(Role::Leader),
                 Err(LeaseError::Api { source, .. }) if is_conflict(&source) => Ok(Role::Follower),
                 Err(e) => Err(e),
@@ -169,13 +198,19 @@ impl LeaderElector {
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-        let key = (holder.clone(), spec.renew_time.as_ref().map(|t| t.0), lease.metadata.resource_version.clone());
+        let key = (
+            holder.clone(),
+            spec.renew_time.as_ref().map(|t| t.0),
+            lease.metadata.resource_version.clone(),
+        );
         let first_seen = match &self.observed {
             Some((k, at)) if *k == key => *at,
             _ => Instant::now(),
         };
         self.observed = Some((key, first_seen));
-        let duration = spec.lease_duration_seconds.map_or(self.cfg.duration, |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        let duration = spec.lease_duration_seconds.map_or(self.cfg.duration, |s| {
+            Duration::from_secs(u64::try_from(s).unwrap_or(0))
+        });
         let mine = holder.as_deref() == Some(self.cfg.identity.as_str());
         let expired = holder.is_none() || first_seen.elapsed() >= duration;
         if !mine && !expired {
@@ -187,7 +222,13 @@ impl LeaderElector {
         } else {
             self.spec(now, Some(now), transitions.saturating_add(1))
         });
-        match self.timed(ApiCall::ReplaceLease, self.api.replace(&name, &PostParams::default(), &lease)).await {
+        match self
+            .timed(
+                ApiCall::ReplaceLease,
+                self.api.replace(&name, &PostParams::default(), &lease),
+            )
+            .await
+        {
             Ok(_) => Ok(Role::Leader),
             Err(LeaseError::Api { source, .. }) if is_conflict(&source) => Ok(Role::Follower),
             Err(e) => Err(e),
@@ -202,13 +243,20 @@ impl LeaderElector {
         self.role = Role::Unknown;
         let name = self.cfg.name.clone();
         let mut lease = self.timed(ApiCall::GetLease, self.api.get(&name)).await?;
-        let Some(spec) = lease.spec.as_mut() else { return Ok(()) };
+        let Some(spec) = lease.spec.as_mut() else {
+            return Ok(());
+        };
         if spec.holder_identity.as_deref() != Some(self.cfg.identity.as_str()) {
             return Ok(());
         }
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(now));
-        self.timed(ApiCall::ReplaceLease, self.api.replace(&name, &PostParams::default(), &lease)).await.map(|_| ())
+        self.timed(
+            ApiCall::ReplaceLease,
+            self.api.replace(&name, &PostParams::default(), &lease),
+        )
+        .await
+        .map(|_| ())
     }
 }

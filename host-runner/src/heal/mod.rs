@@ -14,6 +14,9 @@ pub mod healer;
 pub mod lease;
 
 pub use audit::HealMetrics;
-pub use decide::{Action, ClusterView, Decision, GuardState, Mode, PodHealth, PodView, Policy, Refusal, Verdict, decide};
+pub use decide::{
+    Action, ClusterView, Decision, GuardState, Mode, PodHealth, PodView, Policy, Refusal, Verdict,
+    decide,
+};
 pub use healer::{HealConfig, Healer, HealthSnapshot, run_healer};
 pub use lease::{LeaderElector, LeaseConfig, Role};

@@ -22,6 +22,7 @@ pub struct Seen {
     pub path: String,
     pub query: BTreeMap<String, String>,
     pub body: Value,
+    pub content_type: Option<String>,
 }
 
 pub fn decode(s: &str) -> String {
@@ -46,6 +47,7 @@ pub fn decode(s: &str) -> String {
 
 pub async fn seen_of(req: Request<Body>) -> Seen {
     let method = req.method().clone();
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let path = req.uri().path().to_string();
     let query = req
         .uri()
@@ -60,7 +62,7 @@ pub async fn seen_of(req: Request<Body>) -> Seen {
         .collect();
     let bytes = req.into_body().collect_bytes().await.unwrap();
     let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    Seen { method, path, query, body }
+    Seen { method, path, query, body, content_type }
 }
 
 /// Which table entry a request is. Panics when none is: that call has no RBAC.
@@ -271,4 +273,67 @@ impl FakeCluster {
         let rv = st.rv.to_string();
         send.send_response(json_response(200, &json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items})));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios: an ordered list of expected requests with their responses.
+// ---------------------------------------------------------------------------
+
+/// One expected request and the response to serve.
+pub struct Expect {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'static str, &'static str)>,
+    pub check: Box<dyn Fn(&Seen) + Send>,
+    /// `None`: never answer (the client times out).
+    pub respond: Option<(u16, Value)>,
+}
+
+impl Expect {
+    pub fn new(method: Method, path: impl Into<String>) -> Expect {
+        Expect { method, path: path.into(), query: vec![], check: Box::new(|_| {}), respond: Some((200, json!({}))) }
+    }
+    pub fn query(mut self, k: &'static str, v: &'static str) -> Expect {
+        self.query.push((k, v));
+        self
+    }
+    pub fn check(mut self, f: impl Fn(&Seen) + Send + 'static) -> Expect {
+        self.check = Box::new(f);
+        self
+    }
+    pub fn respond(mut self, code: u16, body: Value) -> Expect {
+        self.respond = Some((code, body));
+        self
+    }
+    pub fn hang(mut self) -> Expect {
+        self.respond = None;
+        self
+    }
+}
+
+/// Serves `expects` in order, asserting method, path, query and the check; then
+/// asserts that no other request comes (under paused time the wait is instant).
+pub async fn scenario(handle: &mut Handle<Request<Body>, Response<Body>>, expects: Vec<Expect>) -> Vec<Seen> {
+    let mut seen_all = Vec::new();
+    let mut parked = Vec::new();
+    for e in expects {
+        let (seen, send) = next(handle).await;
+        classify(&seen, "kube-system", "dnswarden");
+        assert_eq!((&seen.method, seen.path.as_str()), (&e.method, e.path.as_str()), "request {seen:#?}");
+        for (k, v) in &e.query {
+            assert_eq!(seen.query.get(*k).map(String::as_str), Some(*v), "query {k} of {seen:#?}");
+        }
+        (e.check)(&seen);
+        match e.respond {
+            Some((code, body)) => send.send_response(json_response(code, &body)),
+            None => parked.push(send),
+        }
+        seen_all.push(seen);
+    }
+    let more = tokio::time::timeout(Duration::from_secs(60), handle.next_request()).await;
+    if let Ok(Some((req, _))) = more {
+        panic!("unexpected extra request {:#?}", seen_of(req).await);
+    }
+    drop(parked);
+    seen_all
 }
