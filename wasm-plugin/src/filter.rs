@@ -428,7 +428,7 @@ impl Tcp {
             return Some(u);
         }
         let address = match hostcalls::get_property(vec!["upstream", "address"]) {
-            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8(bytes).unwrap_or_default(),
             _ if force => UNKNOWN_UPSTREAM.to_string(),
             _ => return None,
         };
@@ -697,7 +697,7 @@ impl Doh {
 
     fn upstream(shared: &mut Shared) -> usize {
         let address = match hostcalls::get_property(vec!["upstream", "address"]) {
-            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8(bytes).unwrap_or_default(),
             _ => UNKNOWN_UPSTREAM.to_string(),
         };
         shared.upstream(&address)
@@ -855,7 +855,7 @@ impl HttpContext for Doh {
             return Action::Continue;
         };
         let u = self.flush(&mut shared);
-        let status = String::from_utf8_lossy(&status).into_owned();
+        let status = String::from_utf8(status).unwrap_or_default();
         let status = if status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit()) {
             status
         } else {

@@ -196,16 +196,26 @@ impl Health {
             .filter(|(_, on, v)| *on && *v > 0.0)
             .map(|(n, _, v)| (*n, *v))
             .collect();
-        parts.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let reasons = if parts.is_empty() {
-            "no elevated signal".to_string()
-        } else {
-            parts
-                .iter()
-                .map(|(n, v)| format!("{n}={}", fixed2(*v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        // Strongest first (at most six entries: an insertion sort keeps the .wasm small).
+        for i in 1..parts.len() {
+            let mut j = i;
+            while j > 0 && parts[j - 1].1 < parts[j].1 {
+                parts.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut reasons = String::new();
+        for (n, v) in &parts {
+            if !reasons.is_empty() {
+                reasons.push(' ');
+            }
+            reasons.push_str(n);
+            reasons.push('=');
+            reasons.push_str(&fixed2(*v));
+        }
+        if reasons.is_empty() {
+            reasons.push_str("no elevated signal");
+        }
         let change = Change {
             from: self.verdict,
             to: next,
@@ -233,15 +243,21 @@ impl Health {
         };
         let enough = n >= MIN_SAMPLES;
         // RTT: the newest answer far above the window's median, and above the floor.
-        let mut rtts: Vec<u32> = recent()
-            .filter(|s| matches!(s.outcome, Outcome::Response(_)))
-            .map(|s| s.rtt_us)
-            .collect();
+        let rtts = || {
+            recent()
+                .filter(|s| matches!(s.outcome, Outcome::Response(_)))
+                .map(|s| s.rtt_us)
+        };
+        let answered = rtts().count();
         if let Some(last) = last_rtt
-            && rtts.len() >= MIN_SAMPLES
+            && answered >= MIN_SAMPLES
         {
-            rtts.sort_unstable();
-            let median = rtts.get(rtts.len() / 2).copied().unwrap_or(0);
+            // Median by counting (at most 32 samples): the smallest value with at least
+            // half of the samples at or below it.
+            let median = rtts()
+                .filter(|&c| 2 * rtts().filter(|&o| o <= c).count() > answered)
+                .min()
+                .unwrap_or(0);
             let floor = config.thresholds.rtt_floor_ms.saturating_mul(1000);
             if last > floor && last > median.saturating_mul(4) {
                 out[0] = 1.0;

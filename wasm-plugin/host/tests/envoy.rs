@@ -434,7 +434,9 @@ fn dns_over_tcp_through_envoy_is_scored() {
     wait("dnswarden_verdict", &[], 2.0);
     lab.run(&["clear"]);
     // Envoy flushes its log file on its own schedule: wait for the line.
-    wait_until("verdict log line", || envoy.log_text().contains("-> critical"));
+    wait_until("verdict log line", || {
+        envoy.log_text().contains("-> critical")
+    });
     let log = envoy.log_text();
     let critical: Vec<_> = log.lines().filter(|l| l.contains("-> critical")).collect();
     assert_eq!(critical.len(), 1, "{critical:?}");

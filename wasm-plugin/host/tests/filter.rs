@@ -497,3 +497,30 @@ fn tick_reevaluates_and_recovers() {
     );
     assert_pass_through(&vm);
 }
+
+#[test]
+fn shipped_module_fits_the_size_budget() {
+    const BUDGET: u64 = 128 * 1024;
+    let path = common::filter_wasm();
+    let size = std::fs::metadata(path).expect("artifact").len();
+    let optimised = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with(".opt.wasm"));
+    if !optimised && std::env::var_os("DNSWARDEN_WASM").is_none() {
+        // Without wasm-opt the module is ~35 KiB larger; say so rather than pass quietly.
+        assert!(
+            std::env::var("DNSWARDEN_REQUIRE_WASM_OPT").map_or(true, |v| v != "1"),
+            "wasm-opt missing (DNSWARDEN_REQUIRE_WASM_OPT=1): install binaryen"
+        );
+        eprintln!(
+            "SKIPPED size budget: {} is not wasm-opt'ed ({size} bytes); install binaryen",
+            path.display()
+        );
+        return;
+    }
+    assert!(
+        size <= BUDGET,
+        "{} is {size} bytes, over the {BUDGET}-byte budget",
+        path.display()
+    );
+}

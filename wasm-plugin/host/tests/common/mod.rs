@@ -16,10 +16,10 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
-/// Path of the built filter. `DNSWARDEN_WASM` points at a prebuilt `.wasm`; otherwise the
-/// filter is built (cargo skips the work when it is fresh) for `wasm32-wasip1` with the
-/// `wasm-release` profile, in its own target dir (`DNSWARDEN_WASM_TARGET_DIR`, default
-/// `target/wasm-filter`) so it never waits on the lock of the build running the tests.
+/// Path of the built filter. `DNSWARDEN_WASM` points at a prebuilt `.wasm`; otherwise
+/// `wasm-plugin/build-wasm.sh` builds it (cargo skips the work when it is fresh) in its
+/// own target dir (`DNSWARDEN_WASM_TARGET_DIR`, default `target/wasm-filter`) so it never
+/// waits on the lock of the build running the tests, and runs `wasm-opt` when present.
 pub fn filter_wasm() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -27,28 +27,17 @@ pub fn filter_wasm() -> &'static Path {
             return PathBuf::from(p);
         }
         let root = workspace_root();
-        let target = std::env::var_os("DNSWARDEN_WASM_TARGET_DIR")
-            .map_or_else(|| root.join("target/wasm-filter"), PathBuf::from);
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .env("CARGO_TARGET_DIR", &target)
-            .args([
-                "build",
-                "--target",
-                "wasm32-wasip1",
-                "--profile",
-                "wasm-release",
-                "-p",
-                "dnswarden-wasm",
-            ])
-            .status()
-            .expect("run cargo build for the filter");
+        let out = Command::new("bash")
+            .arg(root.join("wasm-plugin/build-wasm.sh"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run wasm-plugin/build-wasm.sh");
         assert!(
-            status.success(),
+            out.status.success(),
             "building the filter failed (is the wasm32-wasip1 target installed?)"
         );
-        target.join("wasm32-wasip1/wasm-release/dnswarden_wasm.wasm")
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        PathBuf::from(stdout.lines().last().expect("artifact path").trim())
     })
 }
 
