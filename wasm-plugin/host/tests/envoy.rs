@@ -28,7 +28,10 @@ fn require() -> bool {
 /// Skips (or, with `DNSWARDEN_REQUIRE_ENVOY=1`, fails) the calling test.
 fn skip(test: &str, why: &str) {
     assert!(!require(), "{test}: {why} (DNSWARDEN_REQUIRE_ENVOY=1)");
-    eprintln!(
+    // Written straight to stderr, past libtest's output capture, so a skip is visible
+    // in a normal `cargo test` run instead of passing quietly.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED {test}: {why}. Install with wasm-plugin/envoy/install-envoy.sh and set ENVOY_BIN; \
          set DNSWARDEN_REQUIRE_ENVOY=1 to make this a failure."
     );

@@ -6,6 +6,8 @@
 mod common;
 
 use common::{base64url, framed, garbage, metric, query, response, vm};
+use std::io::Write;
+
 use dnswarden_wasm_host::{Action, LogLevel, PeerType, Vm};
 
 const UP: &str = "127.0.0.1:5353";
