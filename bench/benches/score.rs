@@ -1,0 +1,186 @@
+//! The full scorer (all eight detectors, fusion and verdict) per observation.
+//!
+//! Streams of observations are generated once (seeded, deterministic), then each timed
+//! iteration feeds the next one with a clock that advances 10 ms (so windows slide and
+//! baselines refresh as in production) and asserts the result is a score in [0, 1].
+//!
+//! Run: `cargo bench -p dnswarden-bench --bench score` (add `-- --test` to run every
+//! benchmark once as a check). Target: ≤ 50 ns per observation.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use dnswarden_core::score::{
+    AnswerSummary, Fallback, Observation, Outcome, ScoreConfig, Scorer, member_hash_ip,
+};
+use dnswarden_core::wire::{Mismatch, Rcode};
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// One pre-generated exchange; the members live here so the stream owns them.
+struct Item {
+    server: u32,
+    target: u32,
+    outcome: Outcome,
+    rtt_us: u32,
+    members: [u64; 4],
+    n: usize,
+}
+
+impl Item {
+    fn observation(&self, at_us: u64) -> Observation<'_> {
+        let answers = match self.members.get(..self.n) {
+            Some(m) if !m.is_empty() => AnswerSummary::from_members(m),
+            _ => AnswerSummary::EMPTY,
+        };
+        Observation::new(self.server, self.target, at_us, self.outcome)
+            .rtt(self.rtt_us)
+            .answers(answers)
+    }
+}
+
+fn pod(i: u8) -> u64 {
+    member_hash_ip(Ipv4Addr::new(10, 244, 1, i).into())
+}
+
+/// A stream over `servers` servers and `targets` single-answer targets plus one headless
+/// service (4 shuffled pods) and a missing name. `fault` is the share of observations
+/// that carry a fault (SERVFAIL, timeout, failed TC, mismatch, slow), spread over all.
+fn stream(len: usize, servers: u32, targets: u32, fault: f64, seed: u64) -> Vec<Item> {
+    let mut rng = Rng(seed);
+    (0..len)
+        .map(|i| {
+            let server = i as u32 % servers;
+            let pick = rng.next() % u64::from(targets + 2);
+            let mut item = Item {
+                server,
+                target: pick as u32,
+                outcome: Outcome::Response(Rcode::NOERROR),
+                rtt_us: (800.0 + 400.0 * rng.unit()) as u32,
+                members: [0; 4],
+                n: 0,
+            };
+            if rng.unit() < 0.01 {
+                item.rtt_us = 15_000;
+            }
+            if pick == u64::from(targets) {
+                let mut m = [pod(1), pod(2), pod(3), pod(4)];
+                m.rotate_left((rng.next() % 4) as usize);
+                item.members = m;
+                item.n = 4;
+            } else if pick == u64::from(targets) + 1 {
+                item.outcome = Outcome::Response(Rcode::NXDOMAIN);
+            } else {
+                item.members[0] = member_hash_ip(Ipv4Addr::new(10, 96, 0, pick as u8).into());
+                item.n = 1;
+            }
+            if rng.unit() < fault {
+                item.n = 0;
+                item.outcome = match rng.next() % 5 {
+                    0 => Outcome::Response(Rcode::SERVFAIL),
+                    1 => Outcome::Timeout,
+                    2 => Outcome::Truncated(Fallback::Failed),
+                    3 => Outcome::Mismatch(Mismatch::ID),
+                    _ => {
+                        item.rtt_us = 200_000;
+                        Outcome::Response(Rcode::NOERROR)
+                    }
+                };
+            }
+            item
+        })
+        .collect()
+}
+
+fn warmed<const S: usize, const T: usize>(items: &[Item], targets: u32) -> (Scorer<S, T>, u64) {
+    let mut scorer = Scorer::<S, T>::new(ScoreConfig::default()).expect("default config");
+    scorer
+        .expect_members(targets, 0, &[pod(1), pod(2), pod(3), pod(4)])
+        .expect("slot");
+    let mut t = 0;
+    for _ in 0..4 {
+        for item in items {
+            t += 10_000;
+            scorer.observe(&item.observation(t));
+        }
+    }
+    (scorer, t)
+}
+
+fn bench_stream<const S: usize, const T: usize>(
+    c: &mut Criterion,
+    name: &str,
+    servers: u32,
+    targets: u32,
+    fault: f64,
+) {
+    let items = stream(4096, servers, targets, fault, 0x5EED);
+    let (scorer, t0) = warmed::<S, T>(&items, targets);
+    let mut group = c.benchmark_group("score/observe");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(name, |b| {
+        let mut scorer = scorer.clone();
+        let mut t = t0;
+        let mut i = 0usize;
+        b.iter(|| {
+            t += 10_000;
+            i = (i + 1) & 4095;
+            let item = &items[i];
+            let a = scorer.observe(black_box(&item.observation(t)));
+            assert!((0.0..=1.0).contains(&a.score));
+            a
+        })
+    });
+    group.finish();
+}
+
+fn observe(c: &mut Criterion) {
+    // The runner's shape: 3 CoreDNS pods, a handful of names.
+    bench_stream::<16, 64>(c, "3-servers-8-targets-clean", 3, 6, 0.0);
+    bench_stream::<16, 64>(c, "3-servers-8-targets-5pct-faults", 3, 6, 0.05);
+    // Every slot in use: 16 servers, 60 targets (lookups scan full tables).
+    bench_stream::<16, 64>(c, "16-servers-62-targets-clean", 16, 60, 0.0);
+}
+
+fn evaluate_and_reasons(c: &mut Criterion) {
+    let items = stream(4096, 3, 6, 0.05, 7);
+    let (scorer, t0) = warmed::<16, 64>(&items, 6);
+    let mut group = c.benchmark_group("score");
+    group.bench_function("evaluate", |b| {
+        b.iter_batched_ref(
+            || scorer.clone(),
+            |s| {
+                let a = s.evaluate(black_box(t0 + 1_000_000));
+                assert!((0.0..=1.0).contains(&a.score));
+                a
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("reasons", |b| {
+        b.iter(|| {
+            let r = black_box(&scorer).reasons();
+            assert!(r.len() <= 8);
+            r
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, observe, evaluate_and_reasons);
+criterion_main!(benches);
