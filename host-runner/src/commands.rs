@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::Result;
 use crate::config::{Config, Overrides, TargetConfig};
 use crate::probe::{ProbeSpec, Prober};
-use crate::scoring::{Observation, Scorer};
+use crate::scoring::Scorer;
 
 /// Validates a file; returns a one-paragraph summary.
 pub fn check_config(path: &Path, overrides: &Overrides) -> Result<String> {
@@ -56,8 +56,12 @@ pub struct ProbeArgs {
 /// thinks after it. Returns the text to print.
 pub async fn probe(args: &ProbeArgs) -> Result<String> {
     TargetConfig::check_qname("NAME", &args.qname)?;
-    let settings = Config::single(args.server, Vec::new()).scoring;
-    let mut scorer = Scorer::new(&settings);
+    let mut scorer = Scorer::new(
+        Config::single(args.server, Vec::new()).scoring,
+        vec![args.server.to_string()],
+        vec![args.qname.clone()],
+    )
+    .map_err(|e| crate::Error::config(e.field, e.problem, e.fix))?;
     let prober = Prober::new(true);
     let start = tokio::time::Instant::now();
     let mut out = String::new();
@@ -74,8 +78,7 @@ pub async fn probe(args: &ProbeArgs) -> Result<String> {
         };
         let res = prober.probe(&spec).await;
         let at_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let obs = Observation::from_probe(0, 0, at_us, &res, args.qtype, &[], false);
-        let a = scorer.observe(&obs);
+        let a = scorer.observe_probe(0, 0, at_us, &res);
         if args.json {
             let v = json!({
                 "seq": i,
@@ -93,8 +96,9 @@ pub async fn probe(args: &ProbeArgs) -> Result<String> {
                 "ede": res.ede.as_ref().map(|(c, t)| json!({"code": c, "text": t})),
                 "answers": res.answers,
                 "score": a.score,
-                "verdict": a.verdict,
-                "reasons": a.reasons.labels(),
+                "verdict": a.verdict.name(),
+                "causes": a.reasons.iter().map(|r| r.cause).collect::<Vec<_>>(),
+                "reasons": a.reasons.iter().map(|r| r.text.clone()).collect::<Vec<_>>(),
             });
             let _ = writeln!(out, "{v}");
         } else {
@@ -141,8 +145,14 @@ pub async fn probe(args: &ProbeArgs) -> Result<String> {
             }
             let _ = writeln!(
                 out,
-                ";; scorer: {} (score {:.2}, reasons {})\n",
-                a.verdict, a.score, a.reasons
+                ";; scorer: {} (score {:.2}, causes {}){}\n",
+                a.verdict,
+                a.score,
+                a.causes(),
+                a.reasons
+                    .iter()
+                    .map(|r| format!("\n;;   {}", r.text))
+                    .collect::<String>()
             );
         }
     }

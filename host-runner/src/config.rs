@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use dnswarden_core::score::ScoreConfig;
 use dnswarden_core::wire::Rtype;
 use serde::Deserialize;
 
@@ -126,10 +127,19 @@ struct RawRateLimit {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScoring {
-    degraded: Option<f64>,
-    critical: Option<f64>,
-    recover: Option<f64>,
+    degraded_enter: Option<f32>,
+    degraded_leave: Option<f32>,
+    critical_enter: Option<f32>,
+    critical_leave: Option<f32>,
+    min_dwell_ms: Option<u64>,
+    leave_hold_ms: Option<u64>,
+    rate_window_ms: Option<u64>,
+    burst_window: Option<u8>,
     rtt_floor_ms: Option<f64>,
+    rtt_sigmas: Option<f32>,
+    rtt_warmup_samples: Option<u32>,
+    drift_settle_ms: Option<u64>,
+    drift_grace_ms: Option<u64>,
     #[serde(default)]
     weights: RawWeights,
 }
@@ -137,14 +147,14 @@ struct RawScoring {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWeights {
-    rtt: Option<f64>,
-    loss: Option<f64>,
-    nxdomain: Option<f64>,
-    servfail: Option<f64>,
-    truncation: Option<f64>,
-    drift: Option<f64>,
-    skew: Option<f64>,
-    integrity: Option<f64>,
+    rtt: Option<f32>,
+    loss: Option<f32>,
+    nxdomain: Option<f32>,
+    servfail: Option<f32>,
+    truncation: Option<f32>,
+    drift: Option<f32>,
+    round_robin: Option<f32>,
+    integrity: Option<f32>,
 }
 
 // ---- overrides from flags and environment -----------------------------------------------
@@ -257,56 +267,8 @@ pub struct RateLimits {
     pub namespace_burst: f64,
 }
 
-/// Scorer settings, handed to the core scorer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScoringSettings {
-    /// Score at which the verdict becomes degraded.
-    pub degraded: f64,
-    /// Score at which the verdict becomes critical.
-    pub critical: f64,
-    /// Score below which a degraded/critical verdict returns to ok.
-    pub recover: f64,
-    /// RTTs below this never count as spikes.
-    pub rtt_floor: Duration,
-    /// Detector weights.
-    pub weights: Weights,
-}
-
-/// Detector weights in the fused score (each ≥ 0).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Weights {
-    /// RTT spike.
-    pub rtt: f64,
-    /// Timeouts / loss.
-    pub loss: f64,
-    /// NXDOMAIN concentration.
-    pub nxdomain: f64,
-    /// SERVFAIL burst.
-    pub servfail: f64,
-    /// Truncation / failed TCP fallback.
-    pub truncation: f64,
-    /// Answer-set drift.
-    pub drift: f64,
-    /// Round-robin skew.
-    pub skew: f64,
-    /// Malformed answers and id/question mismatches.
-    pub integrity: f64,
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Weights {
-            rtt: 1.0,
-            loss: 1.0,
-            nxdomain: 1.0,
-            servfail: 1.0,
-            truncation: 1.0,
-            drift: 1.0,
-            skew: 0.5,
-            integrity: 1.0,
-        }
-    }
-}
+/// Scorer settings: the core's [`ScoreConfig`], validated by the core.
+pub type ScoringSettings = ScoreConfig;
 
 /// Defaults, also documented in `examples/dnswarden.yaml`.
 pub mod defaults {
@@ -332,14 +294,6 @@ pub mod defaults {
     pub const GLOBAL_QPS: f64 = 2000.0;
     /// `rate_limit.namespace_qps`.
     pub const NAMESPACE_QPS: f64 = 500.0;
-    /// `scoring.degraded`.
-    pub const DEGRADED: f64 = 0.3;
-    /// `scoring.critical`.
-    pub const CRITICAL: f64 = 0.7;
-    /// `scoring.recover`.
-    pub const RECOVER: f64 = 0.15;
-    /// `scoring.rtt_floor_ms`.
-    pub const RTT_FLOOR_MS: f64 = 20.0;
 }
 
 impl Config {
@@ -394,13 +348,7 @@ impl Config {
                 namespace_qps: defaults::NAMESPACE_QPS,
                 namespace_burst: defaults::NAMESPACE_QPS,
             },
-            scoring: ScoringSettings {
-                degraded: defaults::DEGRADED,
-                critical: defaults::CRITICAL,
-                recover: defaults::RECOVER,
-                rtt_floor: Duration::from_secs_f64(defaults::RTT_FLOOR_MS / 1000.0),
-                weights: Weights::default(),
-            },
+            scoring: ScoreConfig::default(),
         }
     }
 }
@@ -419,6 +367,70 @@ fn yaml_error_path(msg: &str) -> String {
         }
         _ => "<file>".to_string(),
     }
+}
+
+fn scoring(s: &RawScoring) -> Result<ScoreConfig> {
+    let mut c = ScoreConfig::default();
+    let ms = |v: u64| v.saturating_mul(1000);
+    macro_rules! set {
+        ($field:ident) => {
+            if let Some(v) = s.$field {
+                c.$field = v;
+            }
+        };
+        ($field:ident, ms $core:ident) => {
+            if let Some(v) = s.$field {
+                c.$core = ms(v);
+            }
+        };
+    }
+    set!(degraded_enter);
+    set!(degraded_leave);
+    set!(critical_enter);
+    set!(critical_leave);
+    set!(min_dwell_ms, ms min_dwell_us);
+    set!(leave_hold_ms, ms leave_hold_us);
+    set!(rate_window_ms, ms rate_window_us);
+    set!(burst_window);
+    set!(rtt_sigmas);
+    set!(rtt_warmup_samples);
+    set!(drift_settle_ms, ms drift_settle_us);
+    set!(drift_grace_ms, ms drift_grace_us);
+    if let Some(v) = s.rtt_floor_ms {
+        if !(v.is_finite() && (0.0..=60_000.0).contains(&v)) {
+            return Err(Error::config(
+                "scoring.rtt_floor_ms",
+                format!("{v} is out of range"),
+                "use a number of milliseconds between 0 and 60000 (default 5)",
+            ));
+        }
+        c.rtt_floor_us = (v * 1000.0) as u32;
+    }
+    let w = &s.weights;
+    macro_rules! weight {
+        ($field:ident) => {
+            if let Some(v) = w.$field {
+                c.weights.$field = v;
+            }
+        };
+    }
+    weight!(rtt);
+    weight!(loss);
+    weight!(nxdomain);
+    weight!(servfail);
+    weight!(truncation);
+    weight!(drift);
+    weight!(round_robin);
+    weight!(integrity);
+    // The core checks every field and names it; translate its names to ours.
+    c.validate().map_err(|e| {
+        let field = match e.field.strip_suffix("_us") {
+            Some(stem) => format!("scoring.{stem}_ms"),
+            None => format!("scoring.{}", e.field),
+        };
+        Error::config(field, e.problem, e.fix)
+    })?;
+    Ok(c)
 }
 
 /// A name usable as a metric label: 1..=63 of `[A-Za-z0-9_.-]`.
@@ -514,7 +526,19 @@ fn check_expect(field: &str, qtype: Rtype, values: &[String]) -> Result<BTreeSet
                     format!("{lower}.")
                 }
             }
-            // SRV "prio weight port target.", TXT, MX...: compared as written.
+            Rtype::SRV => {
+                if crate::scoring::expected_members(qtype, std::slice::from_ref(v)).is_none() {
+                    return Err(Error::config(
+                        &f,
+                        format!("{v:?} is not an SRV answer"),
+                        "write it as \"PRIORITY WEIGHT PORT TARGET\", e.g. \"0 100 80 my-svc.default.svc.cluster.local.\"",
+                    ));
+                }
+                v.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_ascii_lowercase()
+            }
             _ => v.trim().to_string(),
         };
         out.insert(norm);
@@ -692,6 +716,18 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
             )
         })?;
         let expect = check_expect(&format!("targets[{i}].expect"), qtype, &t.expect)?;
+        if !expect.is_empty()
+            && !matches!(
+                qtype,
+                Rtype::A | Rtype::AAAA | Rtype::CNAME | Rtype::PTR | Rtype::NS | Rtype::SRV
+            )
+        {
+            return Err(Error::config(
+                format!("targets[{i}].expect"),
+                format!("expected answers are not supported for type {qtype}"),
+                "remove `expect`, or probe an A, AAAA, CNAME, PTR, NS or SRV name",
+            ));
+        }
         let namespace = match &t.namespace {
             Some(ns) => check_label(&format!("targets[{i}].namespace"), Some(ns))?,
             None => namespace_of(&qname),
@@ -786,56 +822,7 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
         )?,
     };
 
-    let s = &raw.scoring;
-    let degraded = number_in("scoring.degraded", s.degraded, defaults::DEGRADED, 0.0, 1.0)?;
-    let critical = number_in("scoring.critical", s.critical, defaults::CRITICAL, 0.0, 1.0)?;
-    let recover = number_in("scoring.recover", s.recover, defaults::RECOVER, 0.0, 1.0)?;
-    if degraded <= 0.0 || critical <= degraded {
-        return Err(Error::config(
-            "scoring.critical",
-            format!("thresholds must satisfy 0 < degraded ({degraded}) < critical ({critical})"),
-            "raise scoring.critical above scoring.degraded",
-        ));
-    }
-    if recover >= degraded {
-        return Err(Error::config(
-            "scoring.recover",
-            format!(
-                "{recover} is not below scoring.degraded ({degraded}), so the verdict could flap"
-            ),
-            "make scoring.recover smaller than scoring.degraded",
-        ));
-    }
-    let w = &s.weights;
-    let weight = |name: &str, v: Option<f64>, d: f64| {
-        number_in(&format!("scoring.weights.{name}"), v, d, 0.0, 100.0)
-    };
-    let d = Weights::default();
-    let weights = Weights {
-        rtt: weight("rtt", w.rtt, d.rtt)?,
-        loss: weight("loss", w.loss, d.loss)?,
-        nxdomain: weight("nxdomain", w.nxdomain, d.nxdomain)?,
-        servfail: weight("servfail", w.servfail, d.servfail)?,
-        truncation: weight("truncation", w.truncation, d.truncation)?,
-        drift: weight("drift", w.drift, d.drift)?,
-        skew: weight("skew", w.skew, d.skew)?,
-        integrity: weight("integrity", w.integrity, d.integrity)?,
-    };
-    let scoring = ScoringSettings {
-        degraded,
-        critical,
-        recover,
-        rtt_floor: Duration::from_secs_f64(
-            number_in(
-                "scoring.rtt_floor_ms",
-                s.rtt_floor_ms,
-                defaults::RTT_FLOOR_MS,
-                0.0,
-                60_000.0,
-            )? / 1000.0,
-        ),
-        weights,
-    };
+    let scoring = scoring(&raw.scoring)?;
 
     Ok(Config {
         listen,
@@ -947,12 +934,28 @@ targets:
                 "probe.concurrency",
             ),
             (
-                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {degraded: 0.8, critical: 0.5}",
-                "scoring.critical",
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {degraded_enter: 0.8, critical_enter: 0.5}",
+                "scoring.critical_enter",
             ),
             (
-                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {weights: {rtt: -1}}",
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {degraded_leave: 0.6}",
+                "scoring.degraded_leave",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {rate_window_ms: 0}",
+                "scoring.rate_window_ms",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nscoring: {weights: {rtt: 1.5}}",
                 "scoring.weights.rtt",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y, type: TXT, expect: [x]}]",
+                "targets[0].expect",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y, type: SRV, expect: [x]}]",
+                "targets[0].expect[0]",
             ),
             (
                 "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nretry: {base_ms: 100, max_ms: 10}",

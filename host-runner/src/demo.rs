@@ -288,6 +288,10 @@ pub async fn run_demo(quick: bool) -> Result<()> {
     let server = DemoServer::start().await?;
     let mut config = Config::single(server.addr(), demo_targets(Duration::from_millis(50)));
     config.servers[0].name = "demo-dns".into();
+    // hickory-server (like knot) always returns a record set in the same order; CoreDNS
+    // rotates it with the `loadbalance` plugin. The round-robin detector would rightly
+    // call that "stuck", which is not what this demo is about.
+    config.scoring.weights.round_robin = 0.0;
     let runner = Runner::new(config.clone()).await?;
     let mut events = runner.subscribe();
     let metrics_addr = runner.http_addr();
@@ -368,13 +372,13 @@ pub async fn run_demo(quick: bool) -> Result<()> {
                     v.from,
                     v.to,
                     v.score,
-                    v.reasons.join(",")
+                    v.causes.join(",")
                 );
                 if first.is_none() && v.to != Verdict::Ok {
                     first = Some((
                         format!("{}/{}", v.scope.as_str(), v.name),
                         v.to,
-                        v.reasons.join(","),
+                        v.causes.join(","),
                         ms,
                     ));
                     hold_until = Some(Instant::now() + hold);
@@ -490,7 +494,7 @@ async fn drain_for(
                     v.name,
                     v.from,
                     v.to,
-                    v.reasons.join(",")
+                    v.causes.join(",")
                 );
                 on_verdict(&v);
             }
@@ -509,7 +513,7 @@ pub fn summary_table(results: &[PhaseResult]) -> String {
     let _ = writeln!(out, "{}", "-".repeat(100));
     for r in results {
         let (who, verdict, why) = match &r.detected {
-            Some((w, v, why)) => (w.as_str(), v.as_str(), why.as_str()),
+            Some((w, v, why)) => (w.as_str(), v.name(), why.as_str()),
             None => ("-", "-", "not detected"),
         };
         let ms = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));

@@ -19,7 +19,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dnswarden_core::wire::{Message, QueryBuilder, RData, Rcode, Rtype, TcpFramer, check_response};
+use dnswarden_core::wire::{
+    Message, Mismatch, QueryBuilder, RData, Rcode, Rtype, TcpFramer, check_response,
+};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -161,6 +163,12 @@ pub struct ProbeResult {
     pub ede: Option<(u16, String)>,
     /// A TCP connection was reused for this probe.
     pub tcp_reused: bool,
+    /// The last mismatch seen (what did not match).
+    pub last_mismatch: Option<Mismatch>,
+    /// The query sent (without TCP prefix).
+    pub query: Vec<u8>,
+    /// The matching response (the TCP one after a fallback), without TCP prefix.
+    pub response: Option<Vec<u8>>,
 }
 
 impl ProbeResult {
@@ -178,7 +186,18 @@ impl ProbeResult {
             answer_parse_error: None,
             ede: None,
             tcp_reused: false,
+            last_mismatch: None,
+            query: Vec::new(),
+            response: None,
         }
+    }
+
+    /// Whether a NOERROR answer's set differs from `expected` (sorted presentation
+    /// forms; empty means no expectation).
+    pub fn answer_drift(&self, expected: &[String], qtype: Rtype) -> bool {
+        !expected.is_empty()
+            && self.outcome == Outcome::Answer(Rcode::NOERROR)
+            && self.answer_set(qtype) != expected
     }
 
     /// The answer data of the records whose type is the query type, sorted and
@@ -195,18 +214,6 @@ impl ProbeResult {
         set.dedup();
         set
     }
-}
-
-/// An order-independent 64-bit fingerprint of an answer set (FNV-1a of each member,
-/// combined with a commutative sum).
-pub fn set_fingerprint(set: &[String]) -> u64 {
-    set.iter()
-        .map(|s| {
-            s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            })
-        })
-        .fold(0u64, u64::wrapping_add)
 }
 
 enum Exchange {
@@ -270,6 +277,7 @@ impl Prober {
             }
         };
         let query = query.get(..len).unwrap_or_default();
+        res.query = query.to_vec();
         let start = Instant::now();
 
         let mut exchange = if spec.tcp {
@@ -303,7 +311,10 @@ impl Prober {
         }
         res.rtt = start.elapsed();
         match exchange {
-            Exchange::Answer(bytes) => read_answer(&bytes, &mut res),
+            Exchange::Answer(bytes) => {
+                read_answer(&bytes, &mut res);
+                res.response = Some(bytes);
+            }
             Exchange::Deadline => {
                 res.outcome = if res.mismatches > 0 {
                     Outcome::Mismatch
@@ -357,7 +368,10 @@ impl Prober {
                 Err(_) => res.malformed += 1,
                 Ok(msg) => match check_response(&qmsg, &msg) {
                     Ok(()) => return Exchange::Answer(bytes.to_vec()),
-                    Err(_) => res.mismatches += 1,
+                    Err(m) => {
+                        res.mismatches += 1;
+                        res.last_mismatch = Some(m);
+                    }
                 },
             }
         }
@@ -462,7 +476,10 @@ impl Prober {
                     Err(_) => res.malformed += 1,
                     Ok(m) => match check_response(&qmsg, &m) {
                         Ok(()) => answer = Some(msg.to_vec()),
-                        Err(_) => res.mismatches += 1,
+                        Err(m) => {
+                            res.mismatches += 1;
+                            res.last_mismatch = Some(m);
+                        }
                     },
                 }
             });

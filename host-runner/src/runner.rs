@@ -13,13 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::RngExt as _;
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::Result;
 use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::metrics::{
@@ -28,11 +26,11 @@ use crate::metrics::{
 };
 use crate::probe::{Outcome, ProbeResult, ProbeSpec, Prober, Transport};
 use crate::ratelimit::{TokenBucket, backoff};
-use crate::scoring::{Assessment, Observation, Reasons, Scorer, Verdict};
+use crate::scoring::{Assessment, Scorer, Verdict, expected_members, verdict_level};
+use crate::{Error, Result};
 
 /// Which scorer a verdict belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     /// A server's scorer (fed by every target probed on it).
     Server,
@@ -51,7 +49,7 @@ impl Scope {
 }
 
 /// A verdict changed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct VerdictChange {
     /// Server or target scorer.
     pub scope: Scope,
@@ -62,15 +60,17 @@ pub struct VerdictChange {
     /// The new verdict.
     pub to: Verdict,
     /// The fused score.
-    pub score: f64,
-    /// The detectors that contributed.
-    pub reasons: Vec<&'static str>,
-    /// The server of the probe that caused the change.
-    pub server: String,
+    pub score: f32,
+    /// The causes that contributed (bounded labels, e.g. `servfail_concentrated`).
+    pub causes: Vec<&'static str>,
+    /// The core's explanations, with server and target names.
+    pub reasons: Vec<String>,
+    /// The server of the probe that caused the change (`None` when the change came
+    /// from the periodic evaluation, e.g. a step down after calm).
+    pub server: Option<String>,
     /// The target of the probe that caused the change.
-    pub target: String,
+    pub target: Option<String>,
     /// When (monotonic).
-    #[serde(skip)]
     pub at: Instant,
 }
 
@@ -103,21 +103,14 @@ pub enum Event {
 }
 
 #[derive(Debug)]
-struct Slot {
-    scorer: Scorer,
-    verdict: Verdict,
-    last: Option<Assessment>,
-}
-
-#[derive(Debug)]
 struct Shared {
     config: Config,
     expected: Vec<Vec<String>>,
     prober: Prober,
     metrics: Arc<Metrics>,
     http: Arc<HttpState>,
-    servers: Vec<Mutex<Slot>>,
-    targets: Vec<Mutex<Slot>>,
+    servers: Vec<Mutex<Scorer>>,
+    targets: Vec<Mutex<Scorer>>,
     global: TokenBucket,
     namespaces: HashMap<String, TokenBucket>,
     in_flight: Semaphore,
@@ -142,24 +135,32 @@ pub async fn run(
     Runner::new(config).await?.run(shutdown).await
 }
 
-fn slot(config: &Config) -> Mutex<Slot> {
-    Mutex::new(Slot {
-        scorer: Scorer::new(&config.scoring),
-        verdict: Verdict::Ok,
-        last: None,
-    })
+fn scorers(config: &Config, count: usize, now_us: u64) -> Result<Vec<Mutex<Scorer>>> {
+    let servers: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+    let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut scorer = Scorer::new(config.scoring, servers.clone(), targets.clone())
+            .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
+        for (ti, t) in config.targets.iter().enumerate() {
+            let expect: Vec<String> = t.expect.iter().cloned().collect();
+            if let Some(members) = expected_members(t.qtype, &expect) {
+                scorer.expect(ti as u32, now_us, &members);
+            }
+        }
+        out.push(Mutex::new(scorer));
+    }
+    Ok(out)
 }
 
 impl Runner {
     /// Binds the HTTP listener and sets up scorers, rate limits and metrics.
     pub async fn new(config: Config) -> Result<Runner> {
         let listener = http::bind(config.listen).await?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| crate::Error::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let http_addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: config.listen,
+            source,
+        })?;
         let metrics = Arc::new(Metrics::new());
         let (events, _) = broadcast::channel(8192);
         let mut namespaces = HashMap::new();
@@ -183,8 +184,8 @@ impl Runner {
                 ready: false.into(),
             }),
             metrics,
-            servers: config.servers.iter().map(|_| slot(&config)).collect(),
-            targets: config.targets.iter().map(|_| slot(&config)).collect(),
+            servers: scorers(&config, config.servers.len(), 0)?,
+            targets: scorers(&config, config.targets.len(), 0)?,
             global: TokenBucket::new(config.rate_limit.global_qps, config.rate_limit.global_burst),
             namespaces,
             in_flight: Semaphore::new(config.probe.concurrency),
@@ -266,6 +267,7 @@ impl Runner {
         });
 
         let mut loops = JoinSet::new();
+        loops.spawn(evaluate_loop(shared.clone(), stop_rx.clone()));
         for si in 0..shared.config.servers.len() {
             for ti in 0..shared.config.targets.len() {
                 loops.spawn(pair_loop(shared.clone(), si, ti, stop_rx.clone()));
@@ -298,7 +300,7 @@ impl Runner {
         ] {
             for (slot, name) in slots.iter().zip(names) {
                 if let Ok(s) = slot.lock() {
-                    tracing::info!(scope = scope.as_str(), name, verdict = %s.verdict, "final verdict");
+                    tracing::info!(scope = scope.as_str(), name, verdict = %s.verdict(), "final verdict");
                 }
             }
         }
@@ -427,7 +429,6 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
     };
     let res = shared.prober.probe(&spec).await;
     let at = Instant::now();
-    let at_us = u64::try_from(at.duration_since(shared.start).as_micros()).unwrap_or(u64::MAX);
     let m = &shared.metrics;
     let pair = PairLabels {
         server: server.name.clone(),
@@ -469,47 +470,24 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
             })
             .inc();
     }
-    let expected = shared
-        .expected
-        .get(ti)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let obs = Observation::from_probe(
-        u16::try_from(si).unwrap_or(u16::MAX),
-        u16::try_from(ti).unwrap_or(u16::MAX),
-        at_us,
-        &res,
+    if res.answer_drift(
+        shared
+            .expected
+            .get(ti)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
         target.qtype,
-        expected,
-        retry,
-    );
-    if obs
-        .expected_fingerprint
-        .is_some_and(|e| e != obs.answer_fingerprint)
-        && res.outcome == Outcome::Answer(dnswarden_core::wire::Rcode::NOERROR)
-    {
+    ) {
         m.drift.get_or_create(&pair).inc();
     }
-    let server_a = score(
-        shared,
-        Scope::Server,
-        si,
-        &server.name,
-        &obs,
-        &server.name,
-        &target.name,
-        at,
-    );
-    let target_a = score(
-        shared,
-        Scope::Target,
-        ti,
-        &target.name,
-        &obs,
-        &server.name,
-        &target.name,
-        at,
-    );
+    let at_us = micros(shared, at);
+    let from = Some((server.name.as_str(), target.name.as_str()));
+    let server_a = score(shared, Scope::Server, si, &server.name, at, from, |s| {
+        s.observe_probe(si as u32, ti as u32, at_us, &res)
+    });
+    let target_a = score(shared, Scope::Target, ti, &target.name, at, from, |s| {
+        s.observe_probe(si as u32, ti as u32, at_us, &res)
+    });
     let failed = !res.outcome.answered() && res.transport == Transport::Udp
         || matches!(
             res.outcome,
@@ -529,84 +507,117 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
     failed
 }
 
-#[allow(clippy::too_many_arguments)]
+fn micros(shared: &Shared, at: Instant) -> u64 {
+    u64::try_from(at.duration_since(shared.start).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Runs `f` on one scorer, then records gauges and reasons, and logs and publishes a
+/// verdict change (once per change).
 fn score(
     shared: &Shared,
     scope: Scope,
     idx: usize,
     name: &str,
-    obs: &Observation,
-    server: &str,
-    target: &str,
     at: Instant,
+    from_probe: Option<(&str, &str)>,
+    f: impl FnOnce(&mut Scorer) -> Assessment,
 ) -> Assessment {
     let slots = match scope {
         Scope::Server => &shared.servers,
         Scope::Target => &shared.targets,
     };
-    let Some(Ok(mut slot)) = slots.get(idx).map(Mutex::lock) else {
+    let Some(Ok(mut scorer)) = slots.get(idx).map(Mutex::lock) else {
         return Assessment {
             score: 0.0,
             verdict: Verdict::Ok,
-            reasons: Reasons::default(),
+            change: None,
+            reasons: Vec::new(),
         };
     };
-    let a = slot.scorer.observe(obs);
-    slot.last = Some(a);
+    let a = f(&mut scorer);
+    drop(scorer);
     let m = &shared.metrics;
     let labels = ScopeLabels {
         scope: scope.as_str().into(),
         name: name.into(),
     };
-    m.score.get_or_create(&labels).set(a.score);
-    m.verdict.get_or_create(&labels).set(a.verdict.level());
-    for reason in a.reasons.labels() {
-        m.reasons
-            .get_or_create(&ReasonLabels {
-                scope: scope.as_str().into(),
-                name: name.into(),
-                reason: reason.into(),
-            })
-            .inc();
+    m.score.get_or_create(&labels).set(f64::from(a.score));
+    m.verdict
+        .get_or_create(&labels)
+        .set(verdict_level(a.verdict));
+    if from_probe.is_some() {
+        for r in &a.reasons {
+            m.reasons
+                .get_or_create(&ReasonLabels {
+                    scope: scope.as_str().into(),
+                    name: name.into(),
+                    reason: r.cause.into(),
+                })
+                .inc();
+        }
     }
-    if a.verdict != slot.verdict {
-        let from = slot.verdict;
-        slot.verdict = a.verdict;
-        drop(slot);
+    if let Some(change) = a.change {
         m.verdict_changes
             .get_or_create(&ChangeLabels {
                 scope: scope.as_str().into(),
                 name: name.into(),
-                to: a.verdict.as_str().into(),
+                to: change.to.name().into(),
             })
             .inc();
-        let reasons = a.reasons.labels();
-        // Logged once per change, with its reasons (JSON with `--log-format json`).
+        let reasons: Vec<String> = a.reasons.iter().map(|r| r.text.clone()).collect();
+        // Logged once per change, with its reasons (JSON lines with the default
+        // `--log-format json`).
         tracing::warn!(
             event = "verdict_change",
             scope = scope.as_str(),
             name,
-            from = from.as_str(),
-            to = a.verdict.as_str(),
-            score = a.score,
-            reasons = %a.reasons,
-            server,
-            target,
+            from = change.from.name(),
+            to = change.to.name(),
+            score = f64::from(change.score),
+            causes = %a.causes(),
+            reasons = %reasons.join("; "),
+            probe_server = from_probe.map(|p| p.0),
+            probe_target = from_probe.map(|p| p.1),
             "verdict changed"
         );
         let _ = shared.events.send(Event::Verdict(VerdictChange {
             scope,
             name: name.into(),
-            from,
-            to: a.verdict,
-            score: a.score,
+            from: change.from,
+            to: change.to,
+            score: change.score,
+            causes: a.reasons.iter().map(|r| r.cause).collect(),
             reasons,
-            server: server.into(),
-            target: target.into(),
+            server: from_probe.map(|p| p.0.to_string()),
+            target: from_probe.map(|p| p.1.to_string()),
             at,
         }));
     }
     a
+}
+
+/// Lets verdicts step down when probes stop arriving (the core's `evaluate`).
+async fn evaluate_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop_requested(&mut stop) => return,
+        }
+        let at = Instant::now();
+        let now_us = micros(&shared, at);
+        for (i, s) in shared.config.servers.iter().enumerate() {
+            score(&shared, Scope::Server, i, &s.name, at, None, |sc| {
+                sc.evaluate(now_us)
+            });
+        }
+        for (i, t) in shared.config.targets.iter().enumerate() {
+            score(&shared, Scope::Target, i, &t.name, at, None, |sc| {
+                sc.evaluate(now_us)
+            });
+        }
+    }
 }
 
 /// How long a pair's probe may take at most (both transports), for callers that wait.

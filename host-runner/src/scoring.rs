@@ -1,455 +1,310 @@
-//! The seam between probe results and the scorer.
+//! The seam between probe results and the core scorer ([`dnswarden_core::score`]).
 //!
-//! The runner keeps one [`Scorer`] per server and one per target. Each probe result is
-//! turned into an [`Observation`] (pure data: outcome, RTT, answer-set summary, time in
-//! microseconds) and fed to both; each returns an [`Assessment`] (score, verdict,
-//! reasons). Nothing here knows about sockets or clocks.
+//! The runner keeps one [`Scorer`] per server (fed by every target probed on it; target
+//! keys tell the targets apart) and one per target (fed by every server it is probed on;
+//! server keys let the core attribute a SERVFAIL burst to one server). A probe result
+//! becomes one core [`Observation`] — built by the core from the query and response
+//! octets, so the answer summary and the drift members are the core's own — plus one
+//! `Mismatch` observation per wrong response read before the right one.
 
-use std::fmt;
+use std::fmt::Write as _;
+use std::net::IpAddr;
 
-use dnswarden_core::wire::Rcode;
-use serde::Serialize;
+use dnswarden_core::score::{
+    self as core_score, Fallback, Observation, Outcome as CoreOutcome, ScoreConfig,
+};
+use dnswarden_core::wire::{Message, Mismatch, Rtype};
 
-use crate::config::ScoringSettings;
-use crate::probe::{Outcome, ProbeResult, set_fingerprint};
+pub use dnswarden_core::score::{Detector, Verdict, VerdictChange};
 
-/// The verdict on a server or a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Healthy.
-    Ok,
-    /// Something is off.
-    Degraded,
-    /// Broken.
-    Critical,
-}
+use crate::probe::{Outcome, ProbeResult};
 
-impl Verdict {
-    /// A bounded label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Ok => "ok",
-            Verdict::Degraded => "degraded",
-            Verdict::Critical => "critical",
-        }
-    }
-    /// The gauge value: 0 ok, 1 degraded, 2 critical.
-    pub fn level(self) -> i64 {
-        match self {
-            Verdict::Ok => 0,
-            Verdict::Degraded => 1,
-            Verdict::Critical => 2,
-        }
+/// Most mismatched responses of one probe fed as their own observations.
+const MAX_MISMATCH_OBS: u32 = 4;
+
+/// The gauge value of a verdict: 0 ok, 1 degraded, 2 critical.
+pub fn verdict_level(v: Verdict) -> i64 {
+    match v {
+        Verdict::Ok => 0,
+        Verdict::Degraded => 1,
+        Verdict::Critical => 2,
     }
 }
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// One raised detector, with owned text (names resolved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReasonView {
+    /// Detector label (`rtt`, `loss`, ...).
+    pub detector: &'static str,
+    /// Cause label (`servfail_concentrated`, ...): bounded, used in metrics.
+    pub cause: &'static str,
+    /// The core's explanation, with server/target names instead of keys.
+    pub text: String,
+    /// Severity in [0, 1].
+    pub severity: f32,
+    /// The server concerned, if one stands out.
+    pub server: Option<String>,
 }
 
-/// Why a score is what it is: one flag per detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Reasons(u16);
-
-impl Reasons {
-    /// RTT far above the recent baseline.
-    pub const RTT_SPIKE: Reasons = Reasons(1);
-    /// Timeouts / loss.
-    pub const LOSS: Reasons = Reasons(1 << 1);
-    /// NXDOMAIN concentration.
-    pub const NXDOMAIN: Reasons = Reasons(1 << 2);
-    /// SERVFAIL burst.
-    pub const SERVFAIL: Reasons = Reasons(1 << 3);
-    /// Truncated answers / failed TCP fallback.
-    pub const TRUNCATION: Reasons = Reasons(1 << 4);
-    /// Answer set differs from the expected set.
-    pub const DRIFT: Reasons = Reasons(1 << 5);
-    /// Round-robin skew.
-    pub const SKEW: Reasons = Reasons(1 << 6);
-    /// Malformed or mismatched responses.
-    pub const INTEGRITY: Reasons = Reasons(1 << 7);
-    /// Other error RCODEs (REFUSED, NOTIMP...).
-    pub const RCODE: Reasons = Reasons(1 << 8);
-
-    /// Every reason with its label.
-    pub const ALL: [(Reasons, &'static str); 9] = [
-        (Reasons::RTT_SPIKE, "rtt_spike"),
-        (Reasons::LOSS, "loss"),
-        (Reasons::NXDOMAIN, "nxdomain"),
-        (Reasons::SERVFAIL, "servfail"),
-        (Reasons::TRUNCATION, "truncation"),
-        (Reasons::DRIFT, "drift"),
-        (Reasons::SKEW, "skew"),
-        (Reasons::INTEGRITY, "integrity"),
-        (Reasons::RCODE, "error_rcode"),
-    ];
-
-    /// Whether every flag of `other` is set.
-    pub fn contains(self, other: Reasons) -> bool {
-        self.0 & other.0 == other.0 && other.0 != 0
-    }
-    /// Whether no flag is set.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-    /// Adds the flags of `other`.
-    pub fn insert(&mut self, other: Reasons) {
-        self.0 |= other.0;
-    }
-    /// The labels of the flags set.
-    pub fn labels(self) -> Vec<&'static str> {
-        Reasons::ALL
-            .iter()
-            .filter(|(r, _)| self.contains(*r))
-            .map(|(_, n)| *n)
-            .collect()
-    }
-}
-
-impl fmt::Display for Reasons {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let labels = self.labels();
-        if labels.is_empty() {
-            f.write_str("-")
-        } else {
-            f.write_str(&labels.join(","))
-        }
-    }
-}
-
-/// One probe, as the scorer sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Observation {
-    /// Index of the server in the configuration.
-    pub server: u16,
-    /// Index of the target in the configuration.
-    pub target: u16,
-    /// When the probe finished, microseconds since the runner started.
-    pub at_us: u64,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Round-trip time in microseconds.
-    pub rtt_us: u64,
-    /// A TC=1 answer was seen.
-    pub truncated: bool,
-    /// `Some(false)`: the TCP retry after TC=1 failed.
-    pub tcp_fallback: Option<bool>,
-    /// Mismatched plus malformed responses seen.
-    pub integrity_errors: u32,
-    /// Records of the query type in the answer.
-    pub answer_count: u16,
-    /// Order-independent fingerprint of the answer set.
-    pub answer_fingerprint: u64,
-    /// Fingerprint of the first answer (for round-robin skew).
-    pub first_answer: u64,
-    /// Fingerprint of the expected set, when the target has one.
-    pub expected_fingerprint: Option<u64>,
-    /// This was a retry of a failed probe.
-    pub retry: bool,
-}
-
-impl Observation {
-    /// Builds the observation of a probe result. `expected` is the target's expected
-    /// answer set (sorted), empty when any answer will do.
-    pub fn from_probe(
-        server: u16,
-        target: u16,
-        at_us: u64,
-        res: &ProbeResult,
-        qtype: dnswarden_core::wire::Rtype,
-        expected: &[String],
-        retry: bool,
-    ) -> Observation {
-        let set = res.answer_set(qtype);
-        let first = res
-            .answers
-            .iter()
-            .find(|a| a.rtype == qtype.to_string())
-            .map(|a| set_fingerprint(std::slice::from_ref(&a.data)))
-            .unwrap_or(0);
-        Observation {
-            server,
-            target,
-            at_us,
-            outcome: res.outcome,
-            rtt_us: u64::try_from(res.rtt.as_micros()).unwrap_or(u64::MAX),
-            truncated: res.truncated,
-            tcp_fallback: res.tcp_fallback,
-            integrity_errors: res.mismatches + res.malformed,
-            answer_count: u16::try_from(set.len()).unwrap_or(u16::MAX),
-            answer_fingerprint: set_fingerprint(&set),
-            first_answer: first,
-            expected_fingerprint: (!expected.is_empty()).then(|| set_fingerprint(expected)),
-            retry,
-        }
-    }
-}
-
-/// What a scorer thinks after an observation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What a scorer thinks after an observation or an evaluation.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
     /// Fused score in [0, 1].
-    pub score: f64,
-    /// The verdict (with hysteresis).
+    pub score: f32,
+    /// The verdict (with the core's hysteresis).
     pub verdict: Verdict,
-    /// The detectors that contribute.
-    pub reasons: Reasons,
+    /// Set when this call changed the verdict.
+    pub change: Option<VerdictChange>,
+    /// The raised detectors (empty when the score is 0).
+    pub reasons: Vec<ReasonView>,
 }
 
-/// A scorer for one server or one target.
+impl Assessment {
+    /// The cause labels, comma-separated (`-` for none).
+    pub fn causes(&self) -> String {
+        if self.reasons.is_empty() {
+            return "-".into();
+        }
+        self.reasons
+            .iter()
+            .map(|r| r.cause)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The expected answers of a target as core member hashes (for the drift detector).
+/// `None` when the target expects nothing or its type has no member form here.
+pub fn expected_members(qtype: Rtype, expect: &[String]) -> Option<Vec<u64>> {
+    if expect.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(expect.len());
+    for e in expect {
+        let h = match qtype {
+            Rtype::A | Rtype::AAAA => core_score::member_hash_ip(e.parse::<IpAddr>().ok()?),
+            Rtype::CNAME | Rtype::PTR | Rtype::NS => {
+                core_score::member_hash_name(qtype, dnswarden_core::wire::fingerprint_str(e).ok()?)
+            }
+            Rtype::SRV => {
+                let mut it = e.split_whitespace();
+                let (p, w, port, target) = (it.next()?, it.next()?, it.next()?, it.next()?);
+                core_score::member_hash_srv(
+                    p.parse().ok()?,
+                    w.parse().ok()?,
+                    port.parse().ok()?,
+                    dnswarden_core::wire::fingerprint_str(target).ok()?,
+                )
+            }
+            _ => return None,
+        };
+        out.push(h);
+    }
+    Some(out)
+}
+
+/// A core scorer for one server or one target, with the names of the keys it sees.
 #[derive(Debug)]
 pub struct Scorer {
-    inner: interim::Interim,
+    inner: Box<core_score::Scorer>,
+    server_names: Vec<String>,
+    target_names: Vec<String>,
 }
 
 impl Scorer {
-    /// A scorer with these settings.
-    pub fn new(settings: &ScoringSettings) -> Scorer {
-        Scorer {
-            inner: interim::Interim::new(settings),
+    /// A scorer with a validated configuration. `server_names[k]` / `target_names[k]`
+    /// name the keys `k` used in observations.
+    pub fn new(
+        cfg: ScoreConfig,
+        server_names: Vec<String>,
+        target_names: Vec<String>,
+    ) -> Result<Scorer, core_score::ConfigError> {
+        Ok(Scorer {
+            inner: Box::new(core_score::Scorer::new(cfg)?),
+            server_names,
+            target_names,
+        })
+    }
+
+    /// Sets a target's expected answer members (see [`expected_members`]).
+    pub fn expect(&mut self, target: u32, now_us: u64, members: &[u64]) {
+        // More than 64 members: fall back to the set fingerprint.
+        if self.inner.expect_members(target, now_us, members).is_err() {
+            let _ = self.inner.expect_fingerprint(
+                target,
+                now_us,
+                core_score::set_fingerprint(members),
+                u16::try_from(members.len()).ok(),
+            );
         }
     }
 
-    /// Feeds one observation.
-    pub fn observe(&mut self, obs: &Observation) -> Assessment {
-        self.inner.observe(obs)
+    /// Feeds one probe result. `server`/`target` are the keys.
+    pub fn observe_probe(
+        &mut self,
+        server: u32,
+        target: u32,
+        at_us: u64,
+        res: &ProbeResult,
+    ) -> Assessment {
+        let rtt_us = u32::try_from(res.rtt.as_micros()).unwrap_or(u32::MAX);
+        let mut change = None;
+        // Wrong responses read before the right one are integrity signals of their own.
+        for _ in 0..res.mismatches.min(MAX_MISMATCH_OBS) {
+            let m = res.last_mismatch.unwrap_or(Mismatch::ID);
+            let obs = Observation::new(server, target, at_us, CoreOutcome::Mismatch(m));
+            change = self.inner.observe(&obs).change.or(change);
+        }
+        let mut members = [0u64; 64];
+        let query = Message::parse(&res.query).ok();
+        let obs = match (res.outcome, &res.response, query) {
+            (Outcome::Answer(_), Some(bytes), Some(q)) => {
+                let o = Observation::from_response_bytes(
+                    server,
+                    target,
+                    at_us,
+                    rtt_us,
+                    &q,
+                    bytes,
+                    &mut members,
+                );
+                // The answer came over TCP after TC=1: say so.
+                match (res.truncated, o.outcome) {
+                    (true, CoreOutcome::Response(r)) => Observation {
+                        outcome: CoreOutcome::Truncated(Fallback::Answered(r)),
+                        ..o
+                    },
+                    _ => o,
+                }
+            }
+            (Outcome::Truncated, _, _) => Observation::new(
+                server,
+                target,
+                at_us,
+                CoreOutcome::Truncated(Fallback::Failed),
+            )
+            .rtt(rtt_us),
+            (Outcome::Mismatch, _, _) => Observation::new(
+                server,
+                target,
+                at_us,
+                CoreOutcome::Mismatch(res.last_mismatch.unwrap_or(Mismatch::ID)),
+            )
+            .rtt(rtt_us),
+            (Outcome::Malformed, _, _) | (Outcome::Answer(_), _, _) => {
+                Observation::new(server, target, at_us, CoreOutcome::Malformed).rtt(rtt_us)
+            }
+            // No answer: a refused connection or unreachable server is lost like a timeout.
+            (Outcome::Timeout | Outcome::NetworkError(_), _, _) => {
+                Observation::new(server, target, at_us, CoreOutcome::Timeout).rtt(rtt_us)
+            }
+        };
+        let a = self.inner.observe(&obs);
+        self.view(a.score, a.verdict, a.change.or(change))
+    }
+
+    /// Advances the scorer's clock without an observation (lets verdicts step down).
+    pub fn evaluate(&mut self, now_us: u64) -> Assessment {
+        let a = self.inner.evaluate(now_us);
+        self.view(a.score, a.verdict, a.change)
+    }
+
+    /// The current verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.inner.verdict()
+    }
+
+    fn view(&self, score: f32, verdict: Verdict, change: Option<VerdictChange>) -> Assessment {
+        let mut reasons = Vec::new();
+        if score > 0.0 || change.is_some() {
+            // A detector with weight 0 is still reported by the core; it is not a reason.
+            for r in self.inner.reasons().iter().filter(|r| r.weighted > 0.0) {
+                let server = r
+                    .server
+                    .and_then(|k| self.server_names.get(k as usize).cloned());
+                let target = r
+                    .target
+                    .and_then(|k| self.target_names.get(k as usize).cloned());
+                let mut text = r.cause.description().to_string();
+                let mut parts = Vec::new();
+                if let Some(s) = &server {
+                    parts.push(format!("server {s}"));
+                }
+                if let Some(t) = &target {
+                    parts.push(format!("target {t}"));
+                }
+                let ev = evidence(&r.evidence);
+                if !ev.is_empty() {
+                    parts.push(ev);
+                }
+                parts.push(format!("severity {:.2}", r.severity));
+                let _ = write!(text, " ({})", parts.join("; "));
+                reasons.push(ReasonView {
+                    detector: r.detector.name(),
+                    cause: r.cause.kind(),
+                    text,
+                    severity: r.severity,
+                    server,
+                });
+            }
+        }
+        Assessment {
+            score,
+            verdict,
+            change,
+            reasons,
+        }
     }
 }
 
-/// A small runner-side scorer used until the core scorer lands: windowed detectors
-/// with the same signals and a verdict with hysteresis.
-mod interim {
-    use std::collections::VecDeque;
+fn evidence(e: &core_score::Evidence) -> String {
+    use core_score::Evidence as E;
+    match *e {
+        E::None => String::new(),
+        E::Share(s) => format!("share {:.0}%", s * 100.0),
+        E::Count(c) => format!("count {c}"),
+        E::Rtt {
+            median_us,
+            threshold_us,
+        } => format!(
+            "baseline median {:.2} ms, threshold {:.2} ms",
+            f64::from(median_us) / 1000.0,
+            f64::from(threshold_us) / 1000.0
+        ),
+        E::Entropy { bits, servers } => format!("entropy {bits:.2} bits over {servers} servers"),
+        E::SetDiff { missing, extra } => format!(
+            "missing {}, extra {}",
+            missing.map_or("?".into(), |m| m.to_string()),
+            extra.map_or("?".into(), |m| m.to_string())
+        ),
+        E::ChiSquare {
+            statistic,
+            critical,
+        } => format!("chi-square {statistic:.1} vs {critical:.1}"),
+    }
+}
 
+#[cfg(test)]
+mod tests {
     use super::*;
 
-    /// Observations kept (time-bounded too).
-    const WINDOW_US: u64 = 5_000_000;
-    const RTT_WINDOW: usize = 600;
-    const DWELL_US: u64 = 1_000_000;
-
-    #[derive(Debug)]
-    pub(super) struct Interim {
-        s: ScoringSettings,
-        recent: VecDeque<Observation>,
-        rtts: VecDeque<u64>,
-        consecutive_fail: u32,
-        consecutive_servfail: u32,
-        consecutive_nx: u32,
-        consecutive_spike: u32,
-        consecutive_drift: u32,
-        consecutive_tc: u32,
-        verdict: Verdict,
-        below_since: Option<u64>,
-    }
-
-    impl Interim {
-        pub(super) fn new(s: &ScoringSettings) -> Self {
-            Interim {
-                s: *s,
-                recent: VecDeque::new(),
-                rtts: VecDeque::new(),
-                consecutive_fail: 0,
-                consecutive_servfail: 0,
-                consecutive_nx: 0,
-                consecutive_spike: 0,
-                consecutive_drift: 0,
-                consecutive_tc: 0,
-                verdict: Verdict::Ok,
-                below_since: None,
-            }
-        }
-
-        fn baseline(&self) -> Option<(u64, u64)> {
-            if self.rtts.len() < 20 {
-                return None;
-            }
-            let mut v: Vec<u64> = self.rtts.iter().copied().collect();
-            v.sort_unstable();
-            let median = v.get(v.len() / 2).copied()?;
-            let mut dev: Vec<u64> = v.iter().map(|x| x.abs_diff(median)).collect();
-            dev.sort_unstable();
-            let mad = dev.get(dev.len() / 2).copied()?;
-            Some((median, mad))
-        }
-
-        pub(super) fn observe(&mut self, o: &Observation) -> Assessment {
-            while self
-                .recent
-                .front()
-                .is_some_and(|f| f.at_us + WINDOW_US < o.at_us)
-            {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(*o);
-
-            let bump = |c: &mut u32, yes: bool| *c = if yes { *c + 1 } else { 0 };
-            let failed = !o.outcome.answered();
-            bump(&mut self.consecutive_fail, failed);
-            bump(
-                &mut self.consecutive_servfail,
-                o.outcome == Outcome::Answer(Rcode::SERVFAIL),
-            );
-            bump(
-                &mut self.consecutive_nx,
-                o.outcome == Outcome::Answer(Rcode::NXDOMAIN),
-            );
-            let floor_us = u64::try_from(self.s.rtt_floor.as_micros()).unwrap_or(u64::MAX);
-            let spike = o.outcome.answered()
-                && o.rtt_us > floor_us
-                && self
-                    .baseline()
-                    .is_some_and(|(med, mad)| o.rtt_us > med + 6 * mad.max(med / 4).max(100));
-            bump(&mut self.consecutive_spike, spike);
-            if o.outcome.answered() && !spike && !o.truncated {
-                self.rtts.push_back(o.rtt_us);
-                if self.rtts.len() > RTT_WINDOW {
-                    self.rtts.pop_front();
-                }
-            }
-            let drift = o.outcome == Outcome::Answer(Rcode::NOERROR)
-                && o.expected_fingerprint
-                    .is_some_and(|e| e != o.answer_fingerprint);
-            bump(&mut self.consecutive_drift, drift);
-            bump(&mut self.consecutive_tc, o.truncated);
-
-            let n = self.recent.len() as f64;
-            let share = |f: &dyn Fn(&Observation) -> bool| {
-                self.recent.iter().filter(|x| f(x)).count() as f64 / n
-            };
-            let w = self.s.weights;
-            let mut reasons = Reasons::default();
-            let mut score: f64 = 0.0;
-            let mut add = |reason: Reasons, weight: f64, severity: f64| {
-                let sev = severity.clamp(0.0, 1.0);
-                if sev > 0.0 && weight > 0.0 {
-                    reasons.insert(reason);
-                    score = score.max((weight * sev).min(1.0));
-                }
-            };
-            let loss = share(&|x| !x.outcome.answered() && x.outcome != Outcome::Truncated);
-            add(
-                Reasons::LOSS,
-                w.loss,
-                match self.consecutive_fail {
-                    0 => (loss - 0.2).max(0.0) * 2.0,
-                    1 => 0.2_f64.max((loss - 0.2) * 2.0),
-                    2 => 0.5,
-                    _ => 1.0,
-                },
-            );
-            let sf = share(&|x| x.outcome == Outcome::Answer(Rcode::SERVFAIL));
-            add(
-                Reasons::SERVFAIL,
-                w.servfail,
-                match self.consecutive_servfail {
-                    0 => (sf - 0.1).max(0.0) * 2.5,
-                    1 => 0.35_f64.max((sf - 0.1) * 2.5),
-                    2 => 0.7,
-                    _ => 1.0,
-                },
-            );
-            let nx = share(&|x| x.outcome == Outcome::Answer(Rcode::NXDOMAIN));
-            add(
-                Reasons::NXDOMAIN,
-                w.nxdomain,
-                if self.consecutive_nx >= 3 || (nx > 0.85 && n >= 5.0) {
-                    1.0
-                } else if self.consecutive_nx >= 2 {
-                    0.5
-                } else {
-                    (nx - 0.3).max(0.0)
-                },
-            );
-            let other_rcode = share(&|x| {
-                matches!(x.outcome, Outcome::Answer(r)
-                    if r != Rcode::NOERROR && r != Rcode::NXDOMAIN && r != Rcode::SERVFAIL)
-            });
-            add(Reasons::RCODE, w.servfail, other_rcode * 2.0);
-            let tc = share(&|x| x.truncated);
-            let tc_failed =
-                share(&|x| x.tcp_fallback == Some(false) || x.outcome == Outcome::Truncated);
-            add(
-                Reasons::TRUNCATION,
-                w.truncation,
-                if tc_failed > 0.0 {
-                    0.5 + tc_failed
-                } else if self.consecutive_tc >= 3 || (o.truncated && tc >= 0.5) {
-                    0.4
-                } else {
-                    0.0
-                },
-            );
-            add(
-                Reasons::RTT_SPIKE,
-                w.rtt,
-                match self.consecutive_spike {
-                    0 => 0.0,
-                    1 => 0.2,
-                    2 => 0.5,
-                    _ => 0.8,
-                },
-            );
-            add(
-                Reasons::DRIFT,
-                w.drift,
-                if self.consecutive_drift >= 3 {
-                    0.5
-                } else {
-                    0.0
-                },
-            );
-            let integ = share(&|x| x.integrity_errors > 0 || x.outcome == Outcome::Malformed);
-            add(
-                Reasons::INTEGRITY,
-                w.integrity,
-                if integ > 0.0 { 0.35 + integ } else { 0.0 },
-            );
-
-            self.step_verdict(score, o.at_us);
-            Assessment {
-                score,
-                verdict: self.verdict,
-                reasons,
-            }
-        }
-
-        fn step_verdict(&mut self, score: f64, now: u64) {
-            let target = if score >= self.s.critical {
-                Verdict::Critical
-            } else if score >= self.s.degraded {
-                Verdict::Degraded
-            } else {
-                Verdict::Ok
-            };
-            if target > self.verdict {
-                // Worse: move at once.
-                self.verdict = target;
-                self.below_since = None;
-                return;
-            }
-            // Better: only after the score stayed low for the dwell time.
-            let low_enough = match self.verdict {
-                Verdict::Critical => score < self.s.degraded,
-                Verdict::Degraded => score < self.s.recover,
-                Verdict::Ok => false,
-            };
-            if !low_enough {
-                self.below_since = None;
-                return;
-            }
-            let since = *self.below_since.get_or_insert(now);
-            if now.saturating_sub(since) >= DWELL_US {
-                self.verdict = if self.verdict == Verdict::Critical && score >= self.s.recover {
-                    Verdict::Degraded
-                } else {
-                    Verdict::Ok
-                };
-                self.below_since = None;
-            }
-        }
+    #[test]
+    fn expected_members_cover_addresses_names_and_srv() {
+        assert_eq!(
+            expected_members(Rtype::A, &["10.96.0.1".into()]),
+            Some(vec![core_score::member_hash_ip(
+                "10.96.0.1".parse().unwrap()
+            )])
+        );
+        assert!(expected_members(Rtype::CNAME, &["a.example.".into()]).is_some());
+        assert!(
+            expected_members(
+                Rtype::SRV,
+                &["0 100 80 my-svc.default.svc.cluster.local.".into()]
+            )
+            .is_some()
+        );
+        assert_eq!(expected_members(Rtype::TXT, &["x".into()]), None);
+        assert_eq!(expected_members(Rtype::A, &[]), None);
     }
 }
