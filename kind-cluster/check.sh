@@ -21,7 +21,8 @@
 # host-runner/deploy/rbac.yaml; shellcheck on every shell script shipped here; the
 # Grafana dashboard and the alert rules parse and use only metric names and labels the
 # code defines; the scenario table's labels exist in the code and its evaluator works;
-# Envoy validates the Envoy example.
+# e2e.sh runs its scenarios end to end against a fake cluster (and fails when the
+# fake runner never heals); Envoy validates the Envoy example.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -256,6 +257,29 @@ if "${SCN[@]}" check delay expect --before "$WORK/before.prom" --now "$WORK/afte
     pass "scenarios.yaml parses; its evaluator tells a fault from a clean run"
 else
     fail "scenario evaluator"
+fi
+
+# ---------------------------------------------------------------------------------
+step "e2e.sh orchestration on a fake cluster (lib/fakecluster.py as docker, kind, kubectl)"
+# Proves the plumbing (every command e2e.sh issues, its waits, scenario table and
+# evaluator, diagnostics, exit status), not the runner: that needs a real cluster.
+FAKE="$WORK/fake"
+mkdir -p "$FAKE/bin"
+for tool in docker kind kubectl; do ln -s "$HERE/lib/fakecluster.py" "$FAKE/bin/$tool"; done
+fake_e2e() {
+    rm -rf "$FAKE/state.json" "$FAKE/art"
+    PATH="$FAKE/bin:$PATH" FAKE_STATE="$FAKE/state.json" FAKE_KIND_VERSION="$KIND_VERSION"         REAL_KUBECTL="$KUBECTL" DNSWARDEN_KUBECTL="$FAKE/bin/kubectl" DNSWARDEN_VENV="$VENV"         DNSWARDEN_E2E_ARTIFACTS="$FAKE/art" POLL_S=0.2 SCN_HOLD_MAX=2 SCN_TIMEOUT_MAX=8         bash "$HERE/e2e.sh" "$@" >"$FAKE/log" 2>&1
+}
+if fake_e2e && grep -qx "kind e2e: $("${SCN[@]}" list kind | wc -l) passed, 0 failed" "$FAKE/log"; then
+    pass "e2e.sh runs every kind scenario to PASS against a fake cluster that behaves as designed"
+else
+    fail "e2e.sh on the fake cluster:"; tail -n 40 "$FAKE/log"
+fi
+if ! FAKE_NO_HEAL=1 fake_e2e --only one-pod-sick && grep -qx "kind e2e: 0 passed, 1 failed" "$FAKE/log" \
+    && [ -f "$FAKE/art/one-pod-sick/diagnostics/dnswarden.log" ]; then
+    pass "e2e.sh fails, with diagnostics, when the runner never evicts the sick pod"
+else
+    fail "e2e.sh on a fake cluster that never heals should fail:"; tail -n 40 "$FAKE/log"
 fi
 
 # ---------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ VENV=${DNSWARDEN_VENV:-$ROOT/.venv}
 BIN=$HERE/.bin
 mkdir -p "$ART" "$BIN"
 export KUBECONFIG="$ART/kubeconfig"
-KUBECTL="$VENV/bin/kubectl"
+KUBECTL=${DNSWARDEN_KUBECTL:-$VENV/bin/kubectl}
 SCN=("$VENV/bin/python" "$HERE/lib/scn.py" --file "$HERE/scenarios.yaml")
 export KUBECTL HERE ART
 T0=$(date +%s)

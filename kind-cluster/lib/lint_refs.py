@@ -147,7 +147,7 @@ def check_metrics(root):
 
 def check_labels(root):
     scn = yaml.safe_load(read(os.path.join(root, "kind-cluster/scenarios.yaml")))
-    runner_src = "\n".join(rust_sources(root, "host-runner/src").values())
+    runner_src = "\n".join(rust_sources(root, "host-runner/src", "core/src").values())
     heal_src = "\n".join(rust_sources(root, "host-runner/src/heal").values())
     literals = set(re.findall(r"\"([a-z_]+)\"", runner_src))
     heal_literals = set(re.findall(r"\"([a-z_]+)\"", heal_src))
@@ -156,8 +156,12 @@ def check_labels(root):
         for phase in ("expect", "recover"):
             for c in s.get(phase, []) or []:
                 (kind, spec), = c.items()
-                if kind == "reason" and spec["reason"] not in literals:
-                    problems.append(f"{s['id']}: reason {spec['reason']!r} is not a label in host-runner/src")
+                if kind == "reason":
+                    family = scn.get("reasons", {}).get(spec["reason"])
+                    if family is None:
+                        problems.append(f"{s['id']}: reason family {spec['reason']!r} is not in `reasons`")
+                    elif not any(v in literals for v in family.split("|")):
+                        problems.append(f"{s['id']}: no label of reason family {spec['reason']!r} ({family}) exists in host-runner/src or core/src")
                 if kind == "outcome" and spec["outcome"] not in literals:
                     problems.append(f"{s['id']}: outcome {spec['outcome']!r} is not a label in host-runner/src")
                 if kind in ("heal", "audit"):
