@@ -130,19 +130,20 @@ impl Default for Config {
                 truncation: true,
                 integrity: true,
             },
+            // The core scorer's defaults.
             weights: Weights {
-                rtt: 1.0,
+                rtt: 0.7,
                 timeouts: 1.0,
                 servfail: 1.0,
-                nxdomain: 0.5,
-                truncation: 0.5,
-                integrity: 1.0,
+                nxdomain: 0.7,
+                truncation: 0.8,
+                integrity: 0.9,
             },
             thresholds: Thresholds {
-                degraded: 0.3,
-                critical: 0.7,
+                degraded: 0.5,
+                critical: 0.85,
                 query_timeout_ms: 2_000,
-                rtt_floor_ms: 50,
+                rtt_floor_ms: 5,
             },
             max_message_bytes: 4_096,
             max_upstreams: 64,
@@ -179,10 +180,6 @@ fn err(field: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-fn describe(v: &Value) -> String {
-    v.describe()
-}
-
 impl Config {
     /// Parses the plugin configuration. Empty input (or only whitespace) means defaults.
     ///
@@ -206,68 +203,15 @@ impl Config {
         };
         let mut c = Self::default();
         for (key, v) in root {
-            match key.as_str() {
-                "mode" => {
-                    c.mode = match v.as_str() {
-                        Some("network") => Mode::Network,
-                        Some("http") => Mode::Http,
-                        _ => {
-                            return Err(err(
-                                "mode",
-                                format!("must be \"network\" or \"http\", got {}", describe(v)),
-                            ));
-                        }
-                    }
+            if GROUPS.contains(&key.as_str()) {
+                let Some(members) = v.as_object() else {
+                    return Err(err(key, format!("must be an object, got {}", v.describe())));
+                };
+                for (inner, v) in members {
+                    c.set(&format!("{key}.{inner}"), v)?;
                 }
-                "log_level" => {
-                    c.log_level = match v.as_str() {
-                        Some("trace") => Level::Trace,
-                        Some("debug") => Level::Debug,
-                        Some("info") => Level::Info,
-                        Some("warn") => Level::Warn,
-                        Some("error") => Level::Error,
-                        _ => {
-                            return Err(err(
-                                "log_level",
-                                format!(
-                                    "must be one of trace, debug, info, warn, error; got {}",
-                                    describe(v)
-                                ),
-                            ));
-                        }
-                    }
-                }
-                "metric_prefix" => {
-                    let ok = v.as_str().filter(|s| {
-                        (1..=32).contains(&s.len())
-                            && s.bytes()
-                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-                    });
-                    let Some(s) = ok else {
-                        return Err(err(
-                            "metric_prefix",
-                            format!(
-                                "must be 1 to 32 characters of [a-z0-9_], got {}",
-                                describe(v)
-                            ),
-                        ));
-                    };
-                    c.metric_prefix = s.into();
-                }
-                "signals" => parse_signals(v, &mut c.signals)?,
-                "weights" => parse_weights(v, &mut c.weights)?,
-                "thresholds" => parse_thresholds(v, &mut c.thresholds)?,
-                "max_message_bytes" => {
-                    c.max_message_bytes = int(v, "max_message_bytes", 512, 65_535)?
-                }
-                "max_upstreams" => c.max_upstreams = int(v, "max_upstreams", 1, 1_024)?,
-                "tick_ms" => c.tick_ms = int(v, "tick_ms", 0, 60_000)?,
-                other => {
-                    return Err(err(
-                        other,
-                        "unknown field; known fields are mode, log_level, metric_prefix, signals, weights, thresholds, max_message_bytes, max_upstreams, tick_ms",
-                    ));
-                }
+            } else {
+                c.set(key, v)?;
             }
         }
         if c.thresholds.degraded >= c.thresholds.critical {
@@ -276,118 +220,114 @@ impl Config {
                 "must be lower than thresholds.critical",
             ));
         }
+        if let Err(e) = crate::health::score_config(&c) {
+            return Err(err(
+                "thresholds",
+                format!(
+                    "rejected by the scorer: {} {}; {}",
+                    e.field, e.problem, e.fix
+                ),
+            ));
+        }
         Ok(c)
     }
-}
 
-fn object<'a>(v: &'a Value, field: &str) -> Result<&'a [(String, Value)], ConfigError> {
-    v.as_object()
-        .ok_or_else(|| err(field, format!("must be an object, got {}", describe(v))))
-}
-
-fn int(v: &Value, field: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
-    v.as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            err(
-                field,
-                format!(
-                    "must be an integer from {min} to {max}, got {}",
-                    describe(v)
-                ),
-            )
-        })
-}
-
-/// A decimal number in `[min, max]`; `range` spells the bounds for the message (kept
-/// as text so the filter carries no float formatting code).
-fn number(v: &Value, field: &str, (min, max, range): (f32, f32, &str)) -> Result<f32, ConfigError> {
-    v.as_decimal()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            err(
-                field,
-                format!(
-                    "must be a number from {range} in plain decimal notation, got {}",
-                    describe(v)
-                ),
-            )
-        })
-}
-
-const WEIGHT: (f32, f32, &str) = (0.0, 10.0, "0 to 10");
-const SCORE: (f32, f32, &str) = (0.0, 1.0, "0 to 1");
-
-const SIGNALS: &str = "rtt, timeouts, servfail, nxdomain, truncation, integrity";
-
-fn parse_signals(v: &Value, s: &mut Signals) -> Result<(), ConfigError> {
-    for (key, v) in object(v, "signals")? {
-        let field = format!("signals.{key}");
-        let Some(on) = v.as_bool() else {
-            return Err(err(
-                &field,
-                format!("must be true or false, got {}", describe(v)),
-            ));
+    /// Sets one field by its dotted path. One table-like match keeps this small in the
+    /// `.wasm`: every arm reads the value with one of four readers.
+    fn set(&mut self, path: &str, v: &Value) -> Result<(), ConfigError> {
+        let (s, w, t) = (&mut self.signals, &mut self.weights, &mut self.thresholds);
+        let flag = |slot: &mut bool| v.as_bool().map(|b| *slot = b).ok_or("true or false");
+        let unit = |slot: &mut f32| {
+            v.as_decimal()
+                .filter(|n| (0.0..=1.0).contains(n))
+                .map(|n| *slot = n)
+                .ok_or("a number from 0 to 1 in plain decimal notation")
         };
-        *match key.as_str() {
-            "rtt" => &mut s.rtt,
-            "timeouts" => &mut s.timeouts,
-            "servfail" => &mut s.servfail,
-            "nxdomain" => &mut s.nxdomain,
-            "truncation" => &mut s.truncation,
-            "integrity" => &mut s.integrity,
-            _ => {
-                return Err(err(
-                    &field,
-                    format!("unknown signal; known signals are {SIGNALS}"),
-                ));
+        let int = |slot: &mut u32, min: u32, max: u32, what: &'static str| {
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (min..=max).contains(n))
+                .map(|n| *slot = n)
+                .ok_or(what)
+        };
+        let word = |words: &[&str]| v.as_str().and_then(|x| words.iter().position(|w| *w == x));
+        let result = match path {
+            "mode" => word(&["network", "http"])
+                .map(|i| self.mode = if i == 0 { Mode::Network } else { Mode::Http })
+                .ok_or("\"network\" or \"http\""),
+            "log_level" => word(&["trace", "debug", "info", "warn", "error"])
+                .map(|i| {
+                    self.log_level = [
+                        Level::Trace,
+                        Level::Debug,
+                        Level::Info,
+                        Level::Warn,
+                        Level::Error,
+                    ][i.min(4)]
+                })
+                .ok_or("one of trace, debug, info, warn, error"),
+            "metric_prefix" => v
+                .as_str()
+                .filter(|p| {
+                    (1..=32).contains(&p.len())
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                })
+                .map(|p| self.metric_prefix = p.into())
+                .ok_or("1 to 32 characters of [a-z0-9_]"),
+            "max_message_bytes" => int(
+                &mut self.max_message_bytes,
+                512,
+                65_535,
+                "an integer from 512 to 65535",
+            ),
+            "max_upstreams" => int(
+                &mut self.max_upstreams,
+                1,
+                1_024,
+                "an integer from 1 to 1024",
+            ),
+            "tick_ms" => int(&mut self.tick_ms, 0, 60_000, "an integer from 0 to 60000"),
+            "signals.rtt" => flag(&mut s.rtt),
+            "signals.timeouts" => flag(&mut s.timeouts),
+            "signals.servfail" => flag(&mut s.servfail),
+            "signals.nxdomain" => flag(&mut s.nxdomain),
+            "signals.truncation" => flag(&mut s.truncation),
+            "signals.integrity" => flag(&mut s.integrity),
+            "weights.rtt" => unit(&mut w.rtt),
+            "weights.timeouts" => unit(&mut w.timeouts),
+            "weights.servfail" => unit(&mut w.servfail),
+            "weights.nxdomain" => unit(&mut w.nxdomain),
+            "weights.truncation" => unit(&mut w.truncation),
+            "weights.integrity" => unit(&mut w.integrity),
+            "thresholds.degraded" => unit(&mut t.degraded),
+            "thresholds.critical" => unit(&mut t.critical),
+            "thresholds.query_timeout_ms" => int(
+                &mut t.query_timeout_ms,
+                10,
+                60_000,
+                "an integer from 10 to 60000",
+            ),
+            "thresholds.rtt_floor_ms" => {
+                int(&mut t.rtt_floor_ms, 0, 60_000, "an integer from 0 to 60000")
             }
-        } = on;
-    }
-    Ok(())
-}
-
-fn parse_weights(v: &Value, w: &mut Weights) -> Result<(), ConfigError> {
-    for (key, v) in object(v, "weights")? {
-        let field = format!("weights.{key}");
-        let slot = match key.as_str() {
-            "rtt" => &mut w.rtt,
-            "timeouts" => &mut w.timeouts,
-            "servfail" => &mut w.servfail,
-            "nxdomain" => &mut w.nxdomain,
-            "truncation" => &mut w.truncation,
-            "integrity" => &mut w.integrity,
             _ => {
                 return Err(err(
-                    &field,
-                    format!("unknown signal; known signals are {SIGNALS}"),
+                    path,
+                    format!("unknown field; known fields are {KNOWN}"),
                 ));
             }
         };
-        *slot = number(v, &field, WEIGHT)?;
+        result.map_err(|what| err(path, format!("must be {what}, got {}", v.describe())))
     }
-    Ok(())
 }
 
-fn parse_thresholds(v: &Value, t: &mut Thresholds) -> Result<(), ConfigError> {
-    for (key, v) in object(v, "thresholds")? {
-        let field = format!("thresholds.{key}");
-        match key.as_str() {
-            "degraded" => t.degraded = number(v, &field, SCORE)?,
-            "critical" => t.critical = number(v, &field, SCORE)?,
-            "query_timeout_ms" => t.query_timeout_ms = int(v, &field, 10, 60_000)?,
-            "rtt_floor_ms" => t.rtt_floor_ms = int(v, &field, 0, 60_000)?,
-            _ => {
-                return Err(err(
-                    &field,
-                    "unknown threshold; known thresholds are degraded, critical, query_timeout_ms, rtt_floor_ms",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
+/// Fields holding objects of settings.
+const GROUPS: [&str; 3] = ["signals", "weights", "thresholds"];
+
+const KNOWN: &str = "mode, log_level, metric_prefix, max_message_bytes, max_upstreams, tick_ms, \
+signals.{rtt,timeouts,servfail,nxdomain,truncation,integrity}, weights.{same signals}, \
+thresholds.{degraded,critical,query_timeout_ms,rtt_floor_ms}";
 
 #[cfg(test)]
 mod tests {
@@ -404,7 +344,7 @@ mod tests {
     fn a_full_config_is_read() {
         let c = Config::parse(
             br#"{"mode":"http","log_level":"debug","metric_prefix":"dw","signals":{"nxdomain":false},
-                "weights":{"rtt":2.5},"thresholds":{"degraded":0.2,"critical":0.9,"query_timeout_ms":500},
+                "weights":{"rtt":0.25},"thresholds":{"degraded":0.2,"critical":0.9,"query_timeout_ms":500},
                 "max_message_bytes":1232,"max_upstreams":8,"tick_ms":0}"#,
         )
         .expect("valid");
@@ -412,7 +352,7 @@ mod tests {
         assert_eq!(c.log_level, Level::Debug);
         assert_eq!(c.metric_prefix, "dw");
         assert!(!c.signals.nxdomain && c.signals.rtt);
-        assert!((c.weights.rtt - 2.5).abs() < f32::EPSILON);
+        assert!((c.weights.rtt - 0.25).abs() < f32::EPSILON);
         assert_eq!(c.thresholds.query_timeout_ms, 500);
         assert_eq!(
             (c.max_message_bytes, c.max_upstreams, c.tick_ms),
@@ -433,6 +373,7 @@ mod tests {
             (br#"{"signals":{"bogus":true}}"#, "signals.bogus"),
             (br#"{"signals":[]}"#, "signals"),
             (br#"{"weights":{"rtt":-1}}"#, "weights.rtt"),
+            (br#"{"weights":{"rtt":1.5}}"#, "weights.rtt"),
             (br#"{"weights":{"servfail":"x"}}"#, "weights.servfail"),
             (br#"{"thresholds":{"critical":2}}"#, "thresholds.critical"),
             (

@@ -9,14 +9,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use dnswarden_core::wire::{FrameError, Message, QueryKey, TcpFramer};
+use dnswarden_core::wire::{FrameError, Message, QueryKey, Rtype, TcpFramer};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, PeerType};
 
 use crate::config::{Config, Level, Mode};
 use crate::doh;
-use crate::health::{Health, Outcome, Verdict};
+use dnswarden_core::score::Verdict;
+use dnswarden_core::wire::Mismatch;
+
+use crate::health::{Health, Outcome, fixed2, gauge};
 use crate::names::{metric_name, rcode_label};
 use crate::pending::Pending;
 
@@ -33,9 +36,9 @@ const UNKNOWN_UPSTREAM: &str = "unknown";
 /// Installs the root context factory (called from `main!`).
 pub fn start() {
     proxy_wasm::set_root_context(|_| {
-        Box::new(Root {
+        Box::new(Conn::Root(Root {
             shared: Rc::new(RefCell::new(Shared::new(Config::default()))),
-        })
+        }))
     });
 }
 
@@ -45,6 +48,19 @@ fn now_us() -> u64 {
     };
     now.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The 12-bit rcode: the header's 4 bits, extended by the OPT record's upper 8 bits
+/// (RFC 6891 §6.1.3). Read straight from the OPT TTL, so no rdata parser is linked in.
+fn extended_rcode(msg: &Message<'_>) -> u16 {
+    let low = msg.header().rcode().0 & 0x0F;
+    for record in msg.records() {
+        let Ok(record) = record else { break };
+        if record.rtype() == Rtype::OPT {
+            return (u16::from((record.ttl() >> 24) as u8) << 4) | low;
+        }
+    }
+    low
 }
 
 fn log(config: &Config, level: Level, message: &str) {
@@ -77,11 +93,10 @@ fn record(id: Option<u32>, value: u64) {
     }
 }
 
-/// Per-upstream state: health plus the ids of its hot metrics.
+/// Per-upstream state: its label and the ids of its hot metrics.
 #[derive(Debug)]
 struct Upstream {
     label: String,
-    health: Health,
     queries: Option<u32>,
     rtt: Option<u32>,
     score: Option<u32>,
@@ -99,6 +114,9 @@ struct Shared {
     by_address: Vec<(String, usize)>,
     /// Ids of rarely used metrics, by full name.
     other_metrics: Vec<(String, Option<u32>)>,
+    /// The core scorer, keyed by upstream index (`None` only if the configuration could
+    /// not be mapped, which `Config::parse` rules out).
+    health: Option<Health>,
 }
 
 impl Shared {
@@ -107,12 +125,14 @@ impl Shared {
             Mode::Network => "tcp",
             Mode::Http => "doh",
         };
+        let health = Health::new(&config).ok();
         Self {
             config,
             transport,
             upstreams: Vec::new(),
             by_address: Vec::new(),
             other_metrics: Vec::new(),
+            health,
         }
     }
 
@@ -140,7 +160,6 @@ impl Shared {
             None => {
                 let up = Upstream {
                     label: label.to_string(),
-                    health: Health::new(),
                     queries: define(MetricType::Counter, &self.name_for(label, "queries", &[])),
                     rtt: define(MetricType::Histogram, &self.name_for(label, "rtt_us", &[])),
                     score: define(
@@ -224,44 +243,57 @@ impl Shared {
                 self.count("truncated", upstream, &[], 1);
             }
             Outcome::Timeout => self.count("timeouts", upstream, &[], 1),
-            Outcome::Malformed | Outcome::Mismatch => {}
+            Outcome::Malformed | Outcome::Mismatch(_) => {}
         }
-        let config = &self.config;
-        let Some(u) = self.upstreams.get_mut(upstream) else {
+        let Some(health) = self.health.as_mut() else {
             return;
         };
-        let change = u.health.observe(config, outcome, rtt_us, now);
-        publish(config, u, change);
+        let change = health.observe(upstream as u32, 0, outcome, rtt_us, now);
+        self.publish(change);
     }
 
     fn evaluate_all(&mut self, now: u64) {
-        let config = &self.config;
-        for u in &mut self.upstreams {
-            let change = u.health.evaluate(config, now);
-            publish(config, u, change);
-        }
+        let Some(health) = self.health.as_mut() else {
+            return;
+        };
+        let change = health.evaluate(now);
+        self.publish(change);
     }
-}
 
-fn publish(config: &Config, u: &Upstream, change: Option<crate::health::Change>) {
-    record(u.score, (u.health.score().clamp(0.0, 1.0) * 1000.0) as u64);
-    record(u.verdict, u.health.verdict().gauge() as u64);
-    if let Some(c) = change {
+    /// Updates every upstream's score and verdict gauges; logs an overall verdict change
+    /// once, with the reasons and the upstream that stands out.
+    fn publish(&self, change: Option<crate::health::Change>) {
+        let Some(health) = self.health.as_ref() else {
+            return;
+        };
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let score = health.server_score(i as u32);
+            record(u.score, (score.clamp(0.0, 1.0) * 1000.0) as u64);
+            record(u.verdict, gauge(health.server_verdict(i as u32)) as u64);
+        }
+        let Some(c) = change else {
+            return;
+        };
         let level = if c.to == Verdict::Ok {
             Level::Info
         } else {
             Level::Warn
         };
+        let label = |s: u32| {
+            self.upstreams
+                .get(s as usize)
+                .map_or_else(|| UNKNOWN_UPSTREAM.to_string(), |u| u.label.clone())
+        };
         log(
-            config,
+            &self.config,
             level,
             &format!(
-                "dnswarden: upstream {} verdict {} -> {} (score {}: {})",
-                u.label,
+                "dnswarden: {} verdict {} -> {} (score {}): {}",
+                self.transport,
                 c.from.name(),
                 c.to.name(),
-                crate::health::fixed2(c.score),
-                c.reasons
+                fixed2(c.score),
+                health.reasons(label)
             ),
         );
     }
@@ -274,9 +306,8 @@ struct Root {
     shared: Rc<RefCell<Shared>>,
 }
 
-impl Context for Root {}
-
-impl RootContext for Root {
+/// Root callbacks (inherent: see [`Conn`]).
+impl Root {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
         true
     }
@@ -334,21 +365,160 @@ impl RootContext for Root {
         })
     }
 
-    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+    fn create_stream_context(&self) -> Option<Box<dyn StreamContext>> {
         let max = self
             .shared
             .try_borrow()
             .map_or(4096, |s| s.config.max_message_bytes as usize);
-        Some(Box::new(Tcp::new(self.shared.clone(), max)))
+        Some(Box::new(Conn::Tcp(Box::new(Tcp::new(
+            self.shared.clone(),
+            max,
+        )))))
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Doh::new(self.shared.clone())))
+    fn create_http_context(&self) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Conn::Doh(Box::new(Doh::new(self.shared.clone())))))
     }
 }
 
 // ---------------------------------------------------------------------------------
 // DNS over TCP.
+
+/// Every context, root, L4 or HTTP, behind a single type: the SDK's many default
+/// trait methods are then instantiated once, which keeps the `.wasm` small.
+enum Conn {
+    Root(Root),
+    Tcp(Box<Tcp>),
+    Doh(Box<Doh>),
+}
+
+impl Context for Conn {}
+
+impl RootContext for Conn {
+    fn on_vm_start(&mut self, vm_configuration_size: usize) -> bool {
+        match self {
+            Conn::Root(r) => r.on_vm_start(vm_configuration_size),
+            _ => true,
+        }
+    }
+
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        match self {
+            Conn::Root(r) => r.on_configure(plugin_configuration_size),
+            _ => true,
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Conn::Root(r) = self {
+            r.on_tick();
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        match self {
+            Conn::Root(r) => r.get_type(),
+            Conn::Tcp(_) => Some(ContextType::StreamContext),
+            Conn::Doh(_) => Some(ContextType::HttpContext),
+        }
+    }
+
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        match self {
+            Conn::Root(r) => r.create_stream_context(),
+            _ => None,
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        match self {
+            Conn::Root(r) => r.create_http_context(),
+            _ => None,
+        }
+    }
+}
+
+impl StreamContext for Conn {
+    fn on_new_connection(&mut self) -> Action {
+        Action::Continue
+    }
+
+    fn on_downstream_data(&mut self, data_size: usize, end_of_stream: bool) -> Action {
+        if let Conn::Tcp(t) = self {
+            t.on_downstream_data(data_size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_upstream_data(&mut self, data_size: usize, end_of_stream: bool) -> Action {
+        if let Conn::Tcp(t) = self {
+            t.on_upstream_data(data_size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_downstream_close(&mut self, peer_type: PeerType) {
+        if let Conn::Tcp(t) = self {
+            t.on_downstream_close(peer_type);
+        }
+    }
+
+    fn on_upstream_close(&mut self, peer_type: PeerType) {
+        if let Conn::Tcp(t) = self {
+            t.on_upstream_close(peer_type);
+        }
+    }
+}
+
+impl HttpContext for Conn {
+    fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        if let Conn::Doh(d) = self {
+            d.on_http_request_headers(num_headers, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Conn::Doh(d) = self {
+            d.on_http_request_body(body_size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, num_trailers: usize) -> Action {
+        if let Conn::Doh(d) = self {
+            d.on_http_request_trailers(num_trailers);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        if let Conn::Doh(d) = self {
+            d.on_http_response_headers(num_headers, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Conn::Doh(d) = self {
+            d.on_http_response_body(body_size, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, num_trailers: usize) -> Action {
+        if let Conn::Doh(d) = self {
+            d.on_http_response_trailers(num_trailers);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let Conn::Doh(d) = self {
+            d.on_log();
+        }
+    }
+}
 
 /// One direction of a TCP connection.
 #[derive(Debug)]
@@ -374,7 +544,10 @@ impl Direction {
         // Each round either consumes the input or skips one oversized frame, so this
         // ends; the bound is a belt-and-braces guard.
         for _ in 0..=data.len() {
-            match self.framer.push(input, |msg| on_frame(Some(msg))) {
+            // One `&mut dyn` callback type: a single instance of the framer in the .wasm.
+            let mut deliver = |msg: &[u8]| on_frame(Some(msg));
+            let deliver: &mut dyn FnMut(&[u8]) = &mut deliver;
+            match self.framer.push(input, deliver) {
                 Ok(()) => return,
                 Err(FrameError::TooLarge { unread, .. }) => {
                     on_frame(None);
@@ -547,15 +720,15 @@ impl Tcp {
                     return;
                 };
                 let Some(q) = pending.take(r.id()) else {
-                    seen.push((Outcome::Mismatch, 0, "id"));
+                    seen.push((Outcome::Mismatch(Mismatch::ID), 0, "id"));
                     return;
                 };
                 let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
                 if let Err(m) = q.key.check(&r) {
-                    seen.push((Outcome::Mismatch, rtt, m.kind()));
+                    seen.push((Outcome::Mismatch(m), rtt, m.kind()));
                     return;
                 }
-                let rcode = r.extended_rcode().map_or(r.header().rcode().0, |rc| rc.0);
+                let rcode = extended_rcode(&r);
                 if r.header().tc() {
                     seen.push((Outcome::Truncated, rtt, ""));
                 } else {
@@ -589,7 +762,7 @@ impl Tcp {
                     &[("direction", "response"), ("kind", kind)],
                     1,
                 ),
-                Outcome::Mismatch => shared.count("mismatches", u, &[("kind", kind)], 1),
+                Outcome::Mismatch(_) => shared.count("mismatches", u, &[("kind", kind)], 1),
                 _ => {}
             }
             shared.observe(u, outcome, rtt, now);
@@ -613,13 +786,9 @@ impl Tcp {
     }
 }
 
-impl Context for Tcp {}
-
-impl StreamContext for Tcp {
-    fn on_new_connection(&mut self) -> Action {
-        Action::Continue
-    }
-
+/// Callbacks of the L4 filter (inherent: only [`Conn`] implements the SDK traits, so
+/// the SDK's default trait methods are instantiated once, which keeps the `.wasm` small).
+impl Tcp {
     fn on_downstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
         let Ok(Some(data)) = hostcalls::get_buffer(BufferType::DownstreamData, 0, data_size) else {
             return Action::Continue;
@@ -764,10 +933,10 @@ impl Doh {
         };
         if let Err(m) = key.check(&r) {
             shared.count("mismatches", u, &[("kind", m.kind())], 1);
-            shared.observe(u, Outcome::Mismatch, rtt, now);
+            shared.observe(u, Outcome::Mismatch(m), rtt, now);
             return;
         }
-        let rcode = r.extended_rcode().map_or(r.header().rcode().0, |rc| rc.0);
+        let rcode = extended_rcode(&r);
         let outcome = if r.header().tc() {
             Outcome::Truncated
         } else {
@@ -777,9 +946,8 @@ impl Doh {
     }
 }
 
-impl Context for Doh {}
-
-impl HttpContext for Doh {
+/// Callbacks of the HTTP filter (see [`Conn`]).
+impl Doh {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(method) = header(MapType::HttpRequestHeaders, ":method") else {
             return Action::Continue;

@@ -1,11 +1,22 @@
-//! Per-upstream health: outcomes in, a score, a verdict and its reasons out.
+//! Health of the upstreams behind one filter instance: the core [`Scorer`], fed with one
+//! observation per exchange, keyed by upstream index.
 //!
-//! This is the filter's thin seam onto scoring. It keeps, per upstream, a small ring of
-//! recent outcomes and derives one severity per signal; the fused score is the largest
-//! weighted severity, and the verdict moves with hysteresis (entering a state needs the
-//! threshold, leaving it needs the score to fall below 80 % of it).
+//! The core scorer keeps a global verdict (all upstreams together, with hysteresis) and
+//! per-upstream severities, so a sick upstream is named in the reasons. This module maps
+//! the filter's outcomes and configuration onto it and formats reasons without float
+//! formatting code (which would cost the `.wasm` ~15 KiB).
+
+use dnswarden_core::score::{
+    Fallback, Observation, Outcome as CoreOutcome, ScoreConfig, Scorer, Verdict,
+};
+use dnswarden_core::wire::{Mismatch, Rcode};
 
 use crate::config::Config;
+
+/// Upstreams the scorer tracks at once (least recently seen evicted beyond that).
+pub const SERVERS: usize = 16;
+/// Target slots (the filter sets no expectations and passes no answer sets).
+const TARGETS: usize = 4;
 
 /// What happened to one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,44 +29,11 @@ pub enum Outcome {
     Timeout,
     /// The answer could not be parsed.
     Malformed,
-    /// The answer did not match its query (id or question).
-    Mismatch,
+    /// The answer did not match its query.
+    Mismatch(Mismatch),
 }
 
-/// Overall state of an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
-    /// Healthy.
-    Ok,
-    /// Some signal is elevated.
-    Degraded,
-    /// Sick.
-    Critical,
-}
-
-impl Verdict {
-    /// Lower-case name for logs.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Degraded => "degraded",
-            Self::Critical => "critical",
-        }
-    }
-
-    /// Gauge value: 0, 1, 2.
-    #[must_use]
-    pub fn gauge(self) -> i64 {
-        match self {
-            Self::Ok => 0,
-            Self::Degraded => 1,
-            Self::Critical => 2,
-        }
-    }
-}
-
-/// A verdict change, to be logged once.
+/// A change of the overall verdict, to be logged once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// Previous verdict.
@@ -64,220 +42,15 @@ pub struct Change {
     pub to: Verdict,
     /// Fused score in [0, 1].
     pub score: f32,
-    /// Signals that contributed, strongest first, e.g. `servfail=1.00 rtt=0.40`.
-    pub reasons: String,
 }
 
-const RING: usize = 32;
-const WINDOW_US: u64 = 10_000_000;
-const MIN_SAMPLES: usize = 3;
-
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    at_us: u64,
-    outcome: Outcome,
-    rtt_us: u32,
-}
-
-/// Health of one upstream.
-#[derive(Debug, Clone)]
-pub struct Health {
-    ring: Vec<Sample>,
-    next: usize,
-    consecutive_timeouts: u32,
-    verdict: Verdict,
-    score: f32,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Health {
-    /// A healthy upstream with no history.
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            ring: Vec::with_capacity(RING),
-            next: 0,
-            consecutive_timeouts: 0,
-            verdict: Verdict::Ok,
-            score: 0.0,
-        }
-    }
-
-    /// Current verdict.
-    #[must_use]
-    pub fn verdict(&self) -> Verdict {
-        self.verdict
-    }
-
-    /// Current score.
-    #[must_use]
-    pub fn score(&self) -> f32 {
-        self.score
-    }
-
-    /// Records an outcome and re-evaluates. Returns the change, if the verdict moved.
-    pub fn observe(
-        &mut self,
-        config: &Config,
-        outcome: Outcome,
-        rtt_us: u32,
-        at_us: u64,
-    ) -> Option<Change> {
-        let sample = Sample {
-            at_us,
-            outcome,
-            rtt_us,
-        };
-        if self.ring.len() < RING {
-            self.ring.push(sample);
-        } else if let Some(slot) = self.ring.get_mut(self.next) {
-            *slot = sample;
-        }
-        self.next = (self.next + 1) % RING;
-        if outcome == Outcome::Timeout {
-            self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
-        } else {
-            self.consecutive_timeouts = 0;
-        }
-        self.evaluate(config, at_us)
-    }
-
-    /// Re-evaluates at `now_us` (old samples age out). Returns the change, if any.
-    pub fn evaluate(&mut self, config: &Config, now_us: u64) -> Option<Change> {
-        let severities =
-            self.severities(config, now_us, rtt_of(&sample_last(&self.ring, self.next)));
-        let w = &config.weights;
-        let s = &config.signals;
-        let weighted = [
-            ("rtt", s.rtt, w.rtt * severities[0]),
-            ("timeouts", s.timeouts, w.timeouts * severities[1]),
-            ("servfail", s.servfail, w.servfail * severities[2]),
-            ("nxdomain", s.nxdomain, w.nxdomain * severities[3]),
-            ("truncation", s.truncation, w.truncation * severities[4]),
-            ("integrity", s.integrity, w.integrity * severities[5]),
-        ];
-        let score = weighted
-            .iter()
-            .filter(|(_, on, _)| *on)
-            .map(|(_, _, v)| *v)
-            .fold(0.0f32, f32::max)
-            .min(1.0);
-        self.score = score;
-        let t = &config.thresholds;
-        let target = if score >= t.critical {
-            Verdict::Critical
-        } else if score >= t.degraded {
-            Verdict::Degraded
-        } else {
-            Verdict::Ok
-        };
-        let next = match target.cmp(&self.verdict) {
-            std::cmp::Ordering::Greater => target,
-            std::cmp::Ordering::Equal => return None,
-            std::cmp::Ordering::Less => {
-                // Leave a state only once clearly below its threshold.
-                let leave = match self.verdict {
-                    Verdict::Critical => t.critical,
-                    _ => t.degraded,
-                } * 0.8;
-                if score >= leave {
-                    return None;
-                }
-                target
-            }
-        };
-        let mut parts: Vec<(&str, f32)> = weighted
-            .iter()
-            .filter(|(_, on, v)| *on && *v > 0.0)
-            .map(|(n, _, v)| (*n, *v))
-            .collect();
-        // Strongest first (at most six entries: an insertion sort keeps the .wasm small).
-        for i in 1..parts.len() {
-            let mut j = i;
-            while j > 0 && parts[j - 1].1 < parts[j].1 {
-                parts.swap(j - 1, j);
-                j -= 1;
-            }
-        }
-        let mut reasons = String::new();
-        for (n, v) in &parts {
-            if !reasons.is_empty() {
-                reasons.push(' ');
-            }
-            reasons.push_str(n);
-            reasons.push('=');
-            reasons.push_str(&fixed2(*v));
-        }
-        if reasons.is_empty() {
-            reasons.push_str("no elevated signal");
-        }
-        let change = Change {
-            from: self.verdict,
-            to: next,
-            score,
-            reasons,
-        };
-        self.verdict = next;
-        Some(change)
-    }
-
-    /// Severity in [0, 1] for rtt, timeouts, servfail, nxdomain, truncation, integrity.
-    fn severities(&self, config: &Config, now_us: u64, last_rtt: Option<u32>) -> [f32; 6] {
-        let recent = || {
-            self.ring
-                .iter()
-                .filter(|s| now_us.saturating_sub(s.at_us) < WINDOW_US)
-        };
-        let n = recent().count();
-        let mut out = [0.0f32; 6];
-        if n == 0 {
-            return out;
-        }
-        let share = |pred: &dyn Fn(Outcome) -> bool| {
-            recent().filter(|s| pred(s.outcome)).count() as f32 / n as f32
-        };
-        let enough = n >= MIN_SAMPLES;
-        // RTT: the newest answer far above the window's median, and above the floor.
-        let rtts = || {
-            recent()
-                .filter(|s| matches!(s.outcome, Outcome::Response(_)))
-                .map(|s| s.rtt_us)
-        };
-        let answered = rtts().count();
-        if let Some(last) = last_rtt
-            && answered >= MIN_SAMPLES
-        {
-            // Median by counting (at most 32 samples): the smallest value with at least
-            // half of the samples at or below it.
-            let median = rtts()
-                .filter(|&c| 2 * rtts().filter(|&o| o <= c).count() > answered)
-                .min()
-                .unwrap_or(0);
-            let floor = config.thresholds.rtt_floor_ms.saturating_mul(1000);
-            if last > floor && last > median.saturating_mul(4) {
-                out[0] = 1.0;
-            }
-        }
-        out[1] = if self.consecutive_timeouts >= 3 {
-            1.0
-        } else if enough {
-            share(&|o| o == Outcome::Timeout)
-        } else {
-            0.0
-        };
-        if enough {
-            out[2] = share(&|o| o == Outcome::Response(2));
-            let nx = share(&|o| o == Outcome::Response(3));
-            out[3] = ((nx - 0.85) / 0.15).clamp(0.0, 1.0);
-            out[4] = share(&|o| o == Outcome::Truncated);
-            out[5] = share(&|o| matches!(o, Outcome::Malformed | Outcome::Mismatch));
-        }
-        out
+/// Gauge value of a verdict: 0 ok, 1 degraded, 2 critical.
+#[must_use]
+pub fn gauge(v: Verdict) -> i64 {
+    match v {
+        Verdict::Ok => 0,
+        Verdict::Degraded => 1,
+        Verdict::Critical => 2,
     }
 }
 
@@ -285,57 +58,156 @@ impl Health {
 #[must_use]
 pub fn fixed2(x: f32) -> String {
     let hundredths = (x.clamp(0.0, 1_000.0) * 100.0 + 0.5) as u32;
-    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+    let mut out = (hundredths / 100).to_string();
+    out.push('.');
+    out.push(char::from(b'0' + (hundredths / 10 % 10) as u8));
+    out.push(char::from(b'0' + (hundredths % 10) as u8));
+    out
 }
 
-fn sample_last(ring: &[Sample], next: usize) -> Option<Sample> {
-    let at = if next == 0 {
-        ring.len().checked_sub(1)?
-    } else {
-        next - 1
-    };
-    ring.get(at).copied()
+/// The core scorer configuration for a plugin configuration.
+///
+/// # Errors
+/// The core's validation message, naming its field.
+pub fn score_config(config: &Config) -> Result<ScoreConfig, dnswarden_core::score::ConfigError> {
+    let mut sc = ScoreConfig::default();
+    let (s, w, t) = (&config.signals, &config.weights, &config.thresholds);
+    let on = |enabled: bool, weight: f32| if enabled { weight } else { 0.0 };
+    sc.weights.rtt = on(s.rtt, w.rtt);
+    sc.weights.loss = on(s.timeouts, w.timeouts);
+    sc.weights.servfail = on(s.servfail, w.servfail);
+    sc.weights.nxdomain = on(s.nxdomain, w.nxdomain);
+    sc.weights.truncation = on(s.truncation, w.truncation);
+    sc.weights.integrity = on(s.integrity, w.integrity);
+    // The filter passes neither expected answer sets nor answer summaries.
+    sc.weights.drift = 0.0;
+    sc.weights.round_robin = 0.0;
+    sc.degraded_enter = t.degraded;
+    sc.critical_enter = t.critical;
+    // Hysteresis at the core's default ratios (0.3 / 0.5 and 0.6 / 0.85).
+    sc.degraded_leave = t.degraded * 0.6;
+    sc.critical_leave = t.degraded.max(t.critical * 0.7);
+    sc.rtt_floor_us = t.rtt_floor_ms.saturating_mul(1000);
+    sc.validate()?;
+    Ok(sc)
 }
 
-fn rtt_of(sample: &Option<Sample>) -> Option<u32> {
-    sample
-        .filter(|s| matches!(s.outcome, Outcome::Response(_)))
-        .map(|s| s.rtt_us)
+/// The scorer for one filter instance.
+#[derive(Debug)]
+pub struct Health {
+    scorer: Box<Scorer<SERVERS, TARGETS>>,
+}
+
+impl Health {
+    /// A scorer for this configuration.
+    ///
+    /// # Errors
+    /// See [`score_config`].
+    pub fn new(config: &Config) -> Result<Self, dnswarden_core::score::ConfigError> {
+        let scorer = Scorer::new(score_config(config)?)?;
+        Ok(Self {
+            scorer: Box::new(scorer),
+        })
+    }
+
+    /// Overall verdict.
+    #[must_use]
+    pub fn verdict(&self) -> Verdict {
+        self.scorer.verdict()
+    }
+
+    /// Overall score.
+    #[must_use]
+    pub fn score(&self) -> f32 {
+        self.scorer.score()
+    }
+
+    /// One upstream's own score (0 when not tracked).
+    #[must_use]
+    pub fn server_score(&self, server: u32) -> f32 {
+        self.scorer.server_health(server).map_or(0.0, |h| h.score)
+    }
+
+    /// One upstream's verdict from its own score (no hysteresis: the overall verdict
+    /// carries that).
+    #[must_use]
+    pub fn server_verdict(&self, server: u32) -> Verdict {
+        let score = self.server_score(server);
+        let cfg = self.scorer.config();
+        if score >= cfg.critical_enter {
+            Verdict::Critical
+        } else if score >= cfg.degraded_enter {
+            Verdict::Degraded
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// Feeds one exchange; returns the overall verdict change, if any.
+    pub fn observe(
+        &mut self,
+        server: u32,
+        target: u32,
+        outcome: Outcome,
+        rtt_us: u32,
+        at_us: u64,
+    ) -> Option<Change> {
+        let outcome = match outcome {
+            Outcome::Response(rcode) => CoreOutcome::Response(Rcode(rcode)),
+            Outcome::Truncated => CoreOutcome::Truncated(Fallback::NotAttempted),
+            Outcome::Timeout => CoreOutcome::Timeout,
+            Outcome::Malformed => CoreOutcome::Malformed,
+            Outcome::Mismatch(m) => CoreOutcome::Mismatch(m),
+        };
+        let a = self
+            .scorer
+            .observe(&Observation::new(server, target, at_us, outcome).rtt(rtt_us));
+        a.change.map(|c| Change {
+            from: c.from,
+            to: c.to,
+            score: c.score,
+        })
+    }
+
+    /// Re-evaluates at `now_us` (windows age, verdicts step down).
+    pub fn evaluate(&mut self, now_us: u64) -> Option<Change> {
+        let a = self.scorer.evaluate(now_us);
+        a.change.map(|c| Change {
+            from: c.from,
+            to: c.to,
+            score: c.score,
+        })
+    }
+
+    /// The raised detectors, strongest first: `servfail=1.00@<upstream>`, with the
+    /// upstream named when one stands out.
+    pub fn reasons(&self, label: impl Fn(u32) -> String) -> String {
+        let mut out = String::new();
+        for r in self.scorer.reasons().iter() {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(r.detector.name());
+            out.push('=');
+            out.push_str(&fixed2(r.weighted));
+            out.push_str(" (");
+            out.push_str(r.cause.description());
+            if let Some(server) = r.server {
+                out.push_str(", upstream ");
+                out.push_str(&label(server));
+            }
+            out.push(')');
+        }
+        if out.is_empty() {
+            out.push_str("no detector raised");
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn servfail_burst_goes_critical_then_recovers_once() {
-        let c = Config::default();
-        let mut h = Health::new();
-        let mut t = 0;
-        for _ in 0..5 {
-            t += 1_000;
-            assert!(h.observe(&c, Outcome::Response(0), 1_000, t).is_none());
-        }
-        let mut changes = Vec::new();
-        for _ in 0..15 {
-            t += 1_000;
-            changes.extend(h.observe(&c, Outcome::Response(2), 1_000, t));
-        }
-        assert_eq!(h.verdict(), Verdict::Critical);
-        assert!(
-            changes.iter().all(|ch| ch.reasons.starts_with("servfail=")),
-            "{changes:?}"
-        );
-        // Aging out: after the window only healthy answers remain.
-        t += WINDOW_US + 1;
-        let mut back = Vec::new();
-        for _ in 0..5 {
-            t += 1_000;
-            back.extend(h.observe(&c, Outcome::Response(0), 1_000, t));
-        }
-        assert_eq!(h.verdict(), Verdict::Ok);
-        assert_eq!(back.len(), 1, "{back:?}");
-    }
 
     #[test]
     fn fixed2_rounds() {
@@ -346,36 +218,51 @@ mod tests {
     }
 
     #[test]
-    fn three_timeouts_in_a_row_are_critical() {
-        let c = Config::default();
-        let mut h = Health::new();
-        h.observe(&c, Outcome::Timeout, 0, 1);
-        h.observe(&c, Outcome::Timeout, 0, 2);
-        let ch = h.observe(&c, Outcome::Timeout, 0, 3).expect("changes");
-        assert_eq!(ch.to, Verdict::Critical);
-        assert!(ch.reasons.contains("timeouts=1.00"));
+    fn default_config_is_valid_for_the_core() {
+        assert!(score_config(&Config::default()).is_ok());
+    }
+
+    #[test]
+    fn servfail_burst_on_one_upstream_goes_critical_and_is_named() {
+        let mut h = Health::new(&Config::default()).expect("valid");
+        let mut t = 0;
+        let mut changes = Vec::new();
+        for i in 0..30u32 {
+            t += 10_000;
+            let server = i % 3;
+            let rcode = if server == 2 && i >= 15 { 2 } else { 0 };
+            changes.extend(h.observe(server, 0, Outcome::Response(rcode), 900, t));
+        }
+        assert_eq!(h.verdict(), Verdict::Critical, "{changes:?}");
+        assert_eq!(changes.last().map(|c| c.to), Some(Verdict::Critical));
+        assert_eq!(h.server_verdict(2), Verdict::Critical);
+        assert_eq!(h.server_verdict(0), Verdict::Ok);
+        let reasons = h.reasons(|s| format!("u{s}"));
+        assert!(reasons.starts_with("servfail="), "{reasons}");
+        assert!(reasons.contains("upstream u2"), "{reasons}");
     }
 
     #[test]
     fn disabled_signal_does_not_count() {
         let mut c = Config::default();
         c.signals.servfail = false;
-        let mut h = Health::new();
-        for t in 0..10 {
-            assert!(h.observe(&c, Outcome::Response(2), 1_000, t).is_none());
+        let mut h = Health::new(&c).expect("valid");
+        for t in 0..20 {
+            assert!(
+                h.observe(0, 0, Outcome::Response(2), 1_000, t * 1_000)
+                    .is_none()
+            );
         }
+        assert_eq!(h.verdict(), Verdict::Ok);
     }
 
     #[test]
-    fn rtt_spike_above_floor() {
-        let c = Config::default();
-        let mut h = Health::new();
-        for t in 0..5 {
-            h.observe(&c, Outcome::Response(0), 1_000, t);
+    fn three_timeouts_in_a_row_are_critical() {
+        let mut h = Health::new(&Config::default()).expect("valid");
+        for t in 1..=3 {
+            h.observe(0, 0, Outcome::Timeout, 0, t);
         }
-        let ch = h
-            .observe(&c, Outcome::Response(0), 200_000, 6)
-            .expect("spike");
-        assert!(ch.reasons.starts_with("rtt="));
+        assert_eq!(h.verdict(), Verdict::Critical);
+        assert!(h.reasons(|s| s.to_string()).starts_with("loss="));
     }
 }
