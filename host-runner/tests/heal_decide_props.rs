@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use dnswarden::heal::decide::{HealthEndpoints, Planned, Verification, verify};
-use dnswarden::heal::{Action, ClusterView, GuardState, Mode, PodHealth, PodView, Policy, Refusal, Verdict, decide};
+use dnswarden::heal::{
+    Action, ClusterView, GuardState, Mode, PodHealth, PodView, Policy, Refusal, Verdict, decide,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -30,29 +32,73 @@ struct StepGen {
 }
 
 fn verdict() -> impl Strategy<Value = Verdict> {
-    prop_oneof![Just(Verdict::Ok), Just(Verdict::Degraded), Just(Verdict::Critical)]
+    prop_oneof![
+        Just(Verdict::Ok),
+        Just(Verdict::Degraded),
+        Just(Verdict::Critical)
+    ]
 }
 
 fn pod() -> impl Strategy<Value = PodGen> {
-    (any::<bool>(), verdict(), 0u64..200, prop::bool::weighted(0.1), prop::option::of(any::<bool>()), prop::option::of(any::<bool>())).prop_map(
-        |(ready, verdict, held_s, terminating, ready_ep, health_ep)| PodGen { ready, verdict, held_s, terminating, ready_ep, health_ep },
+    (
+        any::<bool>(),
+        verdict(),
+        0u64..200,
+        prop::bool::weighted(0.1),
+        prop::option::of(any::<bool>()),
+        prop::option::of(any::<bool>()),
     )
+        .prop_map(
+            |(ready, verdict, held_s, terminating, ready_ep, health_ep)| PodGen {
+                ready,
+                verdict,
+                held_s,
+                terminating,
+                ready_ep,
+                health_ep,
+            },
+        )
 }
 
 fn step() -> impl Strategy<Value = StepGen> {
-    (0u64..400, prop::collection::vec(pod(), 1..5), prop::bool::weighted(0.9), prop::bool::weighted(0.8), prop::option::of(verdict()), prop::bool::weighted(0.9))
-        .prop_map(|(dt_s, pods, api_reachable, is_leader, service, owned)| StepGen { dt_s, pods, api_reachable, is_leader, service, owned })
+    (
+        0u64..400,
+        prop::collection::vec(pod(), 1..5),
+        prop::bool::weighted(0.9),
+        prop::bool::weighted(0.8),
+        prop::option::of(verdict()),
+        prop::bool::weighted(0.9),
+    )
+        .prop_map(
+            |(dt_s, pods, api_reachable, is_leader, service, owned)| StepGen {
+                dt_s,
+                pods,
+                api_reachable,
+                is_leader,
+                service,
+                owned,
+            },
+        )
 }
 
 fn mode() -> impl Strategy<Value = Mode> {
-    prop_oneof![Just(Mode::Off), Just(Mode::DryRun), Just(Mode::Enforce), Just(Mode::Enforce)]
+    prop_oneof![
+        Just(Mode::Off),
+        Just(Mode::DryRun),
+        Just(Mode::Enforce),
+        Just(Mode::Enforce)
+    ]
 }
 
 fn view_of(s: &StepGen, now_us: u64, generation: u64) -> ClusterView {
     ClusterView {
         api_reachable: s.api_reachable,
         is_leader: s.is_leader,
-        service: s.service.map(|v| PodHealth { verdict: v, since_us: 0, reasons: vec![] }),
+        service: s.service.map(|v| PodHealth {
+            verdict: v,
+            since_us: 0,
+            reasons: vec![],
+        }),
         pods: s
             .pods
             .iter()
@@ -64,8 +110,15 @@ fn view_of(s: &StepGen, now_us: u64, generation: u64) -> ClusterView {
                 restarts: 0,
                 terminating: p.terminating,
                 deployment: s.owned.then(|| "coredns".to_string()),
-                dns: Some(PodHealth { verdict: p.verdict, since_us: now_us.saturating_sub(p.held_s * 1_000_000), reasons: vec!["servfail"] }),
-                endpoints: HealthEndpoints { ready: p.ready_ep, health: p.health_ep },
+                dns: Some(PodHealth {
+                    verdict: p.verdict,
+                    since_us: now_us.saturating_sub(p.held_s * 1_000_000),
+                    reasons: vec!["servfail"],
+                }),
+                endpoints: HealthEndpoints {
+                    ready: p.ready_ep,
+                    health: p.health_ep,
+                },
             })
             .collect(),
     }
@@ -79,7 +132,9 @@ fn healthy_other(v: &ClusterView, target: &str) -> usize {
                 && !p.terminating
                 && p.ready
                 && !p.endpoints.any_failed()
-                && p.dns.as_ref().is_none_or(|d| d.verdict != Verdict::Critical)
+                && p.dns
+                    .as_ref()
+                    .is_none_or(|d| d.verdict != Verdict::Critical)
         })
         .count()
 }

@@ -12,8 +12,11 @@ use serde_json::Value;
 type Rules = BTreeSet<(String, String, String)>;
 
 fn manifests() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
-    serde_yaml_ng::Deserializer::from_str(&text).map(|d| Value::deserialize(d).unwrap()).collect()
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rbac.yaml")).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect()
 }
 
 fn rules_of(doc: &Value) -> Rules {
@@ -23,7 +26,11 @@ fn rules_of(doc: &Value) -> Rules {
         for g in r["apiGroups"].as_array().unwrap() {
             for res in r["resources"].as_array().unwrap() {
                 for v in r["verbs"].as_array().unwrap() {
-                    out.insert((g.as_str().unwrap().into(), res.as_str().unwrap().into(), v.as_str().unwrap().into()));
+                    out.insert((
+                        g.as_str().unwrap().into(),
+                        res.as_str().unwrap().into(),
+                        v.as_str().unwrap().into(),
+                    ));
                 }
             }
         }
@@ -35,12 +42,18 @@ fn table(scope: Scope) -> Rules {
     API_USAGE
         .iter()
         .filter(|u| u.scope == scope)
-        .flat_map(|u| u.verbs.iter().map(move |v| (u.group.to_string(), u.resource.to_string(), v.to_string())))
+        .flat_map(|u| {
+            u.verbs
+                .iter()
+                .map(move |v| (u.group.to_string(), u.resource.to_string(), v.to_string()))
+        })
         .collect()
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).unwrap_or_else(|| panic!("{kind} {name} missing from rbac.yaml"))
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name} missing from rbac.yaml"))
 }
 
 #[test]
@@ -48,38 +61,78 @@ fn rbac_manifest_matches_the_api_usage_table_exactly() {
     let docs = manifests();
     let coredns = find(&docs, "Role", "dnswarden-coredns");
     assert_eq!(coredns["metadata"]["namespace"], "kube-system");
-    assert_eq!(rules_of(coredns), table(Scope::CoreDns), "Role dnswarden-coredns != API_USAGE (Scope::CoreDns)");
+    assert_eq!(
+        rules_of(coredns),
+        table(Scope::CoreDns),
+        "Role dnswarden-coredns != API_USAGE (Scope::CoreDns)"
+    );
     let disc = find(&docs, "ClusterRole", "dnswarden-discovery");
-    assert_eq!(rules_of(disc), table(Scope::Watched), "ClusterRole dnswarden-discovery != API_USAGE (Scope::Watched)");
+    assert_eq!(
+        rules_of(disc),
+        table(Scope::Watched),
+        "ClusterRole dnswarden-discovery != API_USAGE (Scope::Watched)"
+    );
     let leader = find(&docs, "Role", "dnswarden-leader");
     assert_eq!(leader["metadata"]["namespace"], "dnswarden");
-    assert_eq!(rules_of(leader), table(Scope::Runner), "Role dnswarden-leader != API_USAGE (Scope::Runner)");
+    assert_eq!(
+        rules_of(leader),
+        table(Scope::Runner),
+        "Role dnswarden-leader != API_USAGE (Scope::Runner)"
+    );
     // Nothing else grants anything.
-    let granting: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole").collect();
+    let granting: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+        .collect();
     assert_eq!(granting.len(), 3);
     // Discovery and healing only read, except the listed writes.
-    let writes: BTreeSet<(String, String)> =
-        API_USAGE.iter().flat_map(|u| u.verbs.iter().filter(|v| !["get", "list", "watch"].contains(v)).map(move |v| (u.resource.to_string(), v.to_string()))).collect();
-    let want: BTreeSet<(String, String)> = [("pods/eviction", "create"), ("deployments", "patch"), ("events", "create"), ("leases", "create"), ("leases", "update")]
+    let writes: BTreeSet<(String, String)> = API_USAGE
         .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .flat_map(|u| {
+            u.verbs
+                .iter()
+                .filter(|v| !["get", "list", "watch"].contains(v))
+                .map(move |v| (u.resource.to_string(), v.to_string()))
+        })
         .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("pods/eviction", "create"),
+        ("deployments", "patch"),
+        ("events", "create"),
+        ("leases", "create"),
+        ("leases", "update"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     assert_eq!(writes, want);
 }
 
 #[test]
 fn every_role_is_bound_to_the_service_account() {
     let docs = manifests();
-    for (binding, role_kind, role) in
-        [("RoleBinding", "Role", "dnswarden-coredns"), ("ClusterRoleBinding", "ClusterRole", "dnswarden-discovery"), ("RoleBinding", "Role", "dnswarden-leader")]
-    {
+    for (binding, role_kind, role) in [
+        ("RoleBinding", "Role", "dnswarden-coredns"),
+        ("ClusterRoleBinding", "ClusterRole", "dnswarden-discovery"),
+        ("RoleBinding", "Role", "dnswarden-leader"),
+    ] {
         let b = find(&docs, binding, role);
         assert_eq!(b["roleRef"]["kind"], role_kind);
         assert_eq!(b["roleRef"]["name"], role);
         let subj = &b["subjects"][0];
-        assert_eq!((subj["kind"].as_str(), subj["name"].as_str(), subj["namespace"].as_str()), (Some("ServiceAccount"), Some("dnswarden"), Some("dnswarden")));
+        assert_eq!(
+            (
+                subj["kind"].as_str(),
+                subj["name"].as_str(),
+                subj["namespace"].as_str()
+            ),
+            (Some("ServiceAccount"), Some("dnswarden"), Some("dnswarden"))
+        );
         if binding == "RoleBinding" {
-            assert_eq!(b["metadata"]["namespace"], find(&docs, role_kind, role)["metadata"]["namespace"]);
+            assert_eq!(
+                b["metadata"]["namespace"],
+                find(&docs, role_kind, role)["metadata"]["namespace"]
+            );
         }
     }
 }

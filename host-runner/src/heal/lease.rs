@@ -79,13 +79,16 @@ pub enum LeaseError {
     },
 }
 
+/// What identifies one version of the Lease: holder, renewTime, resourceVersion.
+type Observed = (Option<String>, Option<Timestamp>, Option<String>);
+
 /// The leader-election state machine.
 pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaseConfig,
     role: Role,
     /// (holder, renewTime, resourceVersion) last seen, and when we first saw it.
-    observed: Option<((Option<String>, Option<Timestamp>, Option<String>), Instant)>,
+    observed: Option<(Observed, Instant)>,
 }
 
 impl fmt::Debug for LeaderElector {

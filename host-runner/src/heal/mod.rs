@@ -1,6 +1,6 @@
 //! Guarded self-healing of CoreDNS (modes `off`, `dry-run` (default), `enforce`).
 //!
-//! * [`decide`]: the pure decision over verdicts, Kubernetes' view, health endpoints,
+//! * [`decide`](mod@decide): the pure decision over verdicts, Kubernetes' view, health endpoints,
 //!   the clock and the guardrail state — property-tested.
 //! * [`actions`]: eviction, rollout restart, owner lookup, Events, health endpoints.
 //! * [`lease`]: leader election over a coordination.k8s.io/v1 Lease.

@@ -63,18 +63,90 @@ pub struct ApiUse {
 
 /// The table: every API call the code makes, with the RBAC it needs.
 pub const API_USAGE: &[ApiUse] = &[
-    ApiUse { call: ApiCall::CoreDnsServices, group: "", resource: "services", verbs: &["list", "watch"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::CoreDnsEndpointSlices, group: "discovery.k8s.io", resource: "endpointslices", verbs: &["list", "watch"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::CoreDnsPods, group: "", resource: "pods", verbs: &["list", "watch"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::EvictPod, group: "", resource: "pods/eviction", verbs: &["create"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::GetReplicaSet, group: "apps", resource: "replicasets", verbs: &["get"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::PatchDeployment, group: "apps", resource: "deployments", verbs: &["patch"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::CreateEvent, group: "events.k8s.io", resource: "events", verbs: &["create"], scope: Scope::CoreDns },
-    ApiUse { call: ApiCall::WatchedServices, group: "", resource: "services", verbs: &["list", "watch"], scope: Scope::Watched },
-    ApiUse { call: ApiCall::WatchedEndpointSlices, group: "discovery.k8s.io", resource: "endpointslices", verbs: &["list", "watch"], scope: Scope::Watched },
-    ApiUse { call: ApiCall::GetLease, group: "coordination.k8s.io", resource: "leases", verbs: &["get"], scope: Scope::Runner },
-    ApiUse { call: ApiCall::CreateLease, group: "coordination.k8s.io", resource: "leases", verbs: &["create"], scope: Scope::Runner },
-    ApiUse { call: ApiCall::ReplaceLease, group: "coordination.k8s.io", resource: "leases", verbs: &["update"], scope: Scope::Runner },
+    ApiUse {
+        call: ApiCall::CoreDnsServices,
+        group: "",
+        resource: "services",
+        verbs: &["list", "watch"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::CoreDnsEndpointSlices,
+        group: "discovery.k8s.io",
+        resource: "endpointslices",
+        verbs: &["list", "watch"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::CoreDnsPods,
+        group: "",
+        resource: "pods",
+        verbs: &["list", "watch"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::EvictPod,
+        group: "",
+        resource: "pods/eviction",
+        verbs: &["create"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::GetReplicaSet,
+        group: "apps",
+        resource: "replicasets",
+        verbs: &["get"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::PatchDeployment,
+        group: "apps",
+        resource: "deployments",
+        verbs: &["patch"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::CreateEvent,
+        group: "events.k8s.io",
+        resource: "events",
+        verbs: &["create"],
+        scope: Scope::CoreDns,
+    },
+    ApiUse {
+        call: ApiCall::WatchedServices,
+        group: "",
+        resource: "services",
+        verbs: &["list", "watch"],
+        scope: Scope::Watched,
+    },
+    ApiUse {
+        call: ApiCall::WatchedEndpointSlices,
+        group: "discovery.k8s.io",
+        resource: "endpointslices",
+        verbs: &["list", "watch"],
+        scope: Scope::Watched,
+    },
+    ApiUse {
+        call: ApiCall::GetLease,
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["get"],
+        scope: Scope::Runner,
+    },
+    ApiUse {
+        call: ApiCall::CreateLease,
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["create"],
+        scope: Scope::Runner,
+    },
+    ApiUse {
+        call: ApiCall::ReplaceLease,
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["update"],
+        scope: Scope::Runner,
+    },
 ];
 
 impl ApiCall {
@@ -82,7 +154,10 @@ impl ApiCall {
     pub fn usage(self) -> &'static ApiUse {
         // Every variant has exactly one entry (checked by a unit test); the fallback
         // keeps this total without a panic.
-        API_USAGE.iter().find(|u| u.call == self).unwrap_or(&API_USAGE[0])
+        API_USAGE
+            .iter()
+            .find(|u| u.call == self)
+            .unwrap_or(&API_USAGE[0])
     }
 
     /// A bounded label for logs and metrics.
@@ -125,7 +200,11 @@ mod tests {
             ApiCall::ReplaceLease,
         ];
         for call in all {
-            assert_eq!(API_USAGE.iter().filter(|u| u.call == call).count(), 1, "{call:?}");
+            assert_eq!(
+                API_USAGE.iter().filter(|u| u.call == call).count(),
+                1,
+                "{call:?}"
+            );
             assert_eq!(call.usage().call, call);
         }
         assert_eq!(API_USAGE.len(), all.len());

@@ -114,7 +114,11 @@ pub fn cluster_domain_from_resolv_conf(text: &str) -> Option<String> {
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("search"))
         .flat_map(str::split_whitespace)
-        .filter_map(|entry| normalize_name(entry).strip_prefix("svc.").map(str::to_owned))
+        .filter_map(|entry| {
+            normalize_name(entry)
+                .strip_prefix("svc.")
+                .map(str::to_owned)
+        })
         .find(|d| !d.is_empty())
 }
 
@@ -125,31 +129,61 @@ mod tests {
     #[test]
     fn domain_from_pod_resolv_conf() {
         let text = "nameserver 10.96.0.10\nsearch team-a.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n";
-        assert_eq!(cluster_domain_from_resolv_conf(text).as_deref(), Some("cluster.local"));
+        assert_eq!(
+            cluster_domain_from_resolv_conf(text).as_deref(),
+            Some("cluster.local")
+        );
         let custom = "search x.svc.Corp.Example. svc.corp.example. corp.example.\n";
-        assert_eq!(cluster_domain_from_resolv_conf(custom).as_deref(), Some("corp.example"));
+        assert_eq!(
+            cluster_domain_from_resolv_conf(custom).as_deref(),
+            Some("corp.example")
+        );
     }
 
     #[test]
     fn no_domain_outside_a_cluster() {
-        assert_eq!(cluster_domain_from_resolv_conf("nameserver 1.1.1.1\nsearch home.lan\n"), None);
+        assert_eq!(
+            cluster_domain_from_resolv_conf("nameserver 1.1.1.1\nsearch home.lan\n"),
+            None
+        );
         assert_eq!(cluster_domain_from_resolv_conf(""), None);
         assert_eq!(cluster_domain_from_resolv_conf("search svc.\n"), None);
     }
 
     #[test]
     fn configured_domain_wins() {
-        let cfg = DiscoveryConfig { cluster_domain: Some("Cluster.Local.".into()), ..Default::default() };
-        assert_eq!(cfg.resolve_cluster_domain(Some("search svc.other\n")).as_deref(), Some("cluster.local"));
+        let cfg = DiscoveryConfig {
+            cluster_domain: Some("Cluster.Local.".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            cfg.resolve_cluster_domain(Some("search svc.other\n"))
+                .as_deref(),
+            Some("cluster.local")
+        );
     }
 
     #[test]
     fn invalid_values_name_the_field() {
-        let cfg = DiscoveryConfig { coredns_namespace: " ".into(), ..Default::default() };
+        let cfg = DiscoveryConfig {
+            coredns_namespace: " ".into(),
+            ..Default::default()
+        };
         let e = cfg.validate().unwrap_err().to_string();
-        assert!(e.contains("kube.coredns_namespace") && e.contains("fix"), "{e}");
-        let cfg = DiscoveryConfig { cluster_domain: Some(".".into()), ..Default::default() };
-        assert!(cfg.validate().unwrap_err().to_string().contains("kube.cluster_domain"));
+        assert!(
+            e.contains("kube.coredns_namespace") && e.contains("fix"),
+            "{e}"
+        );
+        let cfg = DiscoveryConfig {
+            cluster_domain: Some(".".into()),
+            ..Default::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kube.cluster_domain")
+        );
         assert!(DiscoveryConfig::default().validate().is_ok());
     }
 }

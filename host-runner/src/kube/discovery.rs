@@ -31,15 +31,24 @@ pub struct Discovery {
     plan_tx: watch::Sender<Arc<ProbePlan>>,
     api_tx: watch::Sender<bool>,
     coredns_svc: (Store<Service>, reflector::store::Writer<Service>),
-    coredns_slices: (Store<EndpointSlice>, reflector::store::Writer<EndpointSlice>),
+    coredns_slices: (
+        Store<EndpointSlice>,
+        reflector::store::Writer<EndpointSlice>,
+    ),
     pods: (Store<Pod>, reflector::store::Writer<Pod>),
     services: (Store<Service>, reflector::store::Writer<Service>),
-    slices: (Store<EndpointSlice>, reflector::store::Writer<EndpointSlice>),
+    slices: (
+        Store<EndpointSlice>,
+        reflector::store::Writer<EndpointSlice>,
+    ),
 }
 
 impl fmt::Debug for Discovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Discovery").field("config", &self.config).field("domain", &self.domain).finish_non_exhaustive()
+        f.debug_struct("Discovery")
+            .field("config", &self.config)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,17 +59,30 @@ impl Discovery {
     /// Validates `config` and resolves the cluster domain (configured, else the
     /// search path of `/etc/resolv.conf`; the file is read, its resolver never asked).
     pub fn new(client: Client, config: DiscoveryConfig) -> Result<Discovery, DiscoveryError> {
-        let text = if config.cluster_domain.is_none() { std::fs::read_to_string(RESOLV_CONF).ok() } else { None };
+        let text = if config.cluster_domain.is_none() {
+            std::fs::read_to_string(RESOLV_CONF).ok()
+        } else {
+            None
+        };
         Discovery::with_resolv_conf(client, config, text.as_deref())
     }
 
     /// Like [`Discovery::new`] with the resolv.conf text given (tests, other paths).
-    pub fn with_resolv_conf(client: Client, config: DiscoveryConfig, resolv_conf: Option<&str>) -> Result<Discovery, DiscoveryError> {
+    pub fn with_resolv_conf(
+        client: Client,
+        config: DiscoveryConfig,
+        resolv_conf: Option<&str>,
+    ) -> Result<Discovery, DiscoveryError> {
         config.validate()?;
-        let domain = config
-            .resolve_cluster_domain(resolv_conf)
-            .ok_or_else(|| DiscoveryError::NoClusterDomain { path: RESOLV_CONF.into() })?;
-        let (plan_tx, _) = watch::channel(Arc::new(ProbePlan { cluster_domain: domain.clone(), ..ProbePlan::default() }));
+        let domain = config.resolve_cluster_domain(resolv_conf).ok_or_else(|| {
+            DiscoveryError::NoClusterDomain {
+                path: RESOLV_CONF.into(),
+            }
+        })?;
+        let (plan_tx, _) = watch::channel(Arc::new(ProbePlan {
+            cluster_domain: domain.clone(),
+            ..ProbePlan::default()
+        }));
         Ok(Discovery {
             client,
             config,
@@ -100,14 +122,41 @@ impl Discovery {
     /// Runs the watchers until `shutdown` completes. Watch errors are logged and
     /// retried with kube-rs' default backoff; the last good plan stays published.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let Discovery { client, config, domain, plan_tx, api_tx, coredns_svc, coredns_slices, pods, services, slices } = self;
+        let Discovery {
+            client,
+            config,
+            domain,
+            plan_tx,
+            api_tx,
+            coredns_svc,
+            coredns_slices,
+            pods,
+            services,
+            slices,
+        } = self;
         let core_ns = config.coredns_namespace.clone();
-        let mut streams: SelectAll<BoxStream<'static, (ApiCall, Result<(), watcher::Error>)>> = SelectAll::new();
+        let mut streams: SelectAll<BoxStream<'static, (ApiCall, Result<(), watcher::Error>)>> =
+            SelectAll::new();
 
         let sel = watcher::Config::default().labels(&config.coredns_selector);
-        streams.push(watch_into(ApiCall::CoreDnsServices, Api::namespaced(client.clone(), &core_ns), sel.clone(), coredns_svc.1));
-        streams.push(watch_into(ApiCall::CoreDnsEndpointSlices, Api::namespaced(client.clone(), &core_ns), watcher::Config::default().labels(SERVICE_NAME_LABEL), coredns_slices.1));
-        streams.push(watch_into(ApiCall::CoreDnsPods, Api::namespaced(client.clone(), &core_ns), sel, pods.1));
+        streams.push(watch_into(
+            ApiCall::CoreDnsServices,
+            Api::namespaced(client.clone(), &core_ns),
+            sel.clone(),
+            coredns_svc.1,
+        ));
+        streams.push(watch_into(
+            ApiCall::CoreDnsEndpointSlices,
+            Api::namespaced(client.clone(), &core_ns),
+            watcher::Config::default().labels(SERVICE_NAME_LABEL),
+            coredns_slices.1,
+        ));
+        streams.push(watch_into(
+            ApiCall::CoreDnsPods,
+            Api::namespaced(client.clone(), &core_ns),
+            sel,
+            pods.1,
+        ));
 
         let svc_cfg = match &config.service_selector {
             Some(s) => watcher::Config::default().labels(s),
@@ -119,15 +168,35 @@ impl Discovery {
         // given and otherwise merge per-namespace watchers into per-namespace stores.
         let mut ns_stores: Vec<(Store<Service>, Store<EndpointSlice>)> = Vec::new();
         if config.namespaces.is_empty() {
-            streams.push(watch_into(ApiCall::WatchedServices, Api::all(client.clone()), svc_cfg, services.1));
-            streams.push(watch_into(ApiCall::WatchedEndpointSlices, Api::all(client.clone()), slice_cfg, slices.1));
+            streams.push(watch_into(
+                ApiCall::WatchedServices,
+                Api::all(client.clone()),
+                svc_cfg,
+                services.1,
+            ));
+            streams.push(watch_into(
+                ApiCall::WatchedEndpointSlices,
+                Api::all(client.clone()),
+                slice_cfg,
+                slices.1,
+            ));
             ns_stores.push((services.0, slices.0));
         } else {
             for ns in &config.namespaces {
                 let (sr, sw) = reflector::store();
                 let (er, ew) = reflector::store();
-                streams.push(watch_into(ApiCall::WatchedServices, Api::namespaced(client.clone(), ns), svc_cfg.clone(), sw));
-                streams.push(watch_into(ApiCall::WatchedEndpointSlices, Api::namespaced(client.clone(), ns), slice_cfg.clone(), ew));
+                streams.push(watch_into(
+                    ApiCall::WatchedServices,
+                    Api::namespaced(client.clone(), ns),
+                    svc_cfg.clone(),
+                    sw,
+                ));
+                streams.push(watch_into(
+                    ApiCall::WatchedEndpointSlices,
+                    Api::namespaced(client.clone(), ns),
+                    slice_cfg.clone(),
+                    ew,
+                ));
                 ns_stores.push((sr, er));
             }
         }
@@ -156,14 +225,25 @@ impl Discovery {
             }
             let core_services = coredns_svc.0.state();
             let core_slices = coredns_slices.0.state();
-            let watched_services: Vec<Arc<Service>> = ns_stores.iter().flat_map(|(s, _)| s.state()).collect();
-            let watched_slices: Vec<Arc<EndpointSlice>> = ns_stores.iter().flat_map(|(_, e)| e.state()).collect();
-            let plan = builder.build(&core_services, &core_slices, &watched_services, &watched_slices);
+            let watched_services: Vec<Arc<Service>> =
+                ns_stores.iter().flat_map(|(s, _)| s.state()).collect();
+            let watched_slices: Vec<Arc<EndpointSlice>> =
+                ns_stores.iter().flat_map(|(_, e)| e.state()).collect();
+            let plan = builder.build(
+                &core_services,
+                &core_slices,
+                &watched_services,
+                &watched_slices,
+            );
             plan_tx.send_if_modified(|cur| {
                 if **cur == plan {
                     false
                 } else {
-                    tracing::info!(servers = plan.servers.len(), targets = plan.targets.len(), "probe plan updated");
+                    tracing::info!(
+                        servers = plan.servers.len(),
+                        targets = plan.targets.len(),
+                        "probe plan updated"
+                    );
                     *cur = Arc::new(plan);
                     true
                 }
@@ -176,7 +256,10 @@ fn is_ready<K: kube::Resource + Clone>(store: &Store<K>) -> bool
 where
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    store.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok())
+    store
+        .wait_until_ready()
+        .now_or_never()
+        .is_some_and(|r| r.is_ok())
 }
 
 fn watch_into<K>(
@@ -189,7 +272,9 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default,
 {
-    reflector::reflector(writer, watcher(api, cfg).default_backoff()).map(move |r| (call, r.map(|_| ()))).boxed()
+    reflector::reflector(writer, watcher(api, cfg).default_backoff())
+        .map(move |r| (call, r.map(|_| ())))
+        .boxed()
 }
 
 /// Turns store contents into a plan, remembering since when each expectation holds.
@@ -204,7 +289,12 @@ pub struct PlanBuilder {
 impl PlanBuilder {
     /// A builder whose clock starts now (tokio time, so tests can pause it).
     pub fn new(domain: String, config: DiscoveryConfig) -> PlanBuilder {
-        PlanBuilder { domain, config, since: BTreeMap::new(), start: Instant::now() }
+        PlanBuilder {
+            domain,
+            config,
+            since: BTreeMap::new(),
+            start: Instant::now(),
+        }
     }
 
     /// Microseconds since the builder started (the clock of `expected_since_us`).
@@ -227,7 +317,12 @@ impl PlanBuilder {
         let ws: Vec<&Service> = services.iter().map(AsRef::as_ref).collect();
         let we: Vec<&EndpointSlice> = slices.iter().map(AsRef::as_ref).collect();
         let servers = coredns_servers(&cs, &ce);
-        let targets = all_targets(&ws, &we, &self.domain, self.config.opt_in_annotation.as_deref());
+        let targets = all_targets(
+            &ws,
+            &we,
+            &self.domain,
+            self.config.opt_in_annotation.as_deref(),
+        );
         let mut since = BTreeMap::new();
         let planned = targets
             .into_iter()
@@ -238,10 +333,18 @@ impl PlanBuilder {
                     _ => now,
                 };
                 since.insert(key, (t.expected.clone(), at));
-                PlannedTarget { target: t, expected_since_us: at, grace: self.config.drift_grace }
+                PlannedTarget {
+                    target: t,
+                    expected_since_us: at,
+                    grace: self.config.drift_grace,
+                }
             })
             .collect();
         self.since = since;
-        ProbePlan { servers, targets: planned, cluster_domain: self.domain.clone() }
+        ProbePlan {
+            servers,
+            targets: planned,
+            cluster_domain: self.domain.clone(),
+        }
     }
 }

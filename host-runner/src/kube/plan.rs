@@ -181,6 +181,8 @@ impl ProbePlan {
 
     /// The planned target for a query, if any.
     pub fn target(&self, qname: &str, rtype: RecordType) -> Option<&PlannedTarget> {
-        self.targets.iter().find(|t| t.target.qname == qname && t.target.rtype == rtype)
+        self.targets
+            .iter()
+            .find(|t| t.target.qname == qname && t.target.rtype == rtype)
     }
 }

@@ -8,7 +8,9 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 
 use super::config::normalize_name;
-use super::plan::{Expected, RecordType, Server, ServerKind, ServiceTargetKind, SrvAnswer, Target, TargetSource};
+use super::plan::{
+    Expected, RecordType, Server, ServerKind, ServiceTargetKind, SrvAnswer, Target, TargetSource,
+};
 
 /// The label the EndpointSlice controller puts on every slice of a Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -24,7 +26,10 @@ pub fn api_server_target(domain: &str) -> Target {
 }
 
 fn ns_name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (&str, &str) {
-    (meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
+    (
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.name.as_deref().unwrap_or(""),
+    )
 }
 
 /// Whether `slice` belongs to `svc` (same namespace, service-name label).
@@ -59,11 +64,25 @@ pub fn coredns_servers(services: &[&Service], slices: &[&EndpointSlice]) -> Vec<
     for svc in services {
         for slice in slices.iter().filter(|s| slice_belongs_to(s, svc)) {
             let port = dns_port_of_slice(slice);
-            for ep in slice.endpoints.iter().flatten().filter(|e| endpoint_ready(e)) {
-                let pod = ep.target_ref.as_ref().filter(|r| r.kind.as_deref() == Some("Pod")).and_then(|r| r.name.clone());
+            for ep in slice
+                .endpoints
+                .iter()
+                .flatten()
+                .filter(|e| endpoint_ready(e))
+            {
+                let pod = ep
+                    .target_ref
+                    .as_ref()
+                    .filter(|r| r.kind.as_deref() == Some("Pod"))
+                    .and_then(|r| r.name.clone());
                 for addr in endpoint_ips(slice, ep) {
                     let name = pod.clone().unwrap_or_else(|| addr.to_string());
-                    out.insert(Server { name, kind: ServerKind::Pod, addr, port });
+                    out.insert(Server {
+                        name,
+                        kind: ServerKind::Pod,
+                        addr,
+                        port,
+                    });
                 }
             }
         }
@@ -74,11 +93,20 @@ pub fn coredns_servers(services: &[&Service], slices: &[&EndpointSlice]) -> Vec<
             .spec
             .as_ref()
             .and_then(|s| s.ports.as_ref())
-            .and_then(|ps| ps.iter().find(|p| p.protocol.as_deref().unwrap_or("TCP") == "UDP").or(ps.first()))
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "UDP")
+                    .or(ps.first())
+            })
             .and_then(|p| u16::try_from(p.port).ok())
             .unwrap_or(53);
         for addr in cluster_ips(svc) {
-            out.insert(Server { name: format!("{ns}/{name}"), kind: ServerKind::ClusterIp, addr, port });
+            out.insert(Server {
+                name: format!("{ns}/{name}"),
+                kind: ServerKind::ClusterIp,
+                addr,
+                port,
+            });
         }
     }
     // Pods first, then ClusterIPs (ServerKind orders Pod < ClusterIp).
@@ -100,8 +128,15 @@ fn dns_port_of_slice(slice: &EndpointSlice) -> u16 {
 
 /// The ClusterIPs of a Service (none for headless and ExternalName).
 pub fn cluster_ips(svc: &Service) -> Vec<IpAddr> {
-    let Some(spec) = &svc.spec else { return Vec::new() };
-    let mut ips: Vec<&str> = spec.cluster_ips.iter().flatten().map(String::as_str).collect();
+    let Some(spec) = &svc.spec else {
+        return Vec::new();
+    };
+    let mut ips: Vec<&str> = spec
+        .cluster_ips
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     if ips.is_empty()
         && let Some(ip) = &spec.cluster_ip
     {
@@ -128,7 +163,11 @@ pub fn endpoint_host_label(ep: &Endpoint, addr: &IpAddr) -> String {
 /// Whether a Service opted in (annotation set to `"true"`), or no opt-in is required.
 pub fn opted_in(svc: &Service, annotation: Option<&str>) -> bool {
     let Some(key) = annotation else { return true };
-    svc.metadata.annotations.as_ref().and_then(|a| a.get(key)).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    svc.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 fn split(ips: &BTreeSet<IpAddr>) -> (BTreeSet<IpAddr>, BTreeSet<IpAddr>) {
@@ -139,7 +178,12 @@ fn addr_targets(qname: &str, ips: &BTreeSet<IpAddr>, source: &TargetSource, out:
     let (v4, v6) = split(ips);
     for (rtype, set) in [(RecordType::A, v4), (RecordType::Aaaa, v6)] {
         if !set.is_empty() {
-            out.push(Target { qname: qname.to_owned(), rtype, expected: Expected::Addrs(set), source: source.clone() });
+            out.push(Target {
+                qname: qname.to_owned(),
+                rtype,
+                expected: Expected::Addrs(set),
+                source: source.clone(),
+            });
         }
     }
 }
@@ -158,13 +202,30 @@ fn addr_targets(qname: &str, ips: &BTreeSet<IpAddr>, source: &TargetSource, out:
 /// NXDOMAIN there, which is not an answer set to compare.
 pub fn service_targets(svc: &Service, slices: &[&EndpointSlice], domain: &str) -> Vec<Target> {
     let (ns, name) = ns_name(&svc.metadata);
-    let base = format!("{}.{}.svc.{domain}", name.to_ascii_lowercase(), ns.to_ascii_lowercase());
-    let src = |kind| TargetSource::Service { namespace: ns.to_owned(), name: name.to_owned(), kind };
+    let base = format!(
+        "{}.{}.svc.{domain}",
+        name.to_ascii_lowercase(),
+        ns.to_ascii_lowercase()
+    );
+    let src = |kind| TargetSource::Service {
+        namespace: ns.to_owned(),
+        name: name.to_owned(),
+        kind,
+    };
     let mut out = Vec::new();
     let spec = svc.spec.as_ref();
     if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-        if let Some(ext) = spec.and_then(|s| s.external_name.as_deref()).map(normalize_name).filter(|e| !e.is_empty()) {
-            out.push(Target { qname: base, rtype: RecordType::Cname, expected: Expected::Cname(ext), source: src(ServiceTargetKind::ExternalName) });
+        if let Some(ext) = spec
+            .and_then(|s| s.external_name.as_deref())
+            .map(normalize_name)
+            .filter(|e| !e.is_empty())
+        {
+            out.push(Target {
+                qname: base,
+                rtype: RecordType::Cname,
+                expected: Expected::Cname(ext),
+                source: src(ServiceTargetKind::ExternalName),
+            });
         }
         return out;
     }
@@ -177,7 +238,12 @@ pub fn service_targets(svc: &Service, slices: &[&EndpointSlice], domain: &str) -
     let mut per_host: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut srv: BTreeMap<(String, String), BTreeSet<SrvAnswer>> = BTreeMap::new();
     for slice in slices.iter().filter(|s| slice_belongs_to(s, svc)) {
-        for ep in slice.endpoints.iter().flatten().filter(|e| endpoint_ready(e)) {
+        for ep in slice
+            .endpoints
+            .iter()
+            .flatten()
+            .filter(|e| endpoint_ready(e))
+        {
             for addr in endpoint_ips(slice, ep) {
                 all.insert(addr);
                 let host = endpoint_host_label(ep, &addr);
@@ -186,10 +252,21 @@ pub fn service_targets(svc: &Service, slices: &[&EndpointSlice], domain: &str) -
                     per_host.entry(fqdn.clone()).or_default().insert(addr);
                 }
                 for p in slice.ports.iter().flatten() {
-                    let (Some(pname), Some(port)) = (p.name.as_deref().filter(|n| !n.is_empty()), p.port) else { continue };
-                    let Ok(port) = u16::try_from(port) else { continue };
+                    let (Some(pname), Some(port)) =
+                        (p.name.as_deref().filter(|n| !n.is_empty()), p.port)
+                    else {
+                        continue;
+                    };
+                    let Ok(port) = u16::try_from(port) else {
+                        continue;
+                    };
                     let proto = p.protocol.as_deref().unwrap_or("TCP").to_ascii_lowercase();
-                    srv.entry((pname.to_ascii_lowercase(), proto)).or_default().insert(SrvAnswer { target: fqdn.clone(), port });
+                    srv.entry((pname.to_ascii_lowercase(), proto))
+                        .or_default()
+                        .insert(SrvAnswer {
+                            target: fqdn.clone(),
+                            port,
+                        });
                 }
             }
         }
@@ -210,7 +287,12 @@ pub fn service_targets(svc: &Service, slices: &[&EndpointSlice], domain: &str) -
 }
 
 /// Every target: the API server name, then each opted-in Service's targets, sorted.
-pub fn all_targets(services: &[&Service], slices: &[&EndpointSlice], domain: &str, annotation: Option<&str>) -> Vec<Target> {
+pub fn all_targets(
+    services: &[&Service],
+    slices: &[&EndpointSlice],
+    domain: &str,
+    annotation: Option<&str>,
+) -> Vec<Target> {
     let mut out = vec![api_server_target(domain)];
     for svc in services.iter().filter(|s| opted_in(s, annotation)) {
         out.extend(service_targets(svc, slices, domain));

@@ -47,7 +47,11 @@ pub fn decode(s: &str) -> String {
 
 pub async fn seen_of(req: Request<Body>) -> Seen {
     let method = req.method().clone();
-    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let path = req.uri().path().to_string();
     let query = req
         .uri()
@@ -61,8 +65,18 @@ pub async fn seen_of(req: Request<Body>) -> Seen {
         })
         .collect();
     let bytes = req.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    Seen { method, path, query, body, content_type }
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Seen {
+        method,
+        path,
+        query,
+        body,
+        content_type,
+    }
 }
 
 /// Which table entry a request is. Panics when none is: that call has no RBAC.
@@ -106,7 +120,10 @@ pub fn classify(s: &Seen, coredns_ns: &str, runner_ns: &str) -> &'static ApiUse 
 }
 
 pub fn json_response(status: u16, v: &Value) -> Response<Body> {
-    Response::builder().status(StatusCode::from_u16(status).unwrap()).body(Body::from(serde_json::to_vec(v).unwrap())).unwrap()
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .body(Body::from(serde_json::to_vec(v).unwrap()))
+        .unwrap()
 }
 
 pub fn status(code: u16, reason: &str, message: &str) -> Value {
@@ -119,8 +136,13 @@ pub fn mock_client() -> (Client, Handle<Request<Body>, Response<Body>>) {
 }
 
 /// Waits for the next request (10 s of *virtual* time is plenty; real time is not used).
-pub async fn next(handle: &mut Handle<Request<Body>, Response<Body>>) -> (Seen, SendResponse<Response<Body>>) {
-    let (req, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request()).await.expect("a request").expect("client alive");
+pub async fn next(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+) -> (Seen, SendResponse<Response<Body>>) {
+    let (req, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+        .await
+        .expect("a request")
+        .expect("client alive");
     (seen_of(req).await, send)
 }
 
@@ -163,11 +185,17 @@ fn resource_key(obj: &Value) -> String {
         "Pod" => "pods",
         k => panic!("fake cluster does not store {k}"),
     };
-    if api == "v1" { format!("api/v1/{plural}") } else { format!("apis/{api}/{plural}") }
+    if api == "v1" {
+        format!("api/v1/{plural}")
+    } else {
+        format!("apis/{api}/{plural}")
+    }
 }
 
 fn selector_matches(sel: Option<&String>, obj: &Value) -> bool {
-    let Some(sel) = sel.filter(|s| !s.is_empty()) else { return true };
+    let Some(sel) = sel.filter(|s| !s.is_empty()) else {
+        return true;
+    };
     let labels = &obj["metadata"]["labels"];
     sel.split(',').all(|term| match term.split_once('=') {
         Some((k, v)) => labels[k].as_str() == Some(v),
@@ -185,10 +213,25 @@ impl FakeCluster {
         let rv = st.rv;
         v["metadata"]["resourceVersion"] = json!(rv.to_string());
         let key = resource_key(&v);
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let name = v["metadata"]["name"].as_str().unwrap().to_string();
-        let existed = st.objects.insert((key.clone(), ns.clone(), name.clone()), Stored { ns, name, obj: v.clone(), rv }).is_some();
-        st.log.push((key, if existed { "MODIFIED" } else { "ADDED" }, v, rv));
+        let existed = st
+            .objects
+            .insert(
+                (key.clone(), ns.clone(), name.clone()),
+                Stored {
+                    ns,
+                    name,
+                    obj: v.clone(),
+                    rv,
+                },
+            )
+            .is_some();
+        st.log
+            .push((key, if existed { "MODIFIED" } else { "ADDED" }, v, rv));
         drop(st);
         self.changed.notify_waiters();
     }
@@ -198,7 +241,10 @@ impl FakeCluster {
         v["apiVersion"] = json!(K::API_VERSION);
         v["kind"] = json!(K::KIND);
         let key = resource_key(&v);
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let name = v["metadata"]["name"].as_str().unwrap().to_string();
         let mut st = self.state.lock().unwrap();
         st.rv += 1;
@@ -220,13 +266,21 @@ impl FakeCluster {
     }
 
     /// Serves requests until the client is dropped.
-    pub fn serve(&self, mut handle: Handle<Request<Body>, Response<Body>>, coredns_ns: &'static str) -> tokio::task::JoinHandle<()> {
+    pub fn serve(
+        &self,
+        mut handle: Handle<Request<Body>, Response<Body>>,
+        coredns_ns: &'static str,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             while let Some((req, send)) = handle.next_request().await {
                 let seen = seen_of(req).await;
                 let use_ = classify(&seen, coredns_ns, "dnswarden");
-                me.state.lock().unwrap().requests.push((seen.clone(), use_.call));
+                me.state
+                    .lock()
+                    .unwrap()
+                    .requests
+                    .push((seen.clone(), use_.call));
                 let me2 = me.clone();
                 tokio::spawn(async move { me2.answer(seen, send).await });
             }
@@ -238,21 +292,32 @@ impl FakeCluster {
         let (key, ns) = match parts.as_slice() {
             ["api", v, "namespaces", ns, r] => (format!("api/{v}/{r}"), Some(ns.to_string())),
             ["api", v, r] => (format!("api/{v}/{r}"), None),
-            ["apis", g, v, "namespaces", ns, r] => (format!("apis/{g}/{v}/{r}"), Some(ns.to_string())),
+            ["apis", g, v, "namespaces", ns, r] => {
+                (format!("apis/{g}/{v}/{r}"), Some(ns.to_string()))
+            }
             ["apis", g, v, r] => (format!("apis/{g}/{v}/{r}"), None),
             _ => panic!("fake cluster cannot answer {}", seen.path),
         };
         let sel = seen.query.get("labelSelector");
         let in_scope = |obj_ns: &str| ns.as_deref().is_none_or(|n| n == obj_ns);
         if seen.query.get("watch").is_some_and(|v| v == "true") {
-            let since: u64 = seen.query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let since: u64 = seen
+                .query
+                .get("resourceVersion")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             loop {
                 let notified = self.changed.notified();
                 let ev = {
                     let st = self.state.lock().unwrap();
                     st.log
                         .iter()
-                        .find(|(k, _, o, rv)| *rv > since && *k == key && in_scope(o["metadata"]["namespace"].as_str().unwrap_or("")) && selector_matches(sel, o))
+                        .find(|(k, _, o, rv)| {
+                            *rv > since
+                                && *k == key
+                                && in_scope(o["metadata"]["namespace"].as_str().unwrap_or(""))
+                                && selector_matches(sel, o)
+                        })
                         .cloned()
                 };
                 if let Some((_, ty, obj, _)) = ev {
@@ -268,8 +333,17 @@ impl FakeCluster {
             send.send_response(json_response(500, &status(500, "InternalError", &msg)));
             return;
         }
-        let items: Vec<Value> = st.objects.iter().filter(|((k, _, _), s)| *k == key && in_scope(&s.ns) && selector_matches(sel, &s.obj)).map(|(_, s)| s.obj.clone()).collect();
-        let kind = items.first().and_then(|i| i["kind"].as_str()).map(|k| format!("{k}List")).unwrap_or_else(|| "List".into());
+        let items: Vec<Value> = st
+            .objects
+            .iter()
+            .filter(|((k, _, _), s)| *k == key && in_scope(&s.ns) && selector_matches(sel, &s.obj))
+            .map(|(_, s)| s.obj.clone())
+            .collect();
+        let kind = items
+            .first()
+            .and_then(|i| i["kind"].as_str())
+            .map(|k| format!("{k}List"))
+            .unwrap_or_else(|| "List".into());
         let rv = st.rv.to_string();
         send.send_response(json_response(200, &json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items})));
     }
@@ -291,7 +365,13 @@ pub struct Expect {
 
 impl Expect {
     pub fn new(method: Method, path: impl Into<String>) -> Expect {
-        Expect { method, path: path.into(), query: vec![], check: Box::new(|_| {}), respond: Some((200, json!({}))) }
+        Expect {
+            method,
+            path: path.into(),
+            query: vec![],
+            check: Box::new(|_| {}),
+            respond: Some((200, json!({}))),
+        }
     }
     pub fn query(mut self, k: &'static str, v: &'static str) -> Expect {
         self.query.push((k, v));
@@ -313,15 +393,26 @@ impl Expect {
 
 /// Serves `expects` in order, asserting method, path, query and the check; then
 /// asserts that no other request comes (under paused time the wait is instant).
-pub async fn scenario(handle: &mut Handle<Request<Body>, Response<Body>>, expects: Vec<Expect>) -> Vec<Seen> {
+pub async fn scenario(
+    handle: &mut Handle<Request<Body>, Response<Body>>,
+    expects: Vec<Expect>,
+) -> Vec<Seen> {
     let mut seen_all = Vec::new();
     let mut parked = Vec::new();
     for e in expects {
         let (seen, send) = next(handle).await;
         classify(&seen, "kube-system", "dnswarden");
-        assert_eq!((&seen.method, seen.path.as_str()), (&e.method, e.path.as_str()), "request {seen:#?}");
+        assert_eq!(
+            (&seen.method, seen.path.as_str()),
+            (&e.method, e.path.as_str()),
+            "request {seen:#?}"
+        );
         for (k, v) in &e.query {
-            assert_eq!(seen.query.get(*k).map(String::as_str), Some(*v), "query {k} of {seen:#?}");
+            assert_eq!(
+                seen.query.get(*k).map(String::as_str),
+                Some(*v),
+                "query {k} of {seen:#?}"
+            );
         }
         (e.check)(&seen);
         match e.respond {
