@@ -52,6 +52,16 @@ pub enum Verdict {
     Critical,
 }
 
+impl From<dnswarden_core::score::Verdict> for Verdict {
+    fn from(v: dnswarden_core::score::Verdict) -> Self {
+        match v {
+            dnswarden_core::score::Verdict::Ok => Verdict::Ok,
+            dnswarden_core::score::Verdict::Degraded => Verdict::Degraded,
+            dnswarden_core::score::Verdict::Critical => Verdict::Critical,
+        }
+    }
+}
+
 /// What the DNS scorer says about one CoreDNS pod (or the ClusterIP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PodHealth {
@@ -61,6 +71,20 @@ pub struct PodHealth {
     pub since_us: u64,
     /// Bounded reason labels (e.g. `servfail`, `loss`).
     pub reasons: Vec<&'static str>,
+}
+
+impl PodHealth {
+    /// The health after a core verdict change (`since_us` = the change time).
+    pub fn from_change(
+        change: &dnswarden_core::score::VerdictChange,
+        reasons: Vec<&'static str>,
+    ) -> PodHealth {
+        PodHealth {
+            verdict: change.to.into(),
+            since_us: change.at_us,
+            reasons,
+        }
+    }
 }
 
 /// Results of the pod's own health endpoints (in-cluster only); `None` = not probed.

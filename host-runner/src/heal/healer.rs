@@ -332,6 +332,9 @@ impl Healer {
                 Action::EvictPod { pod } => Some(Regarding::Pod(pod)),
                 Action::RolloutRestart { deployment } => Some(Regarding::Deployment(deployment)),
                 Action::Refuse(Refusal::KubernetesDisagrees { pod }) => Some(Regarding::Pod(pod)),
+                // Followers leave the Event to the leader (one Event per decision, not
+                // one per replica); their refusal is still logged and counted.
+                Action::Refuse(Refusal::NotLeader { .. }) => None,
                 Action::Refuse(r) => r.would().map(regarding_of),
                 _ => None,
             },

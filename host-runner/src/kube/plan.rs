@@ -186,3 +186,88 @@ impl ProbePlan {
             .find(|t| t.target.qname == qname && t.target.rtype == rtype)
     }
 }
+
+/// A [`Target`]'s expectation in the core scorer's terms (see
+/// `dnswarden_core::score::Scorer::expect_members` / `expect_final_name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreExpectation {
+    /// No set to compare (only "answers at all").
+    None,
+    /// Expected member hashes. Addresses use `member_hash_ip`; SRV records use
+    /// `member_hash_srv(0, 0, port, fingerprint_str(target))`: hash SRV answers with
+    /// priority and weight zeroed, since CoreDNS derives weights from the set size.
+    Members(Vec<u64>),
+    /// The name the CNAME chain must end at (`fingerprint_str`).
+    FinalName(u64),
+}
+
+impl Target {
+    /// The expectation to hand to the core scorer. Names that are not valid DNS
+    /// names (cannot come from the API server) yield [`CoreExpectation::None`].
+    pub fn core_expectation(&self) -> CoreExpectation {
+        use dnswarden_core::score::{member_hash_ip, member_hash_srv};
+        use dnswarden_core::wire::fingerprint_str;
+        match &self.expected {
+            Expected::NonEmpty => CoreExpectation::None,
+            Expected::Addrs(a) => {
+                CoreExpectation::Members(a.iter().map(|ip| member_hash_ip(*ip)).collect())
+            }
+            Expected::Srv(set) => {
+                let members: Option<Vec<u64>> = set
+                    .iter()
+                    .map(|s| {
+                        fingerprint_str(&s.target)
+                            .ok()
+                            .map(|fp| member_hash_srv(0, 0, s.port, fp))
+                    })
+                    .collect();
+                members.map_or(CoreExpectation::None, CoreExpectation::Members)
+            }
+            Expected::Cname(n) => {
+                fingerprint_str(n).map_or(CoreExpectation::None, CoreExpectation::FinalName)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(expected: Expected) -> Target {
+        Target {
+            qname: "x.ns.svc.cluster.local".into(),
+            rtype: RecordType::A,
+            expected,
+            source: TargetSource::ApiServer,
+        }
+    }
+
+    #[test]
+    fn core_expectations_use_the_core_hashes() {
+        use dnswarden_core::score::{member_hash_ip, member_hash_srv};
+        use dnswarden_core::wire::fingerprint_str;
+        let ip: IpAddr = "10.1.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(
+            target(Expected::Addrs([ip].into())).core_expectation(),
+            CoreExpectation::Members(vec![member_hash_ip(ip)])
+        );
+        let srv = SrvAnswer {
+            target: "pg-0.pg.db.svc.cluster.local".into(),
+            port: 5432,
+        };
+        let fp = fingerprint_str(&srv.target).unwrap_or(0);
+        assert_eq!(
+            target(Expected::Srv([srv].into())).core_expectation(),
+            CoreExpectation::Members(vec![member_hash_srv(0, 0, 5432, fp)])
+        );
+        assert_eq!(
+            target(Expected::Cname("smtp.example.com".into())).core_expectation(),
+            CoreExpectation::FinalName(fingerprint_str("smtp.example.com").unwrap_or(0))
+        );
+        assert_eq!(
+            target(Expected::NonEmpty).core_expectation(),
+            CoreExpectation::None
+        );
+    }
+}
