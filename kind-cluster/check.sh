@@ -268,14 +268,17 @@ mkdir -p "$FAKE/bin"
 for tool in docker kind kubectl; do ln -s "$HERE/lib/fakecluster.py" "$FAKE/bin/$tool"; done
 fake_e2e() {
     rm -rf "$FAKE/state.json" "$FAKE/art"
-    PATH="$FAKE/bin:$PATH" FAKE_STATE="$FAKE/state.json" FAKE_KIND_VERSION="$KIND_VERSION"         REAL_KUBECTL="$KUBECTL" DNSWARDEN_KUBECTL="$FAKE/bin/kubectl" DNSWARDEN_VENV="$VENV"         DNSWARDEN_E2E_ARTIFACTS="$FAKE/art" POLL_S=0.2 SCN_HOLD_MAX=2 SCN_TIMEOUT_MAX=8         bash "$HERE/e2e.sh" "$@" >"$FAKE/log" 2>&1
+    PATH="$FAKE/bin:$PATH" FAKE_STATE="$FAKE/state.json" FAKE_KIND_VERSION="$KIND_VERSION" \
+        REAL_KUBECTL="$KUBECTL" DNSWARDEN_KUBECTL="$FAKE/bin/kubectl" DNSWARDEN_VENV="$VENV" \
+        DNSWARDEN_E2E_ARTIFACTS="$FAKE/art" POLL_S=0.2 SCN_HOLD_MAX=2 \
+        SCN_TIMEOUT_MAX="${SCN_TIMEOUT_MAX:-30}" bash "$HERE/e2e.sh" "$@" >"$FAKE/log" 2>&1
 }
 if fake_e2e && grep -qx "kind e2e: $("${SCN[@]}" list kind | wc -l) passed, 0 failed" "$FAKE/log"; then
     pass "e2e.sh runs every kind scenario to PASS against a fake cluster that behaves as designed"
 else
     fail "e2e.sh on the fake cluster:"; tail -n 40 "$FAKE/log"
 fi
-if ! FAKE_NO_HEAL=1 fake_e2e --only one-pod-sick && grep -qx "kind e2e: 0 passed, 1 failed" "$FAKE/log" \
+if ! FAKE_NO_HEAL=1 SCN_TIMEOUT_MAX=8 fake_e2e --only one-pod-sick && grep -qx "kind e2e: 0 passed, 1 failed" "$FAKE/log" \
     && [ -f "$FAKE/art/one-pod-sick/diagnostics/dnswarden.log" ]; then
     pass "e2e.sh fails, with diagnostics, when the runner never evicts the sick pod"
 else
