@@ -242,6 +242,14 @@ async fn endpointslice_changes_update_the_plan_without_restart() {
     ));
     let p = wait_plan(&mut rx, "b unready", |p| p.pod_servers().count() == 2).await;
     assert!(!pods_of(&p).iter().any(|(n, _)| n == "coredns-b"));
+    assert_eq!(
+        p.unready
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["coredns-b"],
+        "kept for the healer's evidence"
+    );
 
     // The headless service scales: the expected set changes and a new grace period starts.
     cluster.apply(&slice(

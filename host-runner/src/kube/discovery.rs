@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::api::ApiCall;
 use super::config::{DiscoveryConfig, DiscoveryError};
 use super::plan::{Expected, PlannedTarget, ProbePlan, RecordType};
-use super::translate::{SERVICE_NAME_LABEL, all_targets, coredns_servers};
+use super::translate::{SERVICE_NAME_LABEL, all_targets, coredns_servers, unready_coredns_pods};
 
 /// Discovery: build it with [`Discovery::new`], hand the [`Discovery::plan`] receiver to
 /// the prober and the [`Discovery::pods`] store to the healer, then drive
@@ -317,6 +317,7 @@ impl PlanBuilder {
         let ws: Vec<&Service> = services.iter().map(AsRef::as_ref).collect();
         let we: Vec<&EndpointSlice> = slices.iter().map(AsRef::as_ref).collect();
         let servers = coredns_servers(&cs, &ce);
+        let unready = unready_coredns_pods(&cs, &ce);
         let targets = all_targets(
             &ws,
             &we,
@@ -343,6 +344,7 @@ impl PlanBuilder {
         self.since = since;
         ProbePlan {
             servers,
+            unready,
             targets: planned,
             cluster_domain: self.domain.clone(),
         }

@@ -167,6 +167,9 @@ impl PlannedTarget {
 pub struct ProbePlan {
     /// Every ready CoreDNS pod, then the kube-dns ClusterIP(s).
     pub servers: Vec<Server>,
+    /// CoreDNS pods out of rotation (not ready, not terminating): probe them too when
+    /// healing is on, so the healer has DNS evidence about them.
+    pub unready: Vec<Server>,
     /// Every name with its expectation.
     pub targets: Vec<PlannedTarget>,
     /// The cluster domain used to build the names.

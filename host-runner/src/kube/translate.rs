@@ -57,19 +57,16 @@ fn endpoint_ips(slice: &EndpointSlice, ep: &Endpoint) -> Vec<IpAddr> {
     ep.addresses.iter().filter_map(|a| a.parse().ok()).collect()
 }
 
-/// Servers: every ready pod address of the CoreDNS EndpointSlices (labelled with the
-/// pod name from `targetRef`), then the ClusterIPs of the CoreDNS Services.
-pub fn coredns_servers(services: &[&Service], slices: &[&EndpointSlice]) -> Vec<Server> {
+fn pod_endpoints(
+    services: &[&Service],
+    slices: &[&EndpointSlice],
+    want: impl Fn(&Endpoint) -> bool,
+) -> BTreeSet<Server> {
     let mut out = BTreeSet::new();
     for svc in services {
         for slice in slices.iter().filter(|s| slice_belongs_to(s, svc)) {
             let port = dns_port_of_slice(slice);
-            for ep in slice
-                .endpoints
-                .iter()
-                .flatten()
-                .filter(|e| endpoint_ready(e))
-            {
+            for ep in slice.endpoints.iter().flatten().filter(|e| want(e)) {
                 let pod = ep
                     .target_ref
                     .as_ref()
@@ -87,6 +84,26 @@ pub fn coredns_servers(services: &[&Service], slices: &[&EndpointSlice]) -> Vec<
             }
         }
     }
+    out
+}
+
+/// CoreDNS pods that Kubernetes took out of rotation (not ready, not terminating).
+/// Clients no longer reach them through the ClusterIP, but the healer needs evidence
+/// about exactly these pods, so the runner should keep probing them when healing is on.
+pub fn unready_coredns_pods(services: &[&Service], slices: &[&EndpointSlice]) -> Vec<Server> {
+    let unready = |e: &Endpoint| {
+        let c = e.conditions.as_ref();
+        c.and_then(|c| c.ready) == Some(false) && c.and_then(|c| c.terminating) != Some(true)
+    };
+    pod_endpoints(services, slices, unready)
+        .into_iter()
+        .collect()
+}
+
+/// Servers: every ready pod address of the CoreDNS EndpointSlices (labelled with the
+/// pod name from `targetRef`), then the ClusterIPs of the CoreDNS Services.
+pub fn coredns_servers(services: &[&Service], slices: &[&EndpointSlice]) -> Vec<Server> {
+    let mut out = pod_endpoints(services, slices, endpoint_ready);
     for svc in services {
         let (ns, name) = ns_name(&svc.metadata);
         let port = svc

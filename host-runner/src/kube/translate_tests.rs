@@ -114,6 +114,14 @@ fn coredns_ready_pods_and_cluster_ip_become_servers() {
         vec![],
     );
     let servers = coredns_servers(&[&kube_dns], &[&s, &other]);
+    let unready = unready_coredns_pods(&[&kube_dns], &[&s, &other]);
+    assert_eq!(
+        unready
+            .iter()
+            .map(|s| (s.name.as_str(), s.addr.to_string()))
+            .collect::<Vec<_>>(),
+        vec![("coredns-3", "10.244.2.9".to_string())]
+    );
     let got: Vec<(&str, ServerKind, String, u16)> = servers
         .iter()
         .map(|s| (s.name.as_str(), s.kind, s.addr.to_string(), s.port))
