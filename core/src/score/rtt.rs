@@ -105,6 +105,9 @@ pub(crate) struct RttSketch {
     agg: [u32; RTT_BUCKETS],
     n: u32,
     head: u64,
+    /// `head % RTT_SLICES` and the start of slice `head + 1` (see `Window`).
+    slot: usize,
+    next_us: u64,
     since_recompute: u16,
     /// Baseline median (µs), `MAD` (µs) and the spike threshold (µs); threshold 0 = not
     /// warm yet.
@@ -122,6 +125,8 @@ impl RttSketch {
         agg: [0; RTT_BUCKETS],
         n: 0,
         head: 0,
+        slot: 0,
+        next_us: 0,
         since_recompute: 0,
         median_us: 0,
         mad_us: 0,
@@ -138,7 +143,12 @@ impl RttSketch {
     /// Drops expired slices so that the slice holding `now_us` is the newest.
     #[inline]
     pub(crate) fn advance(&mut self, now_us: u64, slice_us: u64) -> bool {
-        let idx = now_us / slice_us.max(1);
+        if now_us < self.next_us {
+            return false;
+        }
+        let width = slice_us.max(1);
+        let idx = now_us / width;
+        self.next_us = idx.saturating_add(1).saturating_mul(width);
         if idx <= self.head {
             return false;
         }
@@ -146,6 +156,9 @@ impl RttSketch {
         if steps >= RTT_SLICES as u64 {
             *self = RttSketch {
                 head: idx,
+                slot: (idx % RTT_SLICES as u64) as usize,
+                next_us: self.next_us,
+                quota: self.quota,
                 ..RttSketch::EMPTY
             };
             return true;
@@ -162,6 +175,7 @@ impl RttSketch {
             }
         }
         self.head = idx;
+        self.slot = (idx % RTT_SLICES as u64) as usize;
         self.since_recompute = RECOMPUTE_EVERY;
         true
     }
@@ -171,9 +185,8 @@ impl RttSketch {
     #[inline]
     pub(crate) fn add(&mut self, rtt_us: u32) {
         let b = bucket_of(rtt_us);
-        let slot = (self.head % RTT_SLICES as u64) as usize;
         if let (Some(c), Some(a)) = (
-            self.slices.get_mut(slot).and_then(|s| s.get_mut(b)),
+            self.slices.get_mut(self.slot).and_then(|s| s.get_mut(b)),
             self.agg.get_mut(b),
         ) && *c < u16::MAX
         {

@@ -7,7 +7,7 @@ use super::observation::{Fallback, Observation, Outcome};
 use super::reason::{Cause, Evidence, Reason, Reasons};
 use super::rtt::{RTT_SLICES, RttParams, RttSketch};
 use super::target::{RrTables, SetMembers, Target};
-use super::window::{BUCKETS, Ev, Window};
+use super::window::{BUCKETS, EVENTS, Ev, Window};
 use super::{ConfigError, Detector, ScoreConfig};
 use crate::wire::Rcode;
 
@@ -129,81 +129,224 @@ struct Counters {
     win: Window,
     /// Bit histories, newest in bit 0. `nx`, `sf`: per response; `rtt`: per answered
     /// exchange (1 = spike); `tcpf`, `integ`: per observation.
-    nx: u64,
-    sf: u64,
-    rtt: u64,
-    tcpf: u64,
-    integ: u64,
+    nx: NxHist,
+    sf: Hist,
+    rtt: Hist,
+    tcpf: Hist,
+    integ: Hist,
     consec_timeouts: u32,
+}
+
+/// A bit history (newest in bit 0) with the number of set bits among the last `W`
+/// (the burst window) kept up to date, so reading a burst costs nothing.
+#[derive(Clone, Copy, Debug)]
+struct Hist {
+    bits: u64,
+    burst: u8,
+}
+
+impl Hist {
+    const EMPTY: Hist = Hist { bits: 0, burst: 0 };
+
+    /// Shifts in `b`; `shift` is the burst window minus one (0..=63).
+    #[inline]
+    fn push(&mut self, b: bool, shift: u32) {
+        let leaving = ((self.bits >> (shift & 63)) & 1) as u8;
+        self.bits = (self.bits << 1) | u64::from(b);
+        self.burst = self.burst.wrapping_add(u8::from(b)).wrapping_sub(leaving);
+    }
+}
+
+/// The NXDOMAIN history with set-bit counts over the last 8, 16, 32 and 64 responses.
+#[derive(Clone, Copy, Debug)]
+struct NxHist {
+    bits: u64,
+    counts: [u8; 4],
+}
+
+impl NxHist {
+    const EMPTY: NxHist = NxHist {
+        bits: 0,
+        counts: [0; 4],
+    };
+    const SPANS: [u32; 4] = [8, 16, 32, 64];
+
+    #[inline]
+    fn push(&mut self, b: bool) {
+        for (c, span) in self.counts.iter_mut().zip(NxHist::SPANS) {
+            let leaving = ((self.bits >> (span - 1)) & 1) as u8;
+            *c = c.wrapping_add(u8::from(b)).wrapping_sub(leaving);
+        }
+        self.bits = (self.bits << 1) | u64::from(b);
+    }
 }
 
 impl Counters {
     const EMPTY: Counters = Counters {
         win: Window::EMPTY,
-        nx: 0,
-        sf: 0,
-        rtt: 0,
-        tcpf: 0,
-        integ: 0,
+        nx: NxHist::EMPTY,
+        sf: Hist::EMPTY,
+        rtt: Hist::EMPTY,
+        tcpf: Hist::EMPTY,
+        integ: Hist::EMPTY,
         consec_timeouts: 0,
     };
 
+    /// Whether every minimum-sample gate was already open before the last observation,
+    /// so that one more clean observation cannot open one.
     #[inline]
-    fn record(&mut self, outcome: &Outcome, spike: Option<bool>, now: u64, bucket_us: u64) {
-        self.win.advance(now, bucket_us);
-        self.win.add(Ev::Total);
+    fn gates_open(&self, d: &Derived) -> bool {
+        self.win.sum(Ev::Total) > d.gate_total && self.win.sum(Ev::Responses) > d.gate_responses
+    }
+
+    /// Counts one observation; returns whether the rate window dropped old buckets.
+    /// `shift` is `burst_window - 1`.
+    #[inline]
+    fn record(
+        &mut self,
+        outcome: &Outcome,
+        spike: Option<bool>,
+        now: u64,
+        bucket_us: u64,
+        shift: u32,
+    ) -> bool {
+        let rotated = self.win.advance(now, bucket_us);
+        // Increments per event kind, added to the window in one pass.
+        let mut inc = [0u32; EVENTS];
+        let mut set = |e: Ev| {
+            if let Some(x) = inc.get_mut(e as usize) {
+                *x = 1;
+            }
+        };
+        set(Ev::Total);
         let mut tcp_failed = false;
         let mut integrity = false;
         match *outcome {
             Outcome::Response(rc) | Outcome::Truncated(Fallback::Answered(rc)) => {
-                self.win.add(Ev::Responses);
+                set(Ev::Responses);
                 let nx = rc == Rcode::NXDOMAIN;
                 let sf = rc == Rcode::SERVFAIL;
                 if nx {
-                    self.win.add(Ev::Nxdomain);
+                    set(Ev::Nxdomain);
                 }
                 if sf {
-                    self.win.add(Ev::Servfail);
+                    set(Ev::Servfail);
                 }
-                self.nx = (self.nx << 1) | u64::from(nx);
-                self.sf = (self.sf << 1) | u64::from(sf);
+                self.nx.push(nx);
+                self.sf.push(sf, shift);
                 self.consec_timeouts = 0;
                 if matches!(outcome, Outcome::Truncated(_)) {
-                    self.win.add(Ev::Truncated);
+                    set(Ev::Truncated);
                 }
             }
             Outcome::Truncated(Fallback::NotAttempted) => {
-                self.win.add(Ev::Truncated);
+                set(Ev::Truncated);
                 self.consec_timeouts = 0;
             }
             Outcome::Truncated(Fallback::Failed) => {
-                self.win.add(Ev::Truncated);
-                self.win.add(Ev::TcpFailed);
+                set(Ev::Truncated);
+                set(Ev::TcpFailed);
                 tcp_failed = true;
             }
             Outcome::Timeout => {
-                self.win.add(Ev::Timeout);
+                set(Ev::Timeout);
                 self.consec_timeouts = self.consec_timeouts.saturating_add(1);
             }
             Outcome::Malformed => {
-                self.win.add(Ev::Malformed);
+                set(Ev::Malformed);
                 integrity = true;
             }
             Outcome::Mismatch(_) => {
-                self.win.add(Ev::Mismatch);
+                set(Ev::Mismatch);
                 integrity = true;
             }
         }
-        self.tcpf = (self.tcpf << 1) | u64::from(tcp_failed);
-        self.integ = (self.integ << 1) | u64::from(integrity);
+        self.win.add_all(&inc);
+        self.tcpf.push(tcp_failed, shift);
+        self.integ.push(integrity, shift);
         if let Some(s) = spike {
-            self.rtt = (self.rtt << 1) | u64::from(s);
+            self.rtt.push(s, shift);
         }
+        rotated
     }
 
-    /// All six per-view detectors.
-    fn assess(&self, cfg: &ScoreConfig, d: &Derived, quota: u8) -> [Component; SERVER_DETECTORS] {
-        let burst = |h: u64| (h & d.burst_mask).count_ones() as f32;
+    /// The six severities only, with integer early-outs for the common quiet case; equal
+    /// to `assess(..).map(|c| c.sev)` (a unit test holds them together).
+    #[inline]
+    fn severities(&self, cfg: &ScoreConfig, quota: u8) -> [f32; SERVER_DETECTORS] {
+        let burst = |h: Hist| u32::from(h.burst);
+        let w = &self.win;
+        let mut out = [0.0; SERVER_DETECTORS];
+        let q = quota.max(cfg.rtt_confirm);
+        let spikes = burst(self.rtt);
+        let [rtt, loss, nx, sf, tc, integ] = &mut out;
+        if spikes + 2 > u32::from(q) {
+            *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
+        }
+        if self.consec_timeouts > 0 || w.sum(Ev::Timeout) > 0 {
+            let c = ramp(
+                self.consec_timeouts as f32,
+                1.0,
+                f32::from(cfg.loss_consecutive),
+            );
+            let r = w
+                .share(Ev::Timeout, Ev::Total, cfg.loss_min_samples)
+                .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
+            *loss = if c >= r { c } else { r };
+        }
+        if w.sum(Ev::Nxdomain) > 0 {
+            *nx = ramp(self.nx_share(cfg), cfg.nx_share - 0.1, cfg.nx_share);
+        }
+        let sf_burst = burst(self.sf);
+        if sf_burst > 0 || w.sum(Ev::Servfail) > 0 {
+            let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
+            let r = w
+                .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
+                .map_or(0.0, |r| {
+                    ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
+                });
+            *sf = if b > r { b } else { r };
+        }
+        let fails = burst(self.tcpf);
+        if fails > 0 || w.sum(Ev::Truncated) > 0 {
+            let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
+            let r = w
+                .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
+                .map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
+            *tc = if f >= r { f } else { r };
+        }
+        let bad = burst(self.integ);
+        if bad > 0 {
+            *integ = ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst));
+        }
+        out
+    }
+
+    /// The largest NXDOMAIN share over the short horizons and the rate window.
+    fn nx_share(&self, cfg: &ScoreConfig) -> f32 {
+        let responses = self.win.sum(Ev::Responses);
+        let mut share = 0.0f32;
+        for (n, &c) in NxHist::SPANS.iter().zip(self.nx.counts.iter()) {
+            if *n >= cfg.nx_min_samples && responses >= *n {
+                let s = f32::from(c) / *n as f32;
+                if s > share {
+                    share = s;
+                }
+            }
+        }
+        if let Some(s) = self
+            .win
+            .share(Ev::Nxdomain, Ev::Responses, cfg.nx_min_samples)
+            && s > share
+        {
+            share = s;
+        }
+        share
+    }
+
+    /// All six per-view detectors, with causes and evidence.
+    fn assess(&self, cfg: &ScoreConfig, quota: u8) -> [Component; SERVER_DETECTORS] {
+        let burst = |h: Hist| f32::from(h.burst);
         let none = Evidence::None;
 
         // RTT spike (evidence filled in by the caller for a server).
@@ -240,28 +383,7 @@ impl Counters {
         };
 
         // NXDOMAIN share: short horizons and the whole window.
-        let responses = self.win.sum(Ev::Responses);
-        let mut share = 0.0f32;
-        for (n, mask) in [
-            (8u32, 0xFFu64),
-            (16, 0xFFFF),
-            (32, 0xFFFF_FFFF),
-            (64, u64::MAX),
-        ] {
-            if n >= cfg.nx_min_samples && responses >= n {
-                let s = (self.nx & mask).count_ones() as f32 / n as f32;
-                if s > share {
-                    share = s;
-                }
-            }
-        }
-        if let Some(s) = self
-            .win
-            .share(Ev::Nxdomain, Ev::Responses, cfg.nx_min_samples)
-            && s > share
-        {
-            share = s;
-        }
+        let share = self.nx_share(cfg);
         let nx = Component {
             sev: ramp(share, cfg.nx_share - 0.1, cfg.nx_share),
             cause: Cause::NxdomainShare,
@@ -324,7 +446,11 @@ impl Counters {
 /// Values derived from the config once.
 #[derive(Clone, Copy, Debug)]
 struct Derived {
-    burst_mask: u64,
+    /// Largest minimum-sample gate over all observations / over responses.
+    gate_total: u32,
+    gate_responses: u32,
+    burst_shift: u32,
+    weights: [f32; Detector::COUNT],
     bucket_us: u64,
     slice_us: u64,
     rtt: RttParams,
@@ -333,9 +459,18 @@ struct Derived {
 
 impl Derived {
     fn new(cfg: &ScoreConfig) -> Self {
-        let bw = u32::from(cfg.burst_window.clamp(1, 64));
+        let mut weights = [0.0; Detector::COUNT];
+        for (w, d) in weights.iter_mut().zip(Detector::ALL) {
+            *w = cfg.weights.get(d);
+        }
         Derived {
-            burst_mask: if bw >= 64 { u64::MAX } else { (1u64 << bw) - 1 },
+            gate_total: cfg.loss_min_samples.max(cfg.tc_min_samples),
+            gate_responses: cfg
+                .nx_min_samples
+                .max(cfg.servfail_min_samples)
+                .max(NxHist::SPANS[3]),
+            burst_shift: u32::from(cfg.burst_window.clamp(1, 64)) - 1,
+            weights,
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
             rtt: RttParams {
@@ -385,7 +520,13 @@ struct VerdictState {
 }
 
 impl VerdictState {
+    #[inline]
     fn step(&mut self, score: f32, now: u64, cfg: &ScoreConfig) -> Option<VerdictChange> {
+        // Ok and staying Ok: the leave timers only matter above Ok, and the escalating
+        // call resets them (the score is then above every leave threshold).
+        if self.verdict == Verdict::Ok && score < cfg.degraded_enter {
+            return None;
+        }
         self.calm_since = if score < cfg.critical_leave {
             self.calm_since.or(Some(now))
         } else {
@@ -449,17 +590,23 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     global: Counters,
     global_sev: [f32; SERVER_DETECTORS],
     global_quota: u8,
-    server_keys: [u32; S],
+    /// Keys widened to u64 so that `FREE` (u64::MAX) can mark a free slot.
+    server_keys: [u64; S],
     server_last: [u64; S],
     server_used: [bool; S],
     servers: [Server; S],
     server_best: [Best; SERVER_DETECTORS],
-    target_keys: [u32; T],
+    target_keys: [u64; T],
+    /// 256-bit presence filter of tracked target keys: most observations are of
+    /// targets without a slot, and this answers "not tracked" without a scan.
+    target_filter: [u64; 4],
     target_last: [u64; T],
     target_used: [bool; T],
     targets: [Target; T],
     target_best: [Best; TARGET_DETECTORS],
     score: f32,
+    /// A best-severity tracker changed outside the observed views (eviction, forget).
+    dirty: bool,
     verdict: VerdictState,
 }
 
@@ -477,17 +624,19 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             global: Counters::EMPTY,
             global_sev: [0.0; SERVER_DETECTORS],
             global_quota: cfg.rtt_confirm,
-            server_keys: [0; S],
+            server_keys: [FREE; S],
             server_last: [0; S],
             server_used: [false; S],
             servers: [Server::EMPTY; S],
             server_best: [Best::default(); SERVER_DETECTORS],
-            target_keys: [0; T],
+            target_keys: [FREE; T],
+            target_filter: [0; 4],
             target_last: [0; T],
             target_used: [false; T],
             targets: [Target::EMPTY; T],
             target_best: [Best::default(); TARGET_DETECTORS],
             score: 0.0,
+            dirty: false,
             verdict: VerdictState {
                 verdict: Verdict::Ok,
                 since_us: 0,
@@ -560,12 +709,17 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 | Outcome::Truncated(Fallback::NotAttempted | Fallback::Answered(_))
         );
 
+        // A clean answer (NOERROR, no spike) can only lower every severity, unless the
+        // window dropped old buckets or the spike quota moved: when all severities of a
+        // view are already 0 they stay 0, and the work is skipped.
+        let clean = obs.outcome == Outcome::Response(Rcode::NOERROR);
         let mut spike = None;
         let mut refreshed = false;
+        let mut changed = false;
         if let Some(si) = self.server_slot(obs.server, now) {
             let cfg = &self.cfg;
             let d = &self.d;
-            let mut sev = [0.0; SERVER_DETECTORS];
+            let mut update = None;
             if let Some(server) = self.servers.get_mut(si) {
                 if answered {
                     let rtt = &mut server.rtt;
@@ -576,33 +730,59 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                         Some(obs.rtt_us >= cfg.rtt_ceiling_us || (thr != 0 && obs.rtt_us > thr));
                     rtt.add(obs.rtt_us);
                 }
-                server.c.record(&obs.outcome, spike, now, d.bucket_us);
-                let comps = server.c.assess(cfg, d, server.rtt.quota);
-                for (s, c) in server.sev.iter_mut().zip(comps.iter()) {
-                    *s = c.sev;
+                let rotated = server
+                    .c
+                    .record(&obs.outcome, spike, now, d.bucket_us, d.burst_shift);
+                let quiet = clean
+                    && spike != Some(true)
+                    && !rotated
+                    && !refreshed
+                    && server.c.gates_open(d);
+                if !(quiet && server.sev == [0.0; SERVER_DETECTORS]) {
+                    let sev = server.c.severities(cfg, server.rtt.quota);
+                    if sev != server.sev {
+                        server.sev = sev;
+                        update = Some(sev);
+                    }
                 }
-                sev = server.sev;
             }
-            self.update_server_best(si, &sev);
+            if let Some(sev) = update {
+                self.update_server_best(si, &sev);
+                changed = true;
+            }
         }
         if refreshed {
             self.refresh_global_quota();
         }
         let (cfg, d) = (&self.cfg, &self.d);
-        self.global.record(&obs.outcome, spike, now, d.bucket_us);
-        let g = self.global.assess(cfg, d, self.global_quota);
-        for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
-            *s = c.sev;
+        let rotated = self
+            .global
+            .record(&obs.outcome, spike, now, d.bucket_us, d.burst_shift);
+        let quiet =
+            clean && spike != Some(true) && !rotated && !refreshed && self.global.gates_open(d);
+        if !(quiet && self.global_sev == [0.0; SERVER_DETECTORS]) {
+            let sev = self.global.severities(cfg, self.global_quota);
+            if sev != self.global_sev {
+                self.global_sev = sev;
+                changed = true;
+            }
         }
 
         if let Some(ti) = self.target_slot(obs, now)
             && let Some(t) = self.targets.get_mut(ti)
         {
+            let before = t.sev;
             t.observe(obs, now, &self.cfg, &self.d.tables);
             let sev = t.sev;
-            self.update_target_best(ti, &sev);
+            if sev != before {
+                self.update_target_best(ti, &sev);
+                changed = true;
+            }
         }
-        self.fuse(now)
+        if changed || self.dirty {
+            self.fuse_score();
+        }
+        self.step(now)
     }
 
     /// Advances time without an observation: slides every window, retires stale servers
@@ -629,10 +809,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             if now.saturating_sub(last) >= cfg.stale_after_us {
                 server.sev = [0.0; SERVER_DETECTORS];
             } else {
-                let comps = server.c.assess(cfg, d, server.rtt.quota);
-                for (s, c) in server.sev.iter_mut().zip(comps.iter()) {
-                    *s = c.sev;
-                }
+                server.sev = server.c.severities(cfg, server.rtt.quota);
             }
         }
         for ((t, &used), &last) in self
@@ -651,10 +828,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             }
         }
         self.refresh_global_quota();
-        let g = self.global.assess(&self.cfg, &self.d, self.global_quota);
-        for (s, c) in self.global_sev.iter_mut().zip(g.iter()) {
-            *s = c.sev;
-        }
+        self.global_sev = self.global.severities(&self.cfg, self.global_quota);
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
@@ -740,13 +914,20 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let Some(ti) = self.find_target(target) else {
             return false;
         };
-        if let (Some(u), Some(t)) = (self.target_used.get_mut(ti), self.targets.get_mut(ti)) {
+        if let (Some(u), Some(k), Some(t)) = (
+            self.target_used.get_mut(ti),
+            self.target_keys.get_mut(ti),
+            self.targets.get_mut(ti),
+        ) {
             *u = false;
+            *k = FREE;
             *t = Target::EMPTY;
         }
+        self.rebuild_target_filter();
         for i in 0..TARGET_DETECTORS {
             self.rescan_target(i);
         }
+        self.fuse_score();
         true
     }
 
@@ -756,13 +937,19 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let Some(si) = self.find_server(server) else {
             return false;
         };
-        if let (Some(u), Some(s)) = (self.server_used.get_mut(si), self.servers.get_mut(si)) {
+        if let (Some(u), Some(k), Some(s)) = (
+            self.server_used.get_mut(si),
+            self.server_keys.get_mut(si),
+            self.servers.get_mut(si),
+        ) {
             *u = false;
+            *k = FREE;
             *s = Server::EMPTY;
         }
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
+        self.fuse_score();
         true
     }
 
@@ -794,9 +981,8 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     pub fn servers(&self) -> impl Iterator<Item = u32> + '_ {
         self.server_keys
             .iter()
-            .zip(self.server_used.iter())
-            .filter(|(_, u)| **u)
-            .map(|(k, _)| *k)
+            .filter(|k| **k != FREE)
+            .map(|k| *k as u32)
     }
 
     /// The raised detectors with their causes and the server or target concerned, most
@@ -805,7 +991,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     pub fn reasons(&self) -> Reasons {
         let mut out = Reasons::new();
         let cfg = &self.cfg;
-        let g = self.global.assess(cfg, &self.d, self.global_quota);
+        let g = self.global.assess(cfg, self.global_quota);
         for (i, (det, gc)) in Detector::ALL.iter().zip(g.iter()).enumerate() {
             let best = self.server_best.get(i).copied().unwrap_or_default();
             let overall = if gc.sev > best.v { gc.sev } else { best.v };
@@ -824,12 +1010,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             if best.v > gc.sev
                 && let Some(server) = self.servers.get(best.i)
             {
-                let comps = server.c.assess(cfg, &self.d, server.rtt.quota);
+                let comps = server.c.assess(cfg, server.rtt.quota);
                 if let Some(c) = comps.get(i) {
                     reason.cause = c.cause;
                     reason.evidence = c.evidence;
                 }
-                reason.server = self.server_keys.get(best.i).copied();
+                reason.server = self.server_keys.get(best.i).map(|k| *k as u32);
                 if *det == Detector::Rtt {
                     reason.evidence = Evidence::Rtt {
                         median_us: server.rtt.median_us,
@@ -861,7 +1047,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 severity: clamp01(best.v),
                 weighted: clamp01(best.v * cfg.weights.get(*det)),
                 server: None,
-                target: self.target_keys.get(best.i).copied(),
+                target: self.target_keys.get(best.i).map(|k| *k as u32),
                 evidence,
             });
         }
@@ -904,7 +1090,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         {
             let n = s.c.win.sum(Ev::Servfail);
             if u && n > 0 && top.is_none_or(|(_, m)| n > m) {
-                top = Some((k, n));
+                top = Some((k as u32, n));
             }
         }
         reason.evidence = Evidence::Entropy {
@@ -932,12 +1118,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         self.now
     }
 
+    /// Recomputes the score and steps the verdict.
     fn fuse(&mut self, now: u64) -> Assessment {
-        let mut keep = 1.0f32;
-        for d in Detector::ALL {
-            keep *= 1.0 - self.cfg.weights.get(d) * self.severity(d);
-        }
-        self.score = clamp01(1.0 - keep);
+        self.fuse_score();
+        self.step(now)
+    }
+
+    #[inline]
+    fn step(&mut self, now: u64) -> Assessment {
         let change = self.verdict.step(self.score, now, &self.cfg);
         Assessment {
             score: self.score,
@@ -947,11 +1135,27 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     }
 
     #[inline]
-    fn find_server(&self, key: u32) -> Option<usize> {
-        self.server_keys
+    fn fuse_score(&mut self) {
+        let mut keep = 1.0f32;
+        let (server_w, target_w) = self.d.weights.split_at(SERVER_DETECTORS);
+        for ((w, g), b) in server_w
             .iter()
-            .zip(self.server_used.iter())
-            .position(|(k, u)| *k == key && *u)
+            .zip(self.global_sev.iter())
+            .zip(self.server_best.iter())
+        {
+            keep *= 1.0 - w * if *g > b.v { *g } else { b.v };
+        }
+        for (w, b) in target_w.iter().zip(self.target_best.iter()) {
+            keep *= 1.0 - w * b.v;
+        }
+        self.score = clamp01(1.0 - keep);
+        self.dirty = false;
+    }
+
+    #[inline]
+    fn find_server(&self, key: u32) -> Option<usize> {
+        let key = u64::from(key);
+        self.server_keys.iter().position(|k| *k == key)
     }
 
     /// The slot of `key`, taking a free one or evicting the least recently observed.
@@ -972,9 +1176,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     self.server_used.get_mut(i),
                     self.servers.get_mut(i),
                 ) {
-                    *k = key;
+                    *k = u64::from(key);
                     *u = true;
                     *s = Server::EMPTY;
+                }
+                for d in 0..SERVER_DETECTORS {
+                    if self.server_best.get(d).is_some_and(|b| b.i == i) {
+                        self.rescan_server(d);
+                    }
                 }
                 i
             }
@@ -987,10 +1196,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
     #[inline]
     fn find_target(&self, key: u32) -> Option<usize> {
-        self.target_keys
-            .iter()
-            .zip(self.target_used.iter())
-            .position(|(k, u)| *k == key && *u)
+        let (word, bit) = filter_bit(key);
+        if self.target_filter.get(word).is_none_or(|w| w & bit == 0) {
+            return None;
+        }
+        let key = u64::from(key);
+        self.target_keys.iter().position(|k| *k == key)
     }
 
     /// The slot of the observation's target: existing, or new if the target needs one.
@@ -1029,16 +1240,29 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.target_used.get_mut(i),
             self.targets.get_mut(i),
         ) {
-            *k = key;
+            *k = u64::from(key);
             *u = true;
             *t = Target::EMPTY;
         }
+        self.rebuild_target_filter();
         for d in 0..TARGET_DETECTORS {
             if self.target_best.get(d).is_some_and(|b| b.i == i) {
                 self.rescan_target(d);
             }
         }
         Some(i)
+    }
+
+    fn rebuild_target_filter(&mut self) {
+        self.target_filter = [0; 4];
+        for &k in &self.target_keys {
+            if k != FREE {
+                let (word, bit) = filter_bit(k as u32);
+                if let Some(w) = self.target_filter.get_mut(word) {
+                    *w |= bit;
+                }
+            }
+        }
     }
 
     fn pin_target(&mut self, key: u32, now: u64) -> Result<usize, CapacityError> {
@@ -1069,6 +1293,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     }
 
     fn rescan_server(&mut self, d: usize) {
+        self.dirty = true;
         let mut best = Best::default();
         for (i, (s, &u)) in self.servers.iter().zip(self.server_used.iter()).enumerate() {
             let v = s.sev.get(d).copied().unwrap_or(0.0);
@@ -1096,6 +1321,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     }
 
     fn rescan_target(&mut self, d: usize) {
+        self.dirty = true;
         let mut best = Best::default();
         for (i, (t, &u)) in self.targets.iter().zip(self.target_used.iter()).enumerate() {
             let v = t.sev.get(d).copied().unwrap_or(0.0);
@@ -1109,6 +1335,16 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     }
 }
 
+/// The key of a free slot.
+const FREE: u64 = u64::MAX;
+
+/// Word and bit of a target key in the presence filter.
+#[inline]
+fn filter_bit(key: u32) -> (usize, u64) {
+    let h = key.wrapping_mul(0x9E37_79B1) >> 24; // 0..=255
+    ((h >> 6) as usize, 1u64 << (h & 63))
+}
+
 /// Index of the smallest `last` among slots accepted by `ok`.
 fn lru(last: &[u64], ok: impl Fn(usize) -> bool) -> Option<usize> {
     let mut best: Option<(usize, u64)> = None;
@@ -1118,4 +1354,128 @@ fn lru(last: &[u64], ok: impl Fn(usize) -> bool) -> Option<usize> {
         }
     }
     best.map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Mismatch;
+
+    /// The quiet-observation shortcut in `observe` must leave every stored severity equal
+    /// to a full recomputation.
+    #[test]
+    fn skipped_recomputation_is_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                loss_min_samples: 3,
+                nx_min_samples: 2,
+                rate_window_us: 200_000,
+                ..ScoreConfig::default()
+            },
+        ] {
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0x0DDB_1A5E_5BAD_5EEDu64;
+            let mut now = 0u64;
+            for i in 0..300_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                now += x % 20_000;
+                // Mostly clean, with bursts of trouble.
+                let outcome = if (i / 500) % 4 == 0 {
+                    match x % 6 {
+                        0 => Outcome::Response(Rcode::SERVFAIL),
+                        1 => Outcome::Response(Rcode::NXDOMAIN),
+                        2 => Outcome::Timeout,
+                        3 => Outcome::Truncated(Fallback::Failed),
+                        4 => Outcome::Mismatch(Mismatch::ID),
+                        _ => Outcome::Response(Rcode::NOERROR),
+                    }
+                } else if x.is_multiple_of(50) {
+                    Outcome::Response(Rcode::NXDOMAIN)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                };
+                let rtt = if x.is_multiple_of(97) {
+                    300_000
+                } else {
+                    900 + (x % 200) as u32
+                };
+                let server = ((x >> 20) % 5) as u32;
+                s.observe(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+                    if u {
+                        assert_eq!(srv.sev, srv.c.severities(&s.cfg, srv.rtt.quota), "step {i}");
+                    }
+                }
+                assert_eq!(
+                    s.global_sev,
+                    s.global.severities(&s.cfg, s.global_quota),
+                    "step {i}"
+                );
+                let before = s.score;
+                s.fuse_score();
+                assert_eq!(before, s.score, "step {i}");
+            }
+        }
+    }
+
+    /// The fast `severities` and the explaining `assess` must agree on every input.
+    #[test]
+    fn fast_severities_match_assess() {
+        let edge = ScoreConfig {
+            loss_consecutive: 1,
+            servfail_burst: 1,
+            integrity_burst: 1,
+            tcp_fail_burst: 1,
+            rtt_confirm: 1,
+            nx_min_samples: 1,
+            loss_min_samples: 1,
+            servfail_min_samples: 1,
+            tc_min_samples: 1,
+            ..ScoreConfig::default()
+        };
+        edge.validate().unwrap();
+        for cfg in [ScoreConfig::default(), edge] {
+            let d = Derived::new(&cfg);
+            let mut c = Counters::EMPTY;
+            let mut x = 0x1234_5678_9abc_def0u64;
+            let mut now = 0u64;
+            for _ in 0..200_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                now += x % 300_000;
+                let outcome = match x % 11 {
+                    0 => Outcome::Response(Rcode::SERVFAIL),
+                    1 | 2 => Outcome::Response(Rcode::NXDOMAIN),
+                    3 => Outcome::Timeout,
+                    4 => Outcome::Truncated(Fallback::Failed),
+                    5 => Outcome::Truncated(Fallback::NotAttempted),
+                    6 => Outcome::Malformed,
+                    7 => Outcome::Mismatch(Mismatch::ID),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                let spike = match (x >> 8) % 3 {
+                    0 => None,
+                    1 => Some(true),
+                    _ => Some(false),
+                };
+                c.record(
+                    &outcome,
+                    spike,
+                    now,
+                    d.bucket_us,
+                    u32::from(cfg.burst_window),
+                );
+                let quota = ((x >> 16) % 10) as u8;
+                let fast = c.severities(&cfg, quota);
+                let full = c.assess(&cfg, quota);
+                for (f, a) in fast.iter().zip(full.iter()) {
+                    assert_eq!(*f, a.sev, "{outcome:?} {c:?}");
+                }
+            }
+        }
+    }
 }

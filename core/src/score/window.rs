@@ -31,6 +31,10 @@ pub(crate) struct Window {
     counts: [[u32; EVENTS]; BUCKETS],
     sums: [u32; EVENTS],
     head: u64,
+    /// `head % BUCKETS`, and the time at which bucket `head + 1` starts: the common
+    /// case (same bucket) costs one comparison and no division.
+    slot: usize,
+    next_us: u64,
 }
 
 impl Window {
@@ -38,49 +42,69 @@ impl Window {
         counts: [[0; EVENTS]; BUCKETS],
         sums: [0; EVENTS],
         head: 0,
+        slot: 0,
+        next_us: 0,
     };
 
-    /// Slides the window so that the bucket holding `now_us` is the newest.
+    /// Slides the window so that the bucket holding `now_us` is the newest; returns
+    /// whether old counts were dropped.
     #[inline]
-    pub(crate) fn advance(&mut self, now_us: u64, width_us: u64) {
-        let idx = now_us / width_us.max(1);
+    pub(crate) fn advance(&mut self, now_us: u64, width_us: u64) -> bool {
+        if now_us < self.next_us {
+            return false;
+        }
+        let width = width_us.max(1);
+        let idx = now_us / width;
+        self.next_us = idx.saturating_add(1).saturating_mul(width);
         if idx <= self.head {
-            return;
+            return false;
         }
         let steps = idx - self.head;
         if steps >= BUCKETS as u64 {
             *self = Window {
                 head: idx,
+                slot: (idx % BUCKETS as u64) as usize,
+                next_us: self.next_us,
                 ..Window::EMPTY
             };
-            return;
+            return true;
         }
         for s in 1..=steps {
             let slot = ((self.head + s) % BUCKETS as u64) as usize;
             if let Some(bucket) = self.counts.get_mut(slot) {
                 for (sum, c) in self.sums.iter_mut().zip(bucket.iter_mut()) {
-                    *sum = sum.saturating_sub(*c);
+                    *sum = sum.wrapping_sub(*c);
                     *c = 0;
                 }
             }
         }
         self.head = idx;
+        self.slot = (idx % BUCKETS as u64) as usize;
+        true
+    }
+
+    /// Adds `inc[k]` events of each kind `k` to the newest bucket (wrapping: a bucket
+    /// would need 2³² events to wrap, and bucket and sum wrap together).
+    #[inline]
+    pub(crate) fn add_all(&mut self, inc: &[u32; EVENTS]) {
+        if let Some(row) = self.counts.get_mut(self.slot) {
+            for ((c, s), i) in row.iter_mut().zip(self.sums.iter_mut()).zip(inc.iter()) {
+                *c = c.wrapping_add(*i);
+                *s = s.wrapping_add(*i);
+            }
+        }
     }
 
     /// Counts one event of kind `ev` in the newest bucket.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn add(&mut self, ev: Ev) {
-        let slot = (self.head % BUCKETS as u64) as usize;
         let k = ev as usize;
         if let (Some(c), Some(s)) = (
-            self.counts.get_mut(slot).and_then(|b| b.get_mut(k)),
+            self.counts.get_mut(self.slot).and_then(|b| b.get_mut(k)),
             self.sums.get_mut(k),
         ) {
-            // Saturate both together so the sum always equals the buckets' total.
-            if *c < u32::MAX && *s < u32::MAX {
-                *c += 1;
-                *s += 1;
-            }
+            *c = c.wrapping_add(1);
+            *s = s.wrapping_add(1);
         }
     }
 
