@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// Healing mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Never decide anything.

@@ -6,12 +6,14 @@
 //! * [`lease`]: leader election over a coordination.k8s.io/v1 Lease.
 //! * [`audit`]: the JSON audit line and the `dnswarden_selfheal_*` metrics.
 //! * [`healer`]: the loop tying them together.
+//! * [`settings`]: the `heal:` section of the YAML configuration.
 
 pub mod actions;
 pub mod audit;
 pub mod decide;
 pub mod healer;
 pub mod lease;
+pub mod settings;
 
 pub use audit::HealMetrics;
 pub use decide::{
@@ -20,3 +22,4 @@ pub use decide::{
 };
 pub use healer::{HealConfig, Healer, HealthSnapshot, run_healer};
 pub use lease::{LeaderElector, LeaseConfig, Role};
+pub use settings::HealSettings;

@@ -7,6 +7,7 @@
 //!   answer sets and a drift grace period.
 //! * [`discovery`]: the kube-rs watchers/reflectors publishing the plan.
 //! * [`api`]: the table of every API call made (and the RBAC it needs).
+//! * [`settings`]: the `kube:` section of the YAML configuration.
 //!
 //! Wiring: `Discovery::new(client, cfg)?`, give `discovery.plan()` to the prober and
 //! `discovery.pods()` to the healer, then `tokio::spawn(discovery.run(shutdown))`.
@@ -15,11 +16,13 @@ pub mod api;
 pub mod config;
 pub mod discovery;
 pub mod plan;
+pub mod settings;
 pub mod translate;
 
 pub use config::{DiscoveryConfig, DiscoveryError};
 pub use discovery::Discovery;
 pub use plan::{Expected, PlannedTarget, ProbePlan, RecordType, Server, ServerKind, Target};
+pub use settings::KubeSettings;
 
 /// A client from the in-cluster config, or the kubeconfig outside a cluster.
 pub async fn client() -> Result<kube::Client, kube::Error> {
