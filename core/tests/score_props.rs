@@ -284,12 +284,12 @@ fn a_million_observations_in_fixed_memory() {
             };
             let n = ((r >> 30) % 9) as usize;
             let answers = AnswerSummary::from_members(&members[..n]);
-            let server = if r % 7 == 0 {
+            let server = if r.is_multiple_of(7) {
                 (r >> 32) as u32
             } else {
                 (r >> 32) as u32 % 20
             };
-            let target = if r % 5 == 0 {
+            let target = if r.is_multiple_of(5) {
                 (r >> 16) as u32
             } else {
                 (r >> 16) as u32 % 100
@@ -299,9 +299,9 @@ fn a_million_observations_in_fixed_memory() {
                 .answers(answers);
             let a = s.observe(&obs);
             assert!(in_unit(a.score));
-            if i % 10_000 == 0 {
+            if i.is_multiple_of(10_000) {
                 s.evaluate(now);
-                if i % 100_000 == 0 {
+                if i.is_multiple_of(100_000) {
                     let _ = s.expect_members(i % 100, now, &members[..(i as usize % 8)]);
                 }
             }
