@@ -590,6 +590,8 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     global: Counters,
     global_sev: [f32; SERVER_DETECTORS],
     global_quota: u8,
+    /// When any observation last arrived.
+    global_last: u64,
     /// Keys widened to u64 so that `FREE` (u64::MAX) can mark a free slot.
     server_keys: [u64; S],
     server_last: [u64; S],
@@ -624,6 +626,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             global: Counters::EMPTY,
             global_sev: [0.0; SERVER_DETECTORS],
             global_quota: cfg.rtt_confirm,
+            global_last: 0,
             server_keys: [FREE; S],
             server_last: [0; S],
             server_used: [false; S],
@@ -703,6 +706,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     pub fn observe(&mut self, obs: &Observation<'_>) -> Assessment {
         let now = self.tick(obs.at_us);
         self.observations = self.observations.saturating_add(1);
+        self.global_last = now;
         let answered = matches!(
             obs.outcome,
             Outcome::Response(_)
@@ -828,7 +832,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             }
         }
         self.refresh_global_quota();
-        self.global_sev = self.global.severities(&self.cfg, self.global_quota);
+        self.global_sev = if now.saturating_sub(self.global_last) >= self.cfg.stale_after_us {
+            // Nothing observed for a while: old bursts say nothing about now.
+            [0.0; SERVER_DETECTORS]
+        } else {
+            self.global.severities(&self.cfg, self.global_quota)
+        };
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
