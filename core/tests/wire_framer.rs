@@ -85,7 +85,10 @@ fn partial_state_is_visible() {
 #[test]
 fn a_real_pipelined_tcp_stream_from_knot() {
     // Three answers captured on one TCP connection (lab/capture-fixtures.sh).
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/knot-tcp-pipelined.stream");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/knot-tcp-pipelined.stream"
+    );
     let stream = std::fs::read(path).expect("fixture present");
     for chunk in [1, 2, 3, 100, stream.len()] {
         let mut framer = TcpFramer::new([0u8; 2048]);
