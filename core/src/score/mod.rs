@@ -108,6 +108,17 @@
 //! `degraded_leave` (0.3) / `critical_leave` (0.6) for `leave_hold_us` (1 s) *and* the
 //! verdict was held for `min_dwell_us` (2 s).
 //!
+//! # Cost
+//!
+//! `observe` is O(1): a few table lookups (a 256-bit filter answers "target not
+//! tracked" without a scan), two bit-history and window updates (the server's and the
+//! global view), one histogram increment, and the detectors' integer checks. A clean
+//! answer (NOERROR, no spike) into views whose severities are all 0 skips the detectors
+//! altogether: it can only lower them (a unit test holds the shortcut to a full
+//! recomputation). The RTT baseline is recomputed every 64 samples (O(96)).
+//! `evaluate` is O(S + T), `reasons` O(S). Measured figures are in the bench
+//! (`cargo bench -p dnswarden-bench --bench score`).
+//!
 //! # Fixed memory and eviction
 //!
 //! Servers live in `S` slots: a new server takes a free slot or evicts the least

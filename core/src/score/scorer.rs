@@ -577,8 +577,14 @@ impl VerdictState {
 ///
 /// `S` servers and `T` targets are tracked in fixed slots (eviction: least recently
 /// observed; targets with an expectation are pinned). The size is fixed at compile time:
-/// about 2.2 KiB per server and 0.9 KiB per target, ~52 KiB for the defaults. Build it
-/// once (e.g. in a `Box` or a static) rather than on a small stack.
+/// about 2.1 KiB per server, 0.85 KiB per target and 1.2 KiB besides, 88 KiB for the
+/// defaults (`S = 16`, `T = 64`). Build it once (e.g. in a `Box` or a static) rather than
+/// on a small stack.
+///
+/// Typical use: [`observe`](Self::observe) every exchange, [`evaluate`](Self::evaluate)
+/// about once a second (time-driven changes: windows sliding, stale servers, drift grace,
+/// stepping down without traffic), and on every [`Assessment::change`] log
+/// [`reasons`](Self::reasons). A healer asks [`server_health`](Self::server_health).
 #[derive(Clone, Debug)]
 pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     cfg: ScoreConfig,
