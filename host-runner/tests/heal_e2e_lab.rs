@@ -14,7 +14,7 @@ mod kube_support;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dnswarden::config::{Config, Overrides};
@@ -147,7 +147,7 @@ fn k8s_pod(name: &str, ready: bool) -> Pod {
 /// Answers the healer's requests (owner lookup, Events) and records them all.
 fn serve_api(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
-    log: Arc<Mutex<Vec<Seen>>>,
+    log: Arc<watch::Sender<Vec<Seen>>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some((req, send)) = handle.next_request().await {
@@ -161,18 +161,20 @@ fn serve_api(
             } else {
                 seen.body.clone()
             };
-            log.lock().unwrap().push(seen);
+            log.send_modify(|l| l.push(seen));
             send.send_response(json_response(200, &body));
         }
     })
 }
 
-async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await; // poll interval, not a wait for an effect
-    }
+async fn wait_for<T>(
+    what: &str,
+    limit: Duration,
+    rx: &mut watch::Receiver<T>,
+    f: impl FnMut(&T) -> bool,
+) {
+    let ok = tokio::time::timeout(limit, rx.wait_for(f)).await;
+    assert!(matches!(ok, Ok(Ok(_))), "timed out waiting for: {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,11 +214,13 @@ scoring:
         let _ = stop_rx.await;
     }));
 
-    // Runner verdicts → the healer's snapshot (server scope = one CoreDNS pod).
+    // Runner verdicts → the healer's snapshot (server scope = one CoreDNS pod); probes
+    // are counted so the clean phase is measured in probes, not in wall time.
     let start = Instant::now();
     let (health_tx, health_rx) = watch::channel(HealthSnapshot::default());
     let health_tx = Arc::new(health_tx);
     let bridge_tx = health_tx.clone();
+    let (probes_tx, mut probes) = watch::channel(0u64);
     let bridge = tokio::spawn(async move {
         loop {
             match events.recv().await {
@@ -230,6 +234,7 @@ scoring:
                         s.pods.insert(v.name.clone(), h);
                     });
                 }
+                Ok(Event::Probe(_)) => probes_tx.send_modify(|n| *n += 1),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return,
             }
@@ -238,8 +243,8 @@ scoring:
 
     // The mocked API: coredns-b is NotReady (Kubernetes agrees), coredns-a is Ready.
     let (client, handle) = mock_client();
-    let api_log = Arc::new(Mutex::new(Vec::new()));
-    let api_task = serve_api(handle, api_log.clone());
+    let (log_tx, mut api_log) = watch::channel(Vec::<Seen>::new());
+    let api_task = serve_api(handle, Arc::new(log_tx));
     let (store, mut writer) = reflector::store::<Pod>();
     writer.apply_watcher_event(&watcher::Event::Init);
     writer.apply_watcher_event(&watcher::Event::InitApply(k8s_pod("coredns-a", true)));
@@ -264,35 +269,37 @@ scoring:
         },
     ));
 
-    let events_about = |log: &Arc<Mutex<Vec<Seen>>>, pod: &str| {
-        log.lock()
-            .unwrap()
-            .iter()
+    let events_about = |log: &[Seen], pod: &str| {
+        log.iter()
             .filter(|s| s.path.ends_with("/events") && s.body["regarding"]["name"] == pod)
             .count()
     };
 
-    // Clean: no audit record at all.
-    wait_until("probes flowing", Duration::from_secs(10), || {
-        start.elapsed() > Duration::from_secs(2)
-    })
+    // Clean: 2 servers × 2 targets every 50 ms; 80 probes ≈ 1 s of clean traffic.
+    wait_for(
+        "80 clean probes",
+        Duration::from_secs(20),
+        &mut probes,
+        |n| *n >= 80,
+    )
     .await;
     assert_eq!(
-        events_about(&api_log, "coredns-b") + events_about(&api_log, "coredns-a"),
+        events_about(&api_log.borrow(), "coredns-b") + events_about(&api_log.borrow(), "coredns-a"),
         0,
         "no record on a clean lab"
     );
 
     // Fault on dnsdist (= coredns-b): SERVFAIL for everything.
     lab.fault(&["servfail"]);
-    wait_until(
+    wait_for(
         "a dry-run record about coredns-b",
         Duration::from_secs(20),
-        || events_about(&api_log, "coredns-b") >= 1,
+        &mut api_log,
+        |l| events_about(l, "coredns-b") >= 1,
     )
     .await;
     {
-        let log = api_log.lock().unwrap();
+        let log = api_log.borrow();
         let ev = log.iter().find(|s| s.path.ends_with("/events")).unwrap();
         assert_eq!(ev.body["reason"], "Refused");
         assert_eq!(ev.body["action"], "EvictPod");
@@ -307,30 +314,30 @@ scoring:
     // Clear: coredns-b recovers; no further record, never an action, never coredns-a.
     lab.clear();
     let mut rx = health_tx.subscribe();
-    tokio::time::timeout(
+    wait_for(
+        "coredns-b recovers after the fault is cleared",
         Duration::from_secs(30),
-        rx.wait_for(|s| {
+        &mut rx,
+        |s| {
             s.pods
                 .get("coredns-b")
                 .is_some_and(|h| h.verdict != Verdict::Critical)
-        }),
+        },
     )
-    .await
-    .expect("coredns-b recovers after the fault is cleared")
-    .unwrap();
-    let log = api_log.lock().unwrap().clone();
+    .await;
+    let log = api_log.borrow().clone();
     assert!(
         log.iter()
             .all(|s| s.method != Method::PATCH && !s.path.ends_with("/eviction")),
         "dry-run never acts"
     );
     assert_eq!(
-        events_about(&api_log, "coredns-a"),
+        events_about(&log, "coredns-a"),
         0,
         "the healthy pod is never blamed"
     );
     assert_eq!(
-        events_about(&api_log, "coredns-b"),
+        events_about(&log, "coredns-b"),
         1,
         "one record per decision, not one per tick"
     );
