@@ -578,7 +578,7 @@ fn reasons_read_well_in_a_log_line() {
     }
     let line = s.reasons().to_string();
     assert!(
-        line.starts_with("SERVFAIL burst concentrated on one server (server 2;"),
+        line.starts_with("SERVFAIL/REFUSED burst concentrated on one server (server 2;"),
         "{line}"
     );
     assert!(
@@ -634,4 +634,20 @@ fn chi_square_catches_partial_round_robin_skew() {
         (Cause::RoundRobinSkew, Some(5)),
         "{r}"
     );
+}
+
+#[test]
+fn refused_counts_as_a_server_failure() {
+    let mut s: Scorer = Scorer::new(ScoreConfig::default()).unwrap();
+    let mut t = 0;
+    for i in 0..300u32 {
+        t += 10 * MS;
+        let server = i % 3;
+        let rcode = if server == 1 && i > 150 { Rcode::REFUSED } else { Rcode::NOERROR };
+        s.observe(&Observation::new(server, 0, t, Outcome::Response(rcode)).rtt(900));
+    }
+    assert_ne!(s.verdict(), Verdict::Ok);
+    let r = s.reasons();
+    let top = r.top().unwrap();
+    assert_eq!((top.cause, top.server), (Cause::ServfailConcentrated, Some(1)), "{r}");
 }

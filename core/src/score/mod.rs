@@ -4,8 +4,8 @@
 //! kilobytes of fixed state per server and per target, runs eight detectors, fuses their
 //! severities into one score in `[0, 1]` and moves a [`Verdict`] (ok / degraded /
 //! critical) with hysteresis. Every verdict can be explained: [`Scorer::reasons`] says
-//! which detector, which server or target, and why, e.g. *"SERVFAIL burst concentrated on
-//! one server (server 2, ...)"*.
+//! which detector, which server or target, and why, e.g. *"SERVFAIL/REFUSED burst concentrated
+//! on one server (server 2, ...)"*.
 //!
 //! Nothing here allocates, reads a clock or panics: the caller passes the time (u64
 //! microseconds, ideally monotonic; time that goes backwards is treated as "now") and
@@ -30,7 +30,7 @@
 //! assert_ne!(scorer.verdict(), Verdict::Ok);
 //! let top = scorer.reasons().iter().next().copied().ok_or("no reason")?;
 //! assert_eq!(top.server, Some(2));
-//! assert_eq!(top.cause.description(), "SERVFAIL burst concentrated on one server");
+//! assert_eq!(top.cause.description(), "SERVFAIL/REFUSED burst concentrated on one server");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -68,7 +68,8 @@
 //!   least that many, and at least 8) and over the whole 5 s window. The largest share
 //!   `s` gives severity `ramp(s, 0.75, 0.85)`: full at 85 %. The short horizons make a
 //!   sudden flood visible within 8 responses, the window catches a slow one.
-//! * **SERVFAIL burst and source entropy** ([`Detector::Servfail`]). Burst: SERVFAILs among
+//! * **SERVFAIL burst and source entropy** ([`Detector::Servfail`]). REFUSED counts as
+//!   SERVFAIL here (both mean the server will not answer). Burst: SERVFAILs among
 //!   the last 8 responses ramp from 1 (0) to 3 (1); rate over the 5 s window ramps from 2
 //!   % to 20 %. The reason computes the Shannon entropy `H = −Σ pᵢ log2 pᵢ` of which
 //!   servers produced the SERVFAILs in the window, normalised by `log2(servers seen)`:

@@ -16,9 +16,9 @@ pub enum Cause {
     LossRate,
     /// NXDOMAIN share of responses above the threshold.
     NxdomainShare,
-    /// SERVFAILs coming mostly from one server (low source entropy).
+    /// SERVFAILs (or REFUSED) coming mostly from one server (low source entropy).
     ServfailConcentrated,
-    /// SERVFAILs coming from several servers.
+    /// SERVFAILs (or REFUSED) coming from several servers.
     ServfailSpread,
     /// Truncated answers whose TCP retry failed.
     TcpFallbackFailed,
@@ -46,8 +46,8 @@ impl Cause {
             Cause::ConsecutiveTimeouts => "consecutive timeouts",
             Cause::LossRate => "high timeout rate",
             Cause::NxdomainShare => "NXDOMAIN share above threshold",
-            Cause::ServfailConcentrated => "SERVFAIL burst concentrated on one server",
-            Cause::ServfailSpread => "SERVFAIL burst across servers",
+            Cause::ServfailConcentrated => "SERVFAIL/REFUSED burst concentrated on one server",
+            Cause::ServfailSpread => "SERVFAIL/REFUSED burst across servers",
             Cause::TcpFallbackFailed => "truncated answers and failing TCP fallback",
             Cause::TruncationRate => "high share of truncated answers",
             Cause::Malformed => "malformed responses",
@@ -152,7 +152,7 @@ impl Reason {
 }
 
 impl fmt::Display for Reason {
-    /// `SERVFAIL burst concentrated on one server (server 2; entropy 0.00 bits over 3
+    /// `SERVFAIL/REFUSED burst concentrated on one server (server 2; entropy 0.00 bits over 3
     /// servers; severity 1.00)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.cause.description())?;

@@ -225,7 +225,8 @@ impl Counters {
             Outcome::Response(rc) | Outcome::Truncated(Fallback::Answered(rc)) => {
                 set(Ev::Responses);
                 let nx = rc == Rcode::NXDOMAIN;
-                let sf = rc == Rcode::SERVFAIL;
+                // REFUSED is a server failure too (a broken ACL or zone config).
+                let sf = rc == Rcode::SERVFAIL || rc == Rcode::REFUSED;
                 if nx {
                     set(Ev::Nxdomain);
                 }
