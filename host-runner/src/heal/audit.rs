@@ -113,3 +113,32 @@ impl AuditRecord<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_and_labels_in_the_exposition() {
+        let m = HealMetrics::default();
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        m.count("evict_pod", "dry_run");
+        m.count("evict_pod", "dry_run");
+        m.duration
+            .get_or_create(&DurationLabels {
+                action: "rollout_restart",
+            })
+            .observe(42.0);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_default();
+        assert!(
+            text.contains(
+                "dnswarden_selfheal_actions_total{action=\"evict_pod\",result=\"dry_run\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("dnswarden_selfheal_action_duration_seconds_bucket{le=\"60.0\",action=\"rollout_restart\"} 1"), "{text}");
+        assert_eq!(m.get("evict_pod", "dry_run"), 2);
+    }
+}
