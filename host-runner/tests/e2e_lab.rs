@@ -580,7 +580,11 @@ async fn clean_run_under_light_load_raises_no_alarm() {
     // reported for the record.
     eprintln!(
         "e2e clean run: {} timeouts",
-        metric(&m, "dnswarden_probe_outcomes_total", &[("outcome", "timeout")])
+        metric(
+            &m,
+            "dnswarden_probe_outcomes_total",
+            &[("outcome", "timeout")]
+        )
     );
     run.shutdown().await;
 }
