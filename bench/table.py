@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Prints the BENCHMARKS.md "Wire parsing" table from criterion's results.
+
+Usage: python3 bench/table.py [target/criterion]
+Reads every parse_*/<implementation>/new/{benchmark,estimates}.json that
+`cargo bench -p dnswarden-bench --bench parse` wrote, and prints one row per message:
+median time and throughput of each implementation, and dnswarden-core's speed-up
+against hickory-proto (target >= 10x) and domain (target >= 2x).
+"""
+import json
+import pathlib
+import sys
+
+IMPLS = ["dnswarden-core", "domain", "hickory-proto"]
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+    rows = {}
+    for bench in sorted(root.glob("parse_*/*/new/benchmark.json")):
+        meta = json.loads(bench.read_text())
+        est = json.loads((bench.parent / "estimates.json").read_text())
+        group = meta["group_id"].removeprefix("parse/")
+        size = meta["throughput"]["Bytes"]
+        rows.setdefault(group, {"size": size})[meta["function_id"]] = est["median"]["point_estimate"]
+
+    def fmt_ns(ns):
+        return f"{ns:,.0f}"
+
+    def mbs(size, ns):
+        return f"{size / ns * 1e3:,.0f}"
+
+    print("| message | bytes | core ns | core MB/s | domain ns | domain MB/s | hickory ns "
+          "| hickory MB/s | vs hickory (≥10×) | vs domain (≥2×) |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    misses = 0
+    for group, r in sorted(rows.items(), key=lambda kv: (not kv[0].startswith("syn/"), kv[0])):
+        if not all(i in r for i in IMPLS):
+            continue
+        c, d, h = (r[i] for i in IMPLS)
+        vh, vd = h / c, d / c
+        ok_h = "" if vh >= 10 else " ✗"
+        ok_d = "" if vd >= 2 else " ✗"
+        misses += bool(ok_h or ok_d)
+        print(f"| {group} | {r['size']} | {fmt_ns(c)} | {mbs(r['size'], c)} | {fmt_ns(d)} | "
+              f"{mbs(r['size'], d)} | {fmt_ns(h)} | {mbs(r['size'], h)} | {vh:.1f}×{ok_h} | {vd:.1f}×{ok_d} |")
+    print(f"\n{misses} message(s) miss a target (✗).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
