@@ -459,3 +459,46 @@ fn missing_cluster_domain_is_a_config_error() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_lost_delete_is_repaired_by_the_relist_after_410_gone() {
+    let cluster = FakeCluster::default();
+    cluster.apply(&kube_dns());
+    let two = slice(
+        "kube-system",
+        "kube-dns-1",
+        "kube-dns",
+        vec![ep("10.244.0.5", true, "coredns-a", None)],
+        ("dns", 53, "UDP"),
+    );
+    let other = slice(
+        "kube-system",
+        "kube-dns-2",
+        "kube-dns",
+        vec![ep("10.244.1.6", true, "coredns-b", None)],
+        ("dns", 53, "UDP"),
+    );
+    cluster.apply(&two);
+    cluster.apply(&other);
+    let (client, handle) = mock_client();
+    let _server = cluster.serve(handle, "kube-system");
+    let cfg = DiscoveryConfig {
+        cluster_domain: Some("cluster.local".into()),
+        ..Default::default()
+    };
+    let discovery = Discovery::new(client, cfg).unwrap();
+    let mut rx = discovery.plan();
+    let task = tokio::spawn(discovery.run(std::future::pending()));
+    wait_plan(&mut rx, "two pods", |p| p.pod_servers().count() == 2).await;
+    // The DELETE event is lost; the watch then expires (410) and the watcher re-lists.
+    cluster.delete_silently_and_expire(&other);
+    let p = wait_plan(&mut rx, "one pod after relist", |p| {
+        p.pod_servers().count() == 1
+    })
+    .await;
+    assert_eq!(
+        pods_of(&p),
+        vec![("coredns-a".to_string(), "10.244.0.5".to_string())]
+    );
+    task.abort();
+}

@@ -167,6 +167,9 @@ struct State {
     log: Vec<(String, &'static str, Value, u64)>,
     requests: Vec<(Seen, ApiCall)>,
     fail_next_list: Option<String>,
+    /// Per resource key: watches from before this resourceVersion get 410 Gone
+    /// (history compacted), as etcd compaction does.
+    compacted: BTreeMap<String, u64>,
 }
 
 /// The fake cluster; clone it into tests to push changes.
@@ -256,6 +259,27 @@ impl FakeCluster {
         self.changed.notify_waiters();
     }
 
+    /// Removes an object without a watch event (as if the event was lost to etcd
+    /// compaction), then makes every older watch of that resource answer `410 Gone`, forcing a re-list.
+    pub fn delete_silently_and_expire<K: serde::Serialize + k8s_openapi::Resource>(&self, obj: &K) {
+        let mut v = serde_json::to_value(obj).unwrap();
+        v["apiVersion"] = json!(K::API_VERSION);
+        v["kind"] = json!(K::KIND);
+        let key = resource_key(&v);
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let name = v["metadata"]["name"].as_str().unwrap().to_string();
+        let mut st = self.state.lock().unwrap();
+        st.rv += 1;
+        st.objects.remove(&(key.clone(), ns, name));
+        let rv = st.rv;
+        st.compacted.insert(key, rv);
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
     /// The next list request fails with this HTTP 500 message (then lists work again).
     pub fn fail_next_list(&self, message: &str) {
         self.state.lock().unwrap().fail_next_list = Some(message.into());
@@ -308,6 +332,18 @@ impl FakeCluster {
                 .unwrap_or(0);
             loop {
                 let notified = self.changed.notified();
+                {
+                    let st = self.state.lock().unwrap();
+                    if st.compacted.get(&key).is_some_and(|&c| since < c) {
+                        let gone = json!({"type": "ERROR", "object": status(410, "Expired", "too old resource version")});
+                        send.send_response(
+                            Response::builder()
+                                .body(Body::from(serde_json::to_vec(&gone).unwrap()))
+                                .unwrap(),
+                        );
+                        return;
+                    }
+                }
                 let ev = {
                     let st = self.state.lock().unwrap();
                     st.log
