@@ -522,20 +522,15 @@ pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardSta
         let reason = "every CoreDNS pod fails from here while Kubernetes and the health endpoints say every pod is fine: local problem".into();
         return done(Action::ReportLocalProblem, reason, evidence);
     } else if sick.len() == live.len() {
-        let owners: std::collections::BTreeSet<Option<&String>> = view
+        // A rollout restart (not an eviction) even for a single replica: the
+        // Deployment's surge brings the new pod up before the old one goes.
+        let mut owners = view
             .pods
             .iter()
             .filter(|p| !p.terminating)
-            .map(|p| p.deployment.as_ref())
-            .collect();
-        match owners.into_iter().next() {
-            Some(Some(d))
-                if view
-                    .pods
-                    .iter()
-                    .filter(|p| !p.terminating)
-                    .all(|p| p.deployment.as_ref() == Some(d)) =>
-            {
+            .map(|p| p.deployment.as_ref());
+        match owners.next() {
+            Some(Some(d)) if owners.all(|o| o == Some(d)) => {
                 evidence.reason = format!(
                     "all {} CoreDNS pods are sick and Kubernetes agrees",
                     live.len()
