@@ -6,11 +6,11 @@ use serde::Deserialize;
 
 use super::config::{DiscoveryConfig, DiscoveryError, OPT_IN_ANNOTATION};
 
-/// `kube:` in the YAML file. Every field is optional; unknown fields are errors.
+/// `kube:` in the YAML file: its presence turns discovery on (embed it as
+/// `Option<KubeSettings>`). Every field is optional; unknown fields are errors.
 ///
 /// ```yaml
 /// kube:
-///   enabled: true
 ///   coredns_namespace: kube-system
 ///   coredns_selector: k8s-app=kube-dns
 ///   namespaces: []            # empty: every namespace (ClusterRole)
@@ -22,8 +22,6 @@ use super::config::{DiscoveryConfig, DiscoveryError, OPT_IN_ANNOTATION};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KubeSettings {
-    /// Discover from the Kubernetes API (in-cluster config or kubeconfig).
-    pub enabled: bool,
     /// See [`DiscoveryConfig::coredns_namespace`].
     pub coredns_namespace: String,
     /// See [`DiscoveryConfig::coredns_selector`].
@@ -44,7 +42,6 @@ impl Default for KubeSettings {
     fn default() -> Self {
         let d = DiscoveryConfig::default();
         KubeSettings {
-            enabled: false,
             coredns_namespace: d.coredns_namespace,
             coredns_selector: d.coredns_selector,
             namespaces: d.namespaces,
@@ -100,10 +97,8 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let s: KubeSettings =
-            serde_yaml_ng::from_str("enabled: true\nnamespaces: [shop]\ndrift_grace_s: 5\n")
-                .unwrap();
+            serde_yaml_ng::from_str("namespaces: [shop]\ndrift_grace_s: 5\n").unwrap();
         let d = s.discovery().unwrap();
-        assert!(s.enabled);
         assert_eq!(d.namespaces, vec!["shop".to_string()]);
         assert_eq!(d.drift_grace, Duration::from_secs(5));
         assert_eq!(d.coredns_namespace, "kube-system");
@@ -144,5 +139,30 @@ mod tests {
                 .to_string()
                 .contains("kube.namespaces")
         );
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// The `kube:` and `heal:` sections of the shipped deploy configs parse and validate.
+    #[test]
+    fn deploy_configs_parse() {
+        for file in [
+            "base/config.yaml",
+            "overlays/kind/config.yaml",
+            "overlays/daemonset/config.yaml",
+        ] {
+            let path = format!("{}/../deploy/{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            let kube: KubeSettings = serde_yaml_ng::from_value(doc["kube"].clone()).unwrap();
+            kube.discovery().unwrap();
+            let heal: crate::heal::HealSettings =
+                serde_yaml_ng::from_value(doc["heal"].clone()).unwrap();
+            heal.into_configs(&kube.coredns_namespace, "dnswarden", "runner-0", true)
+                .unwrap();
+        }
     }
 }
