@@ -44,7 +44,9 @@ fuzz_target!(|data: &[u8]| {
         if ours != theirs {
             panic!(
                 "core vs hickory-proto: {}",
-                Trace(ours).first_difference(&Trace(theirs)).unwrap_or_default()
+                Trace(ours)
+                    .first_difference(&Trace(theirs))
+                    .unwrap_or_default()
             );
         }
     }
@@ -54,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
         if ours != theirs {
             panic!(
                 "core vs domain: {}",
-                Trace(ours).first_difference(&Trace(theirs)).unwrap_or_default()
+                Trace(ours)
+                    .first_difference(&Trace(theirs))
+                    .unwrap_or_default()
             );
         }
     }

@@ -75,7 +75,9 @@ fuzz_target!(|data: &[u8]| {
             match framer.push(chunk, |m| got.push(m.to_vec())) {
                 Ok(()) => break,
                 Err(FrameError::TooLarge {
-                    declared, capacity: cap, unread,
+                    declared,
+                    capacity: cap,
+                    unread,
                 }) => {
                     assert!(usize::from(declared) > cap);
                     assert_eq!(cap, capacity);

@@ -13,7 +13,11 @@ fn name(n: Name<'_>) {
     let mut wire = 1;
     let mut count = 0;
     for label in n.labels() {
-        assert!((1..=MAX_LABEL_LEN).contains(&label.len()), "label length {}", label.len());
+        assert!(
+            (1..=MAX_LABEL_LEN).contains(&label.len()),
+            "label length {}",
+            label.len()
+        );
         wire += 1 + label.len();
         count += 1;
     }
@@ -45,7 +49,17 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let h = msg.header();
-    let _ = (h.qr(), h.opcode(), h.aa(), h.tc(), h.rd(), h.ra(), h.ad(), h.cd(), h.rcode());
+    let _ = (
+        h.qr(),
+        h.opcode(),
+        h.aa(),
+        h.tc(),
+        h.rd(),
+        h.ra(),
+        h.ad(),
+        h.cd(),
+        h.rcode(),
+    );
     let _ = msg.extended_rcode();
     let _ = msg.trailing_len();
     if let Ok(Some(opt)) = msg.edns() {
@@ -64,7 +78,12 @@ fuzz_target!(|data: &[u8]| {
     for r in &mut records {
         let Ok(r) = r else { break };
         name(r.name());
-        let _ = (r.rtype().to_string(), r.class().to_string(), r.ttl(), r.rdata().len());
+        let _ = (
+            r.rtype().to_string(),
+            r.class().to_string(),
+            r.ttl(),
+            r.rdata().len(),
+        );
         match r.data() {
             Ok(RData::Cname(n) | RData::Ns(n) | RData::Ptr(n)) => name(n),
             Ok(RData::Mx(mx)) => name(mx.exchange),
