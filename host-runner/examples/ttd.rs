@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run --release -p dnswarden --example ttd            # 20 trials per class
 //! cargo run --release -p dnswarden --example ttd -- 5       # quicker
+//! cargo run --release -p dnswarden --example ttd -- 20 SERVFAIL   # some classes
+//! TTD_FRESH=1 cargo run --release -p dnswarden --example ttd # a new runner per trial
 //! ```
 //!
 //! Needs knot and dnsdist (`lab/install.sh`). Traffic goes to loopback only.
@@ -30,6 +32,9 @@ struct Class {
     /// The answer carries the fault (target p99 ≤ 100 ms) or not (drops: ≤ timeout +
     /// one interval).
     answer_carrying: bool,
+    /// Each trial on a fresh runner: the RTT detector's 60 s baseline and adaptive spike
+    /// quota would otherwise learn the previous trials' +30 ms as normal.
+    fresh: bool,
 }
 
 const CLASSES: &[Class] = &[
@@ -39,6 +44,7 @@ const CLASSES: &[Class] = &[
         action: "DelayAction(200)",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: false,
+        fresh: false,
     },
     Class {
         name: "+30 ms delay (RTT spike)",
@@ -46,6 +52,7 @@ const CLASSES: &[Class] = &[
         action: "DelayAction(30)",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: true,
+        fresh: true,
     },
     Class {
         name: "SERVFAIL",
@@ -53,6 +60,7 @@ const CLASSES: &[Class] = &[
         action: "RCodeAction(DNSRCode.SERVFAIL)",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: true,
+        fresh: false,
     },
     Class {
         name: "NXDOMAIN flood (empty zone)",
@@ -60,6 +68,7 @@ const CLASSES: &[Class] = &[
         action: "PoolAction('nx')",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: true,
+        fresh: false,
     },
     Class {
         name: "drop",
@@ -67,6 +76,7 @@ const CLASSES: &[Class] = &[
         action: "DropAction()",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: false,
+        fresh: false,
     },
     Class {
         name: "TC storm (TCP answers)",
@@ -74,6 +84,7 @@ const CLASSES: &[Class] = &[
         action: "TCAction()",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: true,
+        fresh: false,
     },
     Class {
         name: "SERVFAIL for one name",
@@ -81,6 +92,7 @@ const CLASSES: &[Class] = &[
         action: "RCodeAction(DNSRCode.SERVFAIL)",
         who: (Scope::Target, "kubernetes"),
         answer_carrying: true,
+        fresh: false,
     },
     Class {
         name: "30 % random SERVFAIL",
@@ -88,6 +100,7 @@ const CLASSES: &[Class] = &[
         action: "RCodeAction(DNSRCode.SERVFAIL)",
         who: (Scope::Server, "dnsdist"),
         answer_carrying: true,
+        fresh: false,
     },
 ];
 
@@ -178,17 +191,8 @@ scoring: {{weights: {{round_robin: 0}}}}
     let config = Config::from_yaml_str(&yaml, &Overrides::default()).expect("config");
     let (interval, timeout) = (config.probe.interval, config.probe.timeout);
     let scorers = config.servers.len() + config.targets.len();
-    let runner = Runner::new(config).await.expect("runner");
-    let mut rx = runner.subscribe();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(runner.run(async move {
-        let _ = stop_rx.await;
-    }));
-    // Warm-up: RTT baselines need 50 samples per server.
-    assert!(wait_all_ok(&mut rx, scorers, Duration::from_secs(20)).await);
-    let warm = Instant::now() + Duration::from_secs(5);
-    while tokio::time::timeout_at(warm, rx.recv()).await.is_ok() {}
-
+    let fresh_mode = std::env::var("TTD_FRESH").is_ok_and(|v| v == "1");
+    let mut session = Session::start(config.clone(), scorers).await;
     println!(
         "time to detect on the loopback lab (dnsdist 127.0.0.1, interval {} ms, timeout {} ms, 2 servers x 4 targets), {trials} trials per class",
         interval.as_millis(),
@@ -199,21 +203,30 @@ scoring: {{weights: {{round_robin: 0}}}}
         "fault", "detected", "p50 ms", "p99 ms", "max ms", "target"
     );
     println!("{}", "-".repeat(100));
-    for class in CLASSES {
+    // An optional second argument keeps only the classes whose name contains it.
+    let only = std::env::args().nth(2).unwrap_or_default();
+    for class in CLASSES.iter().filter(|c| c.name.contains(only.as_str())) {
         let mut ms = Vec::new();
         let mut causes = BTreeMap::<&str, usize>::new();
         for _ in 0..trials {
-            if !wait_all_ok(&mut rx, scorers, Duration::from_secs(30)).await {
+            // Fresh mode: a new runner (new scorers, new RTT baselines) per trial, so a
+            // trial does not see the previous trials' faults in its 60 s windows.
+            if fresh_mode || class.fresh {
+                session.stop().await;
+                session = Session::start(config.clone(), scorers).await;
+            }
+            let rx = &mut session.rx;
+            if !wait_all_ok(rx, scorers, Duration::from_secs(30)).await {
                 eprintln!(
                     "{}: not back to ok within 30 s, skipping a trial",
                     class.name
                 );
                 continue;
             }
-            drain(&mut rx);
+            drain(rx);
             let t0 = Instant::now();
             lab.fault(class.rule, class.action);
-            if let Some(v) = wait_change(&mut rx, class.who, Duration::from_secs(15)).await {
+            if let Some(v) = wait_change(rx, class.who, Duration::from_secs(15)).await {
                 ms.push(v.at.duration_since(t0).as_secs_f64() * 1000.0);
                 for c in v.causes {
                     *causes.entry(c).or_default() += 1;
@@ -238,7 +251,11 @@ scoring: {{weights: {{round_robin: 0}}}}
         };
         println!(
             "{:<30} {:>5}/{:<2} {:>9.1} {:>9.1} {:>9.1}  {:<8} {}",
-            class.name,
+            if fresh_mode || class.fresh {
+                format!("{} [fresh]", class.name)
+            } else {
+                class.name.to_string()
+            },
             ms.len(),
             trials,
             p50,
@@ -252,6 +269,34 @@ scoring: {{weights: {{round_robin: 0}}}}
                 .join(", ")
         );
     }
-    let _ = stop_tx.send(());
-    let _ = task.await;
+    session.stop().await;
+}
+
+/// A running runner and its event stream.
+struct Session {
+    rx: broadcast::Receiver<Event>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<dnswarden::Result<()>>,
+}
+
+impl Session {
+    /// Starts a runner and waits until it is warm: every verdict ok and 3 s of probes
+    /// (RTT baselines need 50 samples per server).
+    async fn start(config: Config, scorers: usize) -> Session {
+        let runner = Runner::new(config).await.expect("runner");
+        let mut rx = runner.subscribe();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(runner.run(async move {
+            let _ = stop_rx.await;
+        }));
+        assert!(wait_all_ok(&mut rx, scorers, Duration::from_secs(20)).await);
+        let warm = Instant::now() + Duration::from_secs(3);
+        while tokio::time::timeout_at(warm, rx.recv()).await.is_ok() {}
+        Session { rx, stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }

@@ -29,8 +29,10 @@ use tokio::time::Instant;
 
 /// Idle TCP connections kept per server.
 const MAX_IDLE_TCP: usize = 4;
-/// Largest UDP answer read (the EDNS size we advertise is at most this).
-const UDP_BUF: usize = 65_535;
+/// Smallest UDP receive buffer. The buffer is the advertised EDNS size (at least this):
+/// a longer datagram breaks the server's promise, is cut, fails to parse and is counted
+/// as malformed.
+const UDP_BUF: usize = 4096;
 
 /// The transport a probe's final answer came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -284,8 +286,14 @@ impl Prober {
             self.tcp_exchange(spec.server, query, start + spec.timeout, &mut res)
                 .await
         } else {
-            self.udp_exchange(spec.server, query, start + spec.timeout, &mut res)
-                .await
+            self.udp_exchange(
+                spec.server,
+                query,
+                start + spec.timeout,
+                &mut res,
+                spec.edns_udp_size,
+            )
+            .await
         };
 
         // TC=1: the answer did not fit; ask again over TCP (RFC 7766 §5).
@@ -335,6 +343,7 @@ impl Prober {
         query: &[u8],
         deadline: Instant,
         res: &mut ProbeResult,
+        edns_udp_size: u16,
     ) -> Exchange {
         let bind: SocketAddr = if server.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -356,7 +365,7 @@ impl Prober {
         let Ok(qmsg) = Message::parse(query) else {
             return Exchange::Failed("bad_query");
         };
-        let mut buf = vec![0u8; UDP_BUF];
+        let mut buf = vec![0u8; UDP_BUF.max(usize::from(edns_udp_size))];
         loop {
             let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
                 Err(_) => return Exchange::Deadline,
