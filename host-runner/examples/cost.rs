@@ -143,13 +143,18 @@ async fn measure_dnswarden(
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = dir.join("cost.yaml");
     let port = free_port();
-    let interval_ms = 1000 / rate;
+    // Same server and name as the exporter, at the default 100 ms interval: rate/10
+    // targets (one loop each) asking for the same name.
+    let targets: Vec<String> = (0..(rate / 10).max(1))
+        .map(|i| format!("{{name: api-{i}, qname: {QNAME}, type: A}}"))
+        .collect();
     std::fs::write(
         &cfg,
         format!(
             "listen: 127.0.0.1:{port}\nservers: [{{name: knot, address: '{server}'}}]\n\
-             targets: [{{name: api, qname: {QNAME}, type: A, interval_ms: {interval_ms}}}]\n\
-             rate_limit: {{global_qps: 100000, namespace_qps: 100000}}\n"
+             targets: [{}]\n\
+             rate_limit: {{global_qps: 100000, namespace_qps: 100000}}\n",
+            targets.join(", ")
         ),
     )
     .expect("config");
