@@ -161,8 +161,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TcpFramer<B> {
                         return Ok(());
                     };
                     let need = usize::from(len);
-                    if let Some(msg) = rest.get(..need) {
-                        // Whole message inside the chunk: no copy.
+                    // Whole message inside the chunk: no copy. The capacity applies here
+                    // too, so the result never depends on how the stream was chunked.
+                    if need <= self.capacity()
+                        && let Some(msg) = rest.get(..need)
+                    {
                         on_message(msg);
                         input = rest.get(need..).unwrap_or_default();
                     } else {

@@ -10,6 +10,7 @@ const MIN_QUESTION_LEN: usize = 5;
 /// Smallest record: the root name, TYPE, CLASS, TTL and RDLENGTH.
 const MIN_RECORD_LEN: usize = 11;
 
+#[inline]
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     match b.get(at..at + 2)? {
         &[h, l] => Some(u16::from_be_bytes([h, l])),
@@ -17,6 +18,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     }
 }
 
+#[inline]
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     match b.get(at..at + 4)? {
         &[a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
@@ -130,6 +132,7 @@ impl<'a> Message<'a> {
     ///
     /// Errors: [`Error::ShortHeader`], [`Error::MessageTooLong`], and
     /// [`Error::CountsTooLarge`] when the counts promise more than the message could hold.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Message<'a>, Error> {
         let header = Header::parse(bytes)?;
         if bytes.len() > usize::from(u16::MAX) {
@@ -159,11 +162,14 @@ impl<'a> Message<'a> {
     }
 
     /// The questions, in order.
+    #[inline]
     pub fn questions(&self) -> Questions<'a> {
+        let h = &self.header;
         Questions {
             msg: self.bytes,
             pos: HEADER_LEN,
-            left: self.header.qdcount(),
+            left: h.qdcount(),
+            record_counts: [h.ancount(), h.nscount(), h.arcount()],
             cache: NameCache::default(),
         }
     }
@@ -175,6 +181,7 @@ impl<'a> Message<'a> {
 
     /// Every record of the answer, authority and additional sections, in wire order.
     /// After the last one, [`Records::trailing_len`] tells how many octets follow.
+    #[inline]
     pub fn records(&self) -> Records<'a> {
         self.records_until(Section::Additional)
     }
@@ -193,14 +200,9 @@ impl<'a> Message<'a> {
             .filter(move |r| r.as_ref().map_or(true, |r| r.section == section))
     }
 
+    #[inline]
     fn records_until(&self, last: Section) -> Records<'a> {
-        let h = &self.header;
-        Records {
-            questions: self.questions(),
-            left: [h.ancount(), h.nscount(), h.arcount()],
-            section: 0,
-            last: last as usize,
-        }
+        self.questions().records_until(last)
     }
 
     /// The EDNS OPT record of the additional section, if any (RFC 6891). With several, the
@@ -256,12 +258,14 @@ pub struct Questions<'a> {
     msg: &'a [u8],
     pos: usize,
     left: u16,
+    record_counts: [u16; 3],
     cache: NameCache,
 }
 
 impl<'a> Iterator for Questions<'a> {
     type Item = Result<Question<'a>, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
         let item = self.read();
@@ -277,6 +281,25 @@ impl<'a> Iterator for Questions<'a> {
 }
 
 impl<'a> Questions<'a> {
+    /// Continues with the records of every section, where the questions end: a single
+    /// pass over the message (questions not yet read are read and validated first). Names
+    /// compressed against the questions are resolved from what was learned reading them.
+    #[inline]
+    pub fn into_records(self) -> Records<'a> {
+        self.records_until(Section::Additional)
+    }
+
+    #[inline]
+    fn records_until(self, last: Section) -> Records<'a> {
+        Records {
+            left: self.record_counts,
+            questions: self,
+            section: 0,
+            last: last as usize,
+        }
+    }
+
+    #[inline]
     fn read(&mut self) -> Result<Question<'a>, Error> {
         let (name, at) = Name::read(self.msg, self.pos, &mut self.cache)?;
         let (Some(qtype), Some(qclass)) = (be16(self.msg, at), be16(self.msg, at + 2)) else {
@@ -294,7 +317,6 @@ impl<'a> Questions<'a> {
 /// One resource record.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
-    msg: &'a [u8],
     name: Name<'a>,
     rtype: Rtype,
     class: Class,
@@ -326,17 +348,20 @@ impl<'a> Record<'a> {
         self.section
     }
     /// The raw rdata, exactly RDLENGTH octets.
+    #[inline]
     pub fn rdata(&self) -> &'a [u8] {
         let at = usize::from(self.rdata_at);
-        self.msg
+        self.name
+            .message()
             .get(at..at + usize::from(self.rdata_len))
             .unwrap_or_default()
     }
     /// The rdata parsed by type. Names in rdata may be compressed against the whole
     /// message; the parse must consume exactly RDLENGTH octets.
+    #[inline]
     pub fn data(&self) -> Result<RData<'a>, Error> {
         RData::parse(
-            self.msg,
+            self.name.message(),
             self.rtype,
             self.class,
             self.ttl,
@@ -359,6 +384,7 @@ pub struct Records<'a> {
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         while self.questions.left > 0 {
             if let Err(e) = self.questions.next()? {
@@ -394,18 +420,20 @@ impl<'a> Records<'a> {
         self.section = usize::MAX;
     }
 
+    #[inline]
     fn read(&mut self) -> Result<Record<'a>, Error> {
         let q = &mut self.questions;
         let msg = q.msg;
         let (name, at) = Name::read(msg, q.pos, &mut q.cache)?;
-        let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = (
-            be16(msg, at),
-            be16(msg, at + 2),
-            be32(msg, at + 4),
-            be16(msg, at + 8),
-        ) else {
+        // TYPE, CLASS, TTL, RDLENGTH: one bounds check for the 10 fixed octets.
+        let Some(&[t0, t1, c0, c1, l0, l1, l2, l3, r0, r1]) =
+            msg.get(at..).and_then(|rest| rest.first_chunk::<10>())
+        else {
             return Err(Error::Truncated);
         };
+        let (rtype, class) = (u16::from_be_bytes([t0, t1]), u16::from_be_bytes([c0, c1]));
+        let ttl = u32::from_be_bytes([l0, l1, l2, l3]);
+        let rdlen = u16::from_be_bytes([r0, r1]);
         let rdata_at = at + 10;
         let end = rdata_at + usize::from(rdlen);
         if end > msg.len() {
@@ -413,7 +441,6 @@ impl<'a> Records<'a> {
         }
         q.pos = end;
         Ok(Record {
-            msg,
             name,
             rtype: Rtype(rtype),
             class: Class(class),

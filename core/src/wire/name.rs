@@ -31,32 +31,35 @@ struct Known {
     hops: u8,
 }
 
-/// A small memory of names already validated in one message, keyed by their offset.
+/// A small memory of name suffixes already validated in one message, keyed by offset.
 ///
-/// Compression pointers nearly always point at the start of a name read earlier (the
-/// question name, or a previous owner name). When a pointer lands on such an offset the
-/// rest of the name is known to be valid and its length is known, so it is not walked
-/// again. Fixed size, no allocation; older entries are overwritten round-robin.
+/// Compression pointers point at the start of a name read earlier *or at any label
+/// inside it* (the suffix `cluster.local` of the question name, say). Every label start
+/// walked while validating a name is the start of a valid suffix, so each is remembered
+/// with the suffix's length, label count and pointer hops. A pointer landing on a
+/// remembered offset is then resolved in O(1) instead of walking the suffix again.
+/// Direct-mapped by offset (16 slots, 96 octets), no allocation.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct NameCache {
-    slots: [Known; 4],
-    next: u8,
+    slots: [Known; CACHE_SLOTS],
 }
 
+const CACHE_SLOTS: usize = 16;
+/// Label starts remembered per name read (the first ones; the rest are just walked).
+const MEMO_LABELS: usize = 6;
+
 impl NameCache {
+    #[inline]
     fn get(&self, start: usize) -> Option<Known> {
-        self.slots
-            .iter()
-            .find(|k| k.start != 0 && usize::from(k.start) == start)
-            .copied()
+        let k = self.slots.get(start % CACHE_SLOTS)?;
+        (k.start != 0 && usize::from(k.start) == start).then_some(*k)
     }
 
+    #[inline]
     fn put(&mut self, known: Known) {
-        let i = usize::from(self.next) % self.slots.len();
-        if let Some(slot) = self.slots.get_mut(i) {
+        if let Some(slot) = self.slots.get_mut(usize::from(known.start) % CACHE_SLOTS) {
             *slot = known;
         }
-        self.next = self.next.wrapping_add(1);
     }
 }
 
@@ -77,10 +80,40 @@ pub struct Name<'a> {
 impl<'a> Name<'a> {
     /// Reads and validates the name that starts at `start`, returning it and the offset of
     /// the first octet after it in place (after the first pointer, if any).
+    #[inline]
     pub(crate) fn read(
         msg: &'a [u8],
         start: usize,
         cache: &mut NameCache,
+    ) -> Result<(Name<'a>, usize), Error> {
+        // Fast path: a name that is just a pointer to a suffix validated before (an owner
+        // name `c0 0c`, typically) is resolved from the cache without the general walk.
+        if let Some(&[hi, lo]) = msg.get(start..).and_then(|r| r.first_chunk::<2>())
+            && hi & 0xC0 == 0xC0
+            && let target = usize::from(hi & 0x3F) << 8 | usize::from(lo)
+            && target < start
+            && let Some(k) = cache.get(target)
+            && k.hops < MAX_POINTER_HOPS
+        {
+            let start16 = u16::try_from(start).map_err(|_| Error::MessageTooLong)?;
+            let name = Name {
+                msg,
+                start: start16,
+                len: k.len,
+                labels: k.labels,
+            };
+            return Ok((name, start + 2));
+        }
+        Self::read_slow::<MEMO_LABELS>(msg, start, Some(cache))
+    }
+
+    /// The general walk. With a cache, pointers landing on a remembered suffix stop the
+    /// walk, and the first `MEMO` label starts walked are remembered; without one (names
+    /// in rdata), nothing is looked up or remembered.
+    fn read_slow<const MEMO: usize>(
+        msg: &'a [u8],
+        start: usize,
+        mut cache: Option<&mut NameCache>,
     ) -> Result<(Name<'a>, usize), Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
@@ -89,6 +122,9 @@ impl<'a> Name<'a> {
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
         let mut end: Option<usize> = None;
+        // (offset, octets before, labels before, hops before) of the first label starts.
+        let mut memo = [(0u16, 0u8, 0u8, 0u8); MEMO];
+        let mut memo_len = 0;
         let (total, labels, hops) = loop {
             let Some(&b) = msg.get(pos) else {
                 return Err(Error::Truncated);
@@ -96,6 +132,15 @@ impl<'a> Name<'a> {
             match b & 0xC0 {
                 0x00 if b == 0 => break (len + 1, labels, hops),
                 0x00 => {
+                    // Remember where this suffix starts (its length, labels and
+                    // hops are filled in once the whole name is known).
+                    if pos != 0
+                        && pos <= 0x3FFF
+                        && let Some(m) = memo.get_mut(memo_len)
+                    {
+                        *m = (pos as u16, len as u8, labels, hops);
+                        memo_len += 1;
+                    }
                     len += 1 + usize::from(b);
                     if len + 1 > MAX_NAME_LEN {
                         return Err(Error::NameTooLong);
@@ -119,7 +164,7 @@ impl<'a> Name<'a> {
                     if hops > MAX_POINTER_HOPS {
                         return Err(Error::TooManyPointers);
                     }
-                    if let Some(k) = cache.get(target) {
+                    if let Some(k) = cache.as_deref().and_then(|c| c.get(target)) {
                         let total = len + usize::from(k.len);
                         if total > MAX_NAME_LEN {
                             return Err(Error::NameTooLong);
@@ -141,12 +186,15 @@ impl<'a> Name<'a> {
         // Both fit: start < msg.len() <= 65535 and total <= 255 were checked above.
         let start16 = u16::try_from(start).map_err(|_| Error::MessageTooLong)?;
         let len8 = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
-        if start16 != 0 && start <= 0x3FFF {
+        for &(at, len_before, labels_before, hops_before) in memo.iter().take(memo_len) {
+            let Some(cache) = cache.as_deref_mut() else {
+                break;
+            };
             cache.put(Known {
-                start: start16,
-                len: len8,
-                labels,
-                hops,
+                start: at,
+                len: len8 - len_before,
+                labels: labels - labels_before,
+                hops: hops - hops_before,
             });
         }
         Ok((
@@ -160,13 +208,20 @@ impl<'a> Name<'a> {
         ))
     }
 
+    /// The message this name lives in.
+    #[inline]
+    pub(crate) fn message(&self) -> &'a [u8] {
+        self.msg
+    }
+
     /// Reads a name without a cache (used for names inside rdata).
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        Name::read(msg, start, &mut NameCache::default())
+        Name::read_slow::<0>(msg, start, None)
     }
 
     /// The labels from the leftmost to the last before the root, each without its length
     /// octet. The root name has none.
+    #[inline]
     pub fn labels(&self) -> Labels<'a> {
         Labels {
             msg: self.msg,
@@ -316,6 +371,7 @@ pub struct Labels<'a> {
 impl<'a> Iterator for Labels<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         // The name was validated when read, so the `?`s below never fire; they keep the
         // walk panic-free and bounded even so.

@@ -237,6 +237,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn u16(&mut self) -> Result<u16, Error> {
         if self.pos + 2 > self.end {
             return Err(Error::RdataTooShort);
@@ -245,6 +246,7 @@ impl<'a> Cursor<'a> {
         self.pos += 2;
         Ok(v)
     }
+    #[inline]
     fn u32(&mut self) -> Result<u32, Error> {
         if self.pos + 4 > self.end {
             return Err(Error::RdataTooShort);
@@ -253,6 +255,7 @@ impl<'a> Cursor<'a> {
         self.pos += 4;
         Ok(v)
     }
+    #[inline]
     fn name(&mut self) -> Result<Name<'a>, Error> {
         let (name, next) = Name::read_uncached(self.msg, self.pos).map_err(|e| match e {
             Error::Truncated => Error::RdataTooShort,
@@ -264,6 +267,7 @@ impl<'a> Cursor<'a> {
         self.pos = next;
         Ok(name)
     }
+    #[inline]
     fn finish<T>(&self, value: T) -> Result<T, Error> {
         if self.pos == self.end {
             Ok(value)
@@ -292,6 +296,7 @@ fn check_sequence(data: &[u8], wide: bool) -> Result<(), Error> {
 }
 
 impl<'a> RData<'a> {
+    #[inline]
     pub(crate) fn parse(
         msg: &'a [u8],
         rtype: Rtype,
