@@ -400,3 +400,22 @@ fn framer_rejects_oversized_frames_and_resyncs() {
     f.push(&[0, 1, 9], |m| got.push(m.to_vec())).unwrap();
     assert_eq!(got.last().unwrap(), &vec![9]);
 }
+
+#[test]
+fn framer_capacity_does_not_depend_on_chunking() {
+    // The same oversized frame, whole inside one chunk: still an error (a fuzz finding).
+    let mut stream = vec![0, 20];
+    stream.extend_from_slice(&[7; 20]);
+    let mut f = TcpFramer::new([0u8; 16]);
+    let err = f
+        .push(&stream, |_| panic!("oversized frame handed out"))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FrameError::TooLarge {
+            declared: 20,
+            capacity: 16,
+            unread: 20
+        }
+    );
+}
