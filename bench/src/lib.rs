@@ -219,7 +219,9 @@ pub fn walk_core<S: Sink>(bytes: &[u8], s: &mut S) -> Result<(), dw::Error> {
     let msg = dw::Message::parse(bytes)?;
     s.num(Field::Id, u64::from(msg.id()));
     s.num(Field::Flags, flags(msg.header().flags()));
-    for q in msg.questions() {
+    // One pass: the questions, then `into_records` continues where they end.
+    let mut questions = msg.questions();
+    for q in &mut questions {
         let q = q?;
         core_name(s, q.name);
         s.num(Field::Qtype, u64::from(q.qtype.0));
@@ -227,7 +229,7 @@ pub fn walk_core<S: Sink>(bytes: &[u8], s: &mut S) -> Result<(), dw::Error> {
     }
     // At most a few OPT records are deferred; more than one is visited in order.
     let mut opts: [Option<dw::Record<'_>>; 2] = [None, None];
-    for r in msg.records() {
+    for r in questions.into_records() {
         let r = r?;
         if r.rtype() == dw::Rtype::OPT && r.section() == dw::Section::Additional {
             match opts.iter_mut().find(|o| o.is_none()) {
