@@ -210,7 +210,8 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
                 .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .sum::<f64>()
+        + 0.0 // an empty float sum is -0.0
 }
 
 fn is_bad(v: &VerdictChange) -> bool {
