@@ -643,11 +643,19 @@ fn refused_counts_as_a_server_failure() {
     for i in 0..300u32 {
         t += 10 * MS;
         let server = i % 3;
-        let rcode = if server == 1 && i > 150 { Rcode::REFUSED } else { Rcode::NOERROR };
+        let rcode = if server == 1 && i > 150 {
+            Rcode::REFUSED
+        } else {
+            Rcode::NOERROR
+        };
         s.observe(&Observation::new(server, 0, t, Outcome::Response(rcode)).rtt(900));
     }
     assert_ne!(s.verdict(), Verdict::Ok);
     let r = s.reasons();
     let top = r.top().unwrap();
-    assert_eq!((top.cause, top.server), (Cause::ServfailConcentrated, Some(1)), "{r}");
+    assert_eq!(
+        (top.cause, top.server),
+        (Cause::ServfailConcentrated, Some(1)),
+        "{r}"
+    );
 }
