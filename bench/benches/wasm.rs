@@ -1,0 +1,129 @@
+//! Per-message cost of the proxy-wasm filter under our wasmtime host, next to the same
+//! work done natively with `dnswarden-core`, in one criterion run.
+//!
+//! One element is one DNS-over-TCP exchange (a query, then its answer, each with its
+//! length prefix):
+//!
+//! * `native_core`: frame the query, parse it, remember its key; frame the answer,
+//!   parse it, match it to the query, feed the scorer: what the filter does, as plain
+//!   Rust.
+//! * `wasm_filter`: the built `.wasm` handling `on_downstream_data` + `on_upstream_data`
+//!   for the same bytes through `dnswarden-wasm-host` (wasmtime, Cranelift), including
+//!   the host calls it makes (buffer copies, metrics, clock).
+//!
+//! Every iteration asserts the result (a matched NOERROR answer natively; `Continue`
+//! from both wasm callbacks).
+//!
+//! Run: `cargo bench -p dnswarden-bench --bench wasm` (add `-- --test` to run each
+//! benchmark once as a check). The filter is built with `wasm-plugin/build-wasm.sh`,
+//! or taken from `DNSWARDEN_WASM`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dnswarden_core::score::{Observation, Outcome, ScoreConfig, Scorer};
+use dnswarden_core::wire::{Message, QueryBuilder, QueryKey, Rcode, Rtype, TcpFramer};
+use dnswarden_wasm_host::{Action, Host, VmOptions};
+
+const NAME: &str = "kubernetes.default.svc.cluster.local";
+
+fn filter_wasm() -> PathBuf {
+    if let Some(p) = std::env::var_os("DNSWARDEN_WASM") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("wasm-plugin/build-wasm.sh"))
+        .output()
+        .expect("run wasm-plugin/build-wasm.sh");
+    assert!(out.status.success(), "building the filter failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    PathBuf::from(stdout.lines().last().expect("artifact path").trim())
+}
+
+/// A query and its NOERROR answer (question echoed, QR and RA set), both with the TCP
+/// length prefix.
+fn exchange() -> (Vec<u8>, Vec<u8>) {
+    let mut buf = [0u8; 512];
+    let n = QueryBuilder::new(0x1234, NAME, Rtype::A)
+        .rd(true)
+        .tcp(true)
+        .write(&mut buf)
+        .expect("query");
+    let query = buf[..n].to_vec();
+    let mut answer = query.clone();
+    answer[4] |= 0x80; // QR (byte 2 of the message, after the 2-byte prefix)
+    answer[5] |= 0x80; // RA
+    (query, answer)
+}
+
+fn bench(c: &mut Criterion) {
+    let (query, answer) = exchange();
+    let mut group = c.benchmark_group("per_exchange");
+    group.throughput(Throughput::Elements(1));
+
+    // Native: the same steps the filter takes, without the proxy-wasm boundary.
+    let mut q_framer = TcpFramer::new(vec![0u8; 4096]);
+    let mut r_framer = TcpFramer::new(vec![0u8; 4096]);
+    let mut scorer: Box<Scorer<16, 4>> =
+        Box::new(Scorer::new(ScoreConfig::default()).expect("config"));
+    let mut t = 0u64;
+    group.bench_function("native_core", |b| {
+        b.iter(|| {
+            t += 1_000;
+            let mut key = None;
+            q_framer
+                .push(black_box(&query), |msg| {
+                    key = Message::parse(msg).ok().and_then(|m| QueryKey::of(&m));
+                })
+                .expect("frame query");
+            let key = key.expect("query key");
+            let mut outcome = None;
+            r_framer
+                .push(black_box(&answer), |msg| {
+                    let Ok(r) = Message::parse(msg) else { return };
+                    outcome = Some(match key.check(&r) {
+                        Ok(()) => Outcome::Response(r.header().rcode()),
+                        Err(m) => Outcome::Mismatch(m),
+                    });
+                })
+                .expect("frame answer");
+            let outcome = outcome.expect("answer");
+            assert_eq!(outcome, Outcome::Response(Rcode::NOERROR));
+            let a = scorer.observe(&Observation::new(0, 0, t, outcome).rtt(700));
+            black_box(a.score)
+        });
+    });
+
+    // The built filter in our wasmtime host, one long-lived connection.
+    let wasm = std::fs::read(filter_wasm()).expect("read .wasm");
+    let host = Host::new(&wasm).expect("compile filter");
+    let mut vm = host.instantiate(VmOptions::default()).expect("instantiate");
+    assert!(vm.start(br#"{"log_level":"error"}"#).expect("start"));
+    vm.set_property(&["upstream", "address"], b"127.0.0.1:53");
+    vm.set_recording(false);
+    let (id, _) = vm.new_connection().expect("connection");
+    group.bench_function("wasm_filter", |b| {
+        b.iter(|| {
+            vm.advance_ms(1);
+            let down = vm
+                .downstream_data(id, black_box(&query), false)
+                .expect("downstream");
+            let up = vm
+                .upstream_data(id, black_box(&answer), false)
+                .expect("upstream");
+            assert!(down == Action::Continue && up == Action::Continue);
+        });
+    });
+    group.finish();
+    assert!(vm.failure().is_none());
+    let answered = vm
+        .metric("dnswarden.responses.transport.tcp.upstream.127_0_0_1_53.rcode.NOERROR")
+        .map_or(0, |m| m.value);
+    assert!(answered > 0, "the filter matched no answer");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
