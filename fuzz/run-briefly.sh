@@ -43,10 +43,10 @@ if compgen -G "$fixtures/*.bin" >/dev/null; then
     if [ "$len" -le 65535 ]; then
       for sel in 0 4 8 13; do
         {
-          printf "\\x$(printf %02x "$sel")\\x9e\\x37\\x79\\xb9\\x7f\\x4a\\x7c\\x15"
-          printf "\\x$(printf %02x $((len >> 8)))\\x$(printf %02x $((len & 255)))"
+          printf '%b' "\\x$(printf %02x "$sel")" '\x9e\x37\x79\xb9\x7f\x4a\x7c\x15'
+          printf '%b' "\\x$(printf %02x $((len >> 8)))" "\\x$(printf %02x $((len & 255)))"
           cat "$f"
-          printf "\\x$(printf %02x $((len >> 8)))\\x$(printf %02x $((len & 255)))"
+          printf '%b' "\\x$(printf %02x $((len >> 8)))" "\\x$(printf %02x $((len & 255)))"
           cat "$f"
         } > "corpus/framer/fixture-$name-$sel"
       done
