@@ -72,6 +72,9 @@ struct RawConfig {
     rate_limit: RawRateLimit,
     #[serde(default)]
     scoring: RawScoring,
+    kube: Option<crate::kube::KubeSettings>,
+    #[serde(default)]
+    heal: crate::heal::HealSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +198,12 @@ pub struct Config {
     pub rate_limit: RateLimits,
     /// Scorer settings.
     pub scoring: ScoringSettings,
+    /// Kubernetes discovery (`kube:`): when set, the CoreDNS pods, the kube-dns
+    /// ClusterIP and the targets come from the API (live), next to the static
+    /// `servers:` and `targets:` (which may then be empty).
+    pub kube: Option<crate::kube::KubeSettings>,
+    /// Self-healing (`heal:`), only used with `kube:`.
+    pub heal: crate::heal::HealSettings,
 }
 
 /// One DNS server.
@@ -349,6 +358,8 @@ impl Config {
                 namespace_burst: defaults::NAMESPACE_QPS,
             },
             scoring: ScoreConfig::default(),
+            kube: None,
+            heal: crate::heal::HealSettings::default(),
         }
     }
 }
@@ -590,7 +601,19 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
         )
     })?;
 
-    if raw.servers.is_empty() {
+    if let Some(k) = &raw.kube {
+        // Checked here so that `check-config` reports it; the cluster domain is
+        // resolved when discovery starts.
+        k.discovery().map_err(|e| match e {
+            crate::kube::DiscoveryError::Invalid {
+                field,
+                problem,
+                fix,
+            } => Error::config(field, problem, fix),
+            other => Error::config("kube", other.to_string(), "see host-runner/README.md"),
+        })?;
+    }
+    if raw.servers.is_empty() && raw.kube.is_none() {
         return Err(Error::config(
             "servers",
             "no server to probe",
@@ -673,7 +696,7 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
         tcp_reuse: raw.probe.tcp_reuse.unwrap_or(true),
     };
 
-    if raw.targets.is_empty() {
+    if raw.targets.is_empty() && raw.kube.is_none() {
         return Err(Error::config(
             "targets",
             "no name to probe",
@@ -832,6 +855,8 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
         retry,
         rate_limit,
         scoring,
+        kube: raw.kube,
+        heal: raw.heal,
     })
 }
 

@@ -73,6 +73,10 @@ pub enum Error {
     /// The demo's embedded DNS server could not be set up.
     #[error("demo server: {0}")]
     Demo(String),
+    /// Kubernetes discovery or the healer could not start (no kubeconfig / in-cluster
+    /// config, no cluster domain, ...).
+    #[error("kubernetes: {0}")]
+    Kube(String),
 }
 
 impl Error {
@@ -84,6 +88,7 @@ impl Error {
             Error::Listen { .. } => "listen",
             Error::Io { .. } => "io",
             Error::Demo(_) => "demo",
+            Error::Kube(_) => "kube",
         }
     }
 

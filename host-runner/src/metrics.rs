@@ -104,7 +104,10 @@ fn duration_histogram() -> Histogram {
 /// All metrics of the runner.
 #[derive(Debug)]
 pub struct Metrics {
-    /// The registry `/metrics` encodes.
+    /// The registry `/metrics` encodes. It has no prefix itself: the runner's metrics
+    /// live in a `dnswarden` sub-registry, so metrics registered here directly (e.g.
+    /// [`crate::heal::HealMetrics::register`], whose names already start with
+    /// `dnswarden_`) are not prefixed twice.
     pub registry: Registry,
     /// `dnswarden_probe_duration_seconds`.
     pub probe_duration: Family<ProbeLabels, Histogram, fn() -> Histogram>,
@@ -143,7 +146,8 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric (prefix `dnswarden_`).
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("dnswarden");
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("dnswarden");
         let m = Metrics {
             probe_duration: Family::new_with_constructor(duration_histogram),
             outcomes: Family::default(),
@@ -221,7 +225,10 @@ impl Metrics {
             "Observations scored with a detector contributing, by detector",
             m.reasons.clone(),
         );
-        Metrics { registry, ..m }
+        Metrics {
+            registry: root,
+            ..m
+        }
     }
 
     /// The OpenMetrics text of every metric.
@@ -251,5 +258,46 @@ mod tests {
         let text = m.encode();
         assert!(text.contains("dnswarden_probe_duration_seconds_bucket{le=\"0.0005\",server=\"s\",target=\"t\",qtype=\"A\",transport=\"udp\"} 1"), "{text}");
         assert!(text.contains("le=\"0.00025\""), "{text}");
+    }
+
+    #[test]
+    fn heal_metrics_keep_their_names_in_the_runner_registry() {
+        let mut m = Metrics::new();
+        let heal = crate::heal::HealMetrics::default();
+        heal.register(&mut m.registry);
+        heal.count("evict_pod", "dry_run");
+        heal.duration
+            .get_or_create(&crate::heal::audit::DurationLabels {
+                action: "evict_pod",
+            })
+            .observe(3.0);
+        m.outcomes
+            .get_or_create(&OutcomeLabels {
+                server: "s".into(),
+                target: "t".into(),
+                outcome: "noerror".into(),
+            })
+            .inc();
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "dnswarden_selfheal_actions_total{action=\"evict_pod\",result=\"dry_run\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "dnswarden_selfheal_action_duration_seconds_count{action=\"evict_pod\"} 1"
+            ),
+            "{text}"
+        );
+        // The runner's own metrics keep their single prefix.
+        assert!(
+            text.contains(
+                "dnswarden_probe_outcomes_total{server=\"s\",target=\"t\",outcome=\"noerror\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("dnswarden_dnswarden_"), "{text}");
     }
 }

@@ -197,9 +197,21 @@ impl ProbeResult {
     /// Whether a NOERROR answer's set differs from `expected` (sorted presentation
     /// forms; empty means no expectation).
     pub fn answer_drift(&self, expected: &[String], qtype: Rtype) -> bool {
-        !expected.is_empty()
-            && self.outcome == Outcome::Answer(Rcode::NOERROR)
-            && self.answer_set(qtype) != expected
+        if expected.is_empty() || self.outcome != Outcome::Answer(Rcode::NOERROR) {
+            return false;
+        }
+        if qtype == Rtype::SRV {
+            // Priority and weight are not part of the set (CoreDNS derives weights
+            // from the set size): compare port and target only.
+            let norm = |set: &[String]| {
+                let mut v: Vec<String> = set.iter().map(|e| srv_port_target(e)).collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            return norm(&self.answer_set(qtype)) != norm(expected);
+        }
+        self.answer_set(qtype) != expected
     }
 
     /// The answer data of the records whose type is the query type, sorted and
@@ -548,6 +560,19 @@ fn read_answer(bytes: &[u8], res: &mut ProbeResult) {
             rtype: record.rtype().to_string(),
             data,
         });
+    }
+}
+
+/// "priority weight port target" → "port target" (lower case, no trailing dot);
+/// anything else is kept as is.
+fn srv_port_target(e: &str) -> String {
+    let parts: Vec<&str> = e.split_whitespace().collect();
+    match parts.as_slice() {
+        [_, _, port, target] => format!(
+            "{port} {}",
+            target.trim_end_matches('.').to_ascii_lowercase()
+        ),
+        _ => e.to_string(),
     }
 }
 

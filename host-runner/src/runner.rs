@@ -18,8 +18,11 @@ use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, ServerConfig, TargetConfig};
+use crate::heal::{self, HealMetrics, Healer, HealthSnapshot, LeaderElector, PodHealth};
 use crate::http::{self, HttpState};
+use crate::kube::plan::{CoreExpectation, TargetSource};
+use crate::kube::{Discovery, Expected, ProbePlan, RecordType, ServerKind};
 use crate::metrics::{
     ChangeLabels, FallbackLabels, Metrics, OutcomeLabels, PairLabels, ProbeLabels, ReasonLabels,
     ScopeLabels, SkipLabels,
@@ -102,9 +105,126 @@ pub enum Event {
     Verdict(VerdictChange),
 }
 
+/// What every generation of probe loops shares; lives as long as the [`Runner`].
+#[derive(Debug, Clone)]
+struct Base {
+    metrics: Arc<Metrics>,
+    http: Arc<HttpState>,
+    events: broadcast::Sender<Event>,
+    /// The runner's microsecond clock starts here (scorer `at_us`, healer clock).
+    start: Instant,
+    /// Pod and ClusterIP verdicts for the healer (only with `kube:` and healing on).
+    health: Option<Arc<watch::Sender<HealthSnapshot>>>,
+}
+
+/// A discovered target's expectation, in the core's terms.
+#[derive(Debug, Clone)]
+struct KubeExpect {
+    core: CoreExpectation,
+    /// When the expectation last changed (runner clock, µs).
+    since_us: u64,
+    /// Mismatches before `since_us + grace` are not drift.
+    grace: Duration,
+}
+
+/// The servers and targets of one generation of probe loops: the static
+/// configuration, plus what discovery found (with `kube:`).
+#[derive(Debug, Clone)]
+struct Generation {
+    config: Config,
+    /// Per server: what discovery says it is (`None` for a static server).
+    kinds: Vec<Option<ServerKind>>,
+    /// Per target: the discovered expectation (`None` for a static target).
+    expects: Vec<Option<KubeExpect>>,
+}
+
+impl Generation {
+    fn fixed(config: Config) -> Generation {
+        Generation {
+            kinds: vec![None; config.servers.len()],
+            expects: vec![None; config.targets.len()],
+            config,
+        }
+    }
+
+    /// The static configuration plus the plan's servers (and its unready pods when
+    /// `probe_unready`) and targets. Names already taken are skipped.
+    fn with_plan(config: &Config, plan: &ProbePlan, probe_unready: bool) -> Generation {
+        let mut g = Generation::fixed(config.clone());
+        let mut names: std::collections::HashSet<String> =
+            g.config.servers.iter().map(|s| s.name.clone()).collect();
+        let unready = if probe_unready {
+            plan.unready.as_slice()
+        } else {
+            &[]
+        };
+        for s in plan.servers.iter().chain(unready) {
+            if names.insert(s.name.clone()) {
+                g.config.servers.push(ServerConfig {
+                    name: s.name.clone(),
+                    address: SocketAddr::new(s.addr, s.port),
+                });
+                g.kinds.push(Some(s.kind));
+            }
+        }
+        let mut names: std::collections::HashSet<String> =
+            g.config.targets.iter().map(|t| t.name.clone()).collect();
+        for pt in &plan.targets {
+            let t = &pt.target;
+            let name = format!("{}/{}", t.qname, t.rtype.as_str());
+            if !names.insert(name.clone()) {
+                continue;
+            }
+            let expect = match &t.expected {
+                Expected::NonEmpty => Default::default(),
+                Expected::Addrs(a) => a.iter().map(ToString::to_string).collect(),
+                Expected::Srv(set) => set
+                    .iter()
+                    .map(|s| format!("0 0 {} {}.", s.port, s.target))
+                    .collect(),
+                Expected::Cname(n) => [format!("{n}.")].into(),
+            };
+            let namespace = match &t.source {
+                TargetSource::Service { namespace, .. } => namespace.clone(),
+                TargetSource::ApiServer => "default".into(),
+            };
+            g.config.targets.push(TargetConfig {
+                name,
+                qname: t.qname.clone(),
+                qtype: rtype(t.rtype),
+                expect,
+                namespace,
+                interval: config.probe.interval,
+                tcp: false,
+            });
+            g.expects.push(Some(KubeExpect {
+                core: t.core_expectation(),
+                since_us: pt.expected_since_us,
+                grace: pt.grace,
+            }));
+        }
+        g
+    }
+}
+
+fn rtype(r: RecordType) -> dnswarden_core::wire::Rtype {
+    use dnswarden_core::wire::Rtype;
+    match r {
+        RecordType::A => Rtype::A,
+        RecordType::Aaaa => Rtype::AAAA,
+        RecordType::Srv => Rtype::SRV,
+        RecordType::Cname => Rtype::CNAME,
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     config: Config,
+    kinds: Vec<Option<ServerKind>>,
+    /// Per target: answers that differ from `expected` count as drift from then on
+    /// (runner clock, µs).
+    drift_from_us: Vec<u64>,
+    health: Option<Arc<watch::Sender<HealthSnapshot>>>,
     expected: Vec<Vec<String>>,
     prober: Prober,
     metrics: Arc<Metrics>,
@@ -120,11 +240,25 @@ struct Shared {
 }
 
 /// The service, bound and ready to run.
-#[derive(Debug)]
 pub struct Runner {
     shared: Arc<Shared>,
+    base: Base,
     listener: TcpListener,
     http_addr: SocketAddr,
+    heal_metrics: Option<HealMetrics>,
+    kube_client: Option<::kube::Client>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("http_addr", &self.http_addr)
+            .field("servers", &self.shared.config.servers.len())
+            .field("targets", &self.shared.config.targets.len())
+            .field("kube", &self.shared.config.kube.is_some())
+            .field("mock_kube_client", &self.kube_client.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs the service until `shutdown` completes (see [`Runner`]).
@@ -135,7 +269,8 @@ pub async fn run(
     Runner::new(config).await?.run(shutdown).await
 }
 
-fn scorers(config: &Config, count: usize, now_us: u64) -> Result<Vec<Mutex<Scorer>>> {
+fn scorers(g: &Generation, count: usize, now_us: u64) -> Result<Vec<Mutex<Scorer>>> {
+    let config = &g.config;
     let servers: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
     let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
     let mut out = Vec::with_capacity(count);
@@ -143,9 +278,23 @@ fn scorers(config: &Config, count: usize, now_us: u64) -> Result<Vec<Mutex<Score
         let mut scorer = Scorer::new(config.scoring, servers.clone(), targets.clone())
             .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
         for (ti, t) in config.targets.iter().enumerate() {
-            let expect: Vec<String> = t.expect.iter().cloned().collect();
-            if let Some(members) = expected_members(t.qtype, &expect) {
-                scorer.expect(ti as u32, now_us, &members);
+            match g.expects.get(ti) {
+                Some(Some(k)) => {
+                    let since = k.since_us.min(now_us);
+                    match &k.core {
+                        CoreExpectation::Members(m) => scorer.expect(ti as u32, since, m),
+                        CoreExpectation::FinalName(fp) => {
+                            scorer.expect_final_name(ti as u32, since, *fp);
+                        }
+                        CoreExpectation::None => {}
+                    }
+                }
+                _ => {
+                    let expect: Vec<String> = t.expect.iter().cloned().collect();
+                    if let Some(members) = expected_members(t.qtype, &expect) {
+                        scorer.expect(ti as u32, now_us, &members);
+                    }
+                }
             }
         }
         out.push(Mutex::new(scorer));
@@ -154,15 +303,254 @@ fn scorers(config: &Config, count: usize, now_us: u64) -> Result<Vec<Mutex<Score
 }
 
 impl Runner {
-    /// Binds the HTTP listener and sets up scorers, rate limits and metrics.
+    /// Binds the HTTP listener and sets up scorers, rate limits and metrics. With
+    /// `kube:`, the self-healing metrics are registered too; discovery starts in
+    /// [`Runner::run`].
     pub async fn new(config: Config) -> Result<Runner> {
         let listener = http::bind(config.listen).await?;
         let http_addr = listener.local_addr().map_err(|source| Error::Listen {
             addr: config.listen,
             source,
         })?;
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        let heal_metrics = config.kube.as_ref().map(|_| {
+            let m = HealMetrics::default();
+            m.register(&mut metrics.registry);
+            m
+        });
+        let metrics = Arc::new(metrics);
         let (events, _) = broadcast::channel(8192);
+        let base = Base {
+            http: Arc::new(HttpState {
+                metrics: metrics.clone(),
+                ready: false.into(),
+            }),
+            metrics,
+            events,
+            start: Instant::now(),
+            health: None,
+        };
+        let shared = Shared::new(Generation::fixed(config), &base, 0)?;
+        Ok(Runner {
+            shared: Arc::new(shared),
+            base,
+            listener,
+            http_addr,
+            heal_metrics,
+            kube_client: None,
+        })
+    }
+
+    /// Uses this Kubernetes client for discovery and healing instead of the
+    /// in-cluster config / kubeconfig (tests pass a mock API). Only used with `kube:`.
+    pub fn with_kube_client(mut self, client: ::kube::Client) -> Runner {
+        self.kube_client = Some(client);
+        self
+    }
+
+    /// The address `/metrics` is served on (useful with port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Events from now on (probe results and verdict changes). A subscriber that falls
+    /// behind loses the oldest events (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// The metrics (also served on `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Probes until `shutdown` completes, then drains and returns.
+    ///
+    /// With `kube:`, discovery runs next to the probe loops: every new probe plan
+    /// (CoreDNS pods, the kube-dns ClusterIP, targets) replaces the probe loops (the
+    /// static servers and targets stay), and with healing on, the unready CoreDNS pods
+    /// are probed too and every pod verdict change is handed to the healer.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let Runner {
+            shared,
+            mut base,
+            listener,
+            http_addr,
+            heal_metrics,
+            kube_client,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let kube = match &shared.config.kube {
+            Some(k) => Some(
+                start_kube(
+                    &shared.config,
+                    k,
+                    kube_client,
+                    heal_metrics,
+                    &mut base,
+                    &stop_rx,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        tracing::info!(
+            http = %http_addr,
+            servers = shared.config.servers.len(),
+            targets = shared.config.targets.len(),
+            kube = kube.is_some(),
+            "dnswarden running"
+        );
+        let http_task = tokio::spawn(http::serve(listener, base.http.clone(), async move {
+            let _ = http_stop_rx.await;
+        }));
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            stop_tx
+        });
+
+        let last = match kube {
+            None => {
+                probe_until(shared.clone(), stop_rx).await;
+                shared
+            }
+            Some(k) => k.probe(&base, stop_rx).await?,
+        };
+        // Every loop has returned: in-flight probes finished and were scored.
+        log_final_verdicts(&last);
+        let _ = http_stop_tx.send(());
+        let http_result = http_task.await;
+        stopper.abort();
+        tracing::info!("dnswarden stopped");
+        match http_result {
+            Ok(r) => r,
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Discovery (and the healer) started by [`Runner::run`].
+struct KubeRun {
+    config: Config,
+    plan: watch::Receiver<Arc<ProbePlan>>,
+    probe_unready: bool,
+    discovery: tokio::task::JoinHandle<()>,
+    healer: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn stop_future(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stop = stop.clone();
+    async move { stop_requested(&mut stop).await }
+}
+
+/// Starts discovery and, unless `heal.mode` is `off`, the healer (fed through
+/// `base.health`).
+async fn start_kube(
+    config: &Config,
+    k: &crate::kube::KubeSettings,
+    client: Option<::kube::Client>,
+    heal_metrics: Option<HealMetrics>,
+    base: &mut Base,
+    stop: &watch::Receiver<bool>,
+) -> Result<KubeRun> {
+    let discovery_cfg = k.discovery().map_err(|e| Error::Kube(e.to_string()))?;
+    let client = match client {
+        Some(c) => c,
+        None => crate::kube::client().await.map_err(|e| {
+            Error::Kube(format!(
+                "no Kubernetes client ({e}); fix: run in a cluster with a service account, or set KUBECONFIG"
+            ))
+        })?,
+    };
+    let discovery =
+        Discovery::new(client.clone(), discovery_cfg).map_err(|e| Error::Kube(e.to_string()))?;
+    let plan = discovery.plan();
+    let pods = discovery.pods();
+    let api_ok = discovery.api_status();
+    let heal_on = config.heal.mode != heal::Mode::Off;
+    let mut healer = None;
+    if heal_on {
+        let ns = std::env::var("POD_NAMESPACE").unwrap_or_default();
+        let me = std::env::var("POD_NAME").unwrap_or_default();
+        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+        let (heal_cfg, lease) = config
+            .heal
+            .into_configs(&k.coredns_namespace, &ns, &me, in_cluster)
+            .map_err(|e| Error::config(e.field, e.problem, e.fix))?;
+        let (health_tx, health_rx) = watch::channel(HealthSnapshot::default());
+        base.health = Some(Arc::new(health_tx));
+        let h = Healer::new(client.clone(), heal_cfg, heal_metrics.unwrap_or_default());
+        let elector = lease.map(|l| LeaderElector::new(client, l));
+        // The scorers' clock (`at_us`, hence `PodHealth::since_us`).
+        let start = base.start;
+        let clock = move || u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        healer = Some(tokio::spawn(heal::run_healer(
+            h,
+            pods,
+            health_rx,
+            api_ok,
+            elector,
+            clock,
+            stop_future(stop),
+        )));
+    }
+    let discovery = tokio::spawn(discovery.run(stop_future(stop)));
+    Ok(KubeRun {
+        config: config.clone(),
+        plan,
+        probe_unready: heal_on,
+        discovery,
+        healer,
+    })
+}
+
+impl KubeRun {
+    /// One generation of probe loops per plan, until `stop`. Returns the last one.
+    async fn probe(mut self, base: &Base, mut stop: watch::Receiver<bool>) -> Result<Arc<Shared>> {
+        let last = loop {
+            let plan = self.plan.borrow_and_update().clone();
+            let g = Generation::with_plan(&self.config, &plan, self.probe_unready);
+            let now_us = u64::try_from(base.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let shared = Arc::new(Shared::new(g, base, now_us)?);
+            // New scorers start at ok: drop verdicts the healer got from the old ones.
+            if let Some(h) = &base.health {
+                h.send_modify(|s| *s = HealthSnapshot::default());
+            }
+            tracing::info!(
+                servers = shared.config.servers.len(),
+                targets = shared.config.targets.len(),
+                "probe plan"
+            );
+            let (gen_tx, gen_rx) = watch::channel(false);
+            let loops = tokio::spawn(probe_until(shared.clone(), gen_rx));
+            let replan = tokio::select! {
+                r = self.plan.changed() => r.is_ok(),
+                _ = stop_requested(&mut stop) => false,
+            };
+            if !replan && !stopped(&stop) {
+                // Discovery ended (its sender is gone): keep this plan until stop.
+                stop_requested(&mut stop).await;
+            }
+            let _ = gen_tx.send(true);
+            let _ = loops.await;
+            if !replan || stopped(&stop) {
+                break shared;
+            }
+        };
+        if let Some(h) = self.healer.take() {
+            let _ = h.await;
+        }
+        self.discovery.abort();
+        Ok(last)
+    }
+}
+
+impl Shared {
+    /// Scorers, rate limits and gauges for one generation of probe loops.
+    fn new(g: Generation, base: &Base, now_us: u64) -> Result<Shared> {
+        let config = &g.config;
         let mut namespaces = HashMap::new();
         for t in &config.targets {
             namespaces.entry(t.namespace.clone()).or_insert_with(|| {
@@ -172,6 +560,16 @@ impl Runner {
                 )
             });
         }
+        let drift_from_us = g
+            .expects
+            .iter()
+            .map(|k| {
+                k.as_ref().map_or(0, |k| {
+                    k.since_us
+                        .saturating_add(u64::try_from(k.grace.as_micros()).unwrap_or(u64::MAX))
+                })
+            })
+            .collect();
         let shared = Shared {
             expected: config
                 .targets
@@ -179,20 +577,20 @@ impl Runner {
                 .map(|t| t.expect.iter().cloned().collect())
                 .collect(),
             prober: Prober::new(config.probe.tcp_reuse),
-            http: Arc::new(HttpState {
-                metrics: metrics.clone(),
-                ready: false.into(),
-            }),
-            metrics,
-            servers: scorers(&config, config.servers.len(), 0)?,
-            targets: scorers(&config, config.targets.len(), 0)?,
+            http: base.http.clone(),
+            metrics: base.metrics.clone(),
+            servers: scorers(&g, config.servers.len(), now_us)?,
+            targets: scorers(&g, config.targets.len(), now_us)?,
             global: TokenBucket::new(config.rate_limit.global_qps, config.rate_limit.global_burst),
             namespaces,
             in_flight: Semaphore::new(config.probe.concurrency),
-            start: Instant::now(),
-            events,
+            start: base.start,
+            events: base.events.clone(),
             unprobed: AtomicUsize::new(config.servers.len() * config.targets.len()),
-            config,
+            kinds: g.kinds,
+            drift_from_us,
+            health: base.health.clone(),
+            config: g.config,
         };
         // Start every gauge at ok so dashboards see the series before any change.
         for (scope, names) in [
@@ -219,98 +617,51 @@ impl Runner {
                 shared.metrics.score.get_or_create(&l).set(0.0);
             }
         }
-        Ok(Runner {
-            shared: Arc::new(shared),
-            listener,
-            http_addr,
-        })
+        Ok(shared)
     }
+}
 
-    /// The address `/metrics` is served on (useful with port 0).
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-    }
-
-    /// Events from now on (probe results and verdict changes). A subscriber that falls
-    /// behind loses the oldest events (`RecvError::Lagged`).
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
-    }
-
-    /// The metrics (also served on `/metrics`).
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.shared.metrics.clone()
-    }
-
-    /// Probes until `shutdown` completes, then drains and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let shared = self.shared;
-        tracing::info!(
-            http = %self.http_addr,
-            servers = shared.config.servers.len(),
-            targets = shared.config.targets.len(),
-            "dnswarden running"
-        );
-        let http_task = tokio::spawn(http::serve(
-            self.listener,
-            shared.http.clone(),
-            async move {
-                let _ = http_stop_rx.await;
-            },
-        ));
-        let stopper = tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-            stop_tx
-        });
-
-        let mut loops = JoinSet::new();
-        loops.spawn(evaluate_loop(shared.clone(), stop_rx.clone()));
-        for si in 0..shared.config.servers.len() {
-            for ti in 0..shared.config.targets.len() {
-                loops.spawn(pair_loop(shared.clone(), si, ti, stop_rx.clone()));
-            }
+/// Runs one generation's probe loops until `stop`; in-flight probes finish and are
+/// scored.
+async fn probe_until(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let mut loops = JoinSet::new();
+    loops.spawn(evaluate_loop(shared.clone(), stop.clone()));
+    for si in 0..shared.config.servers.len() {
+        for ti in 0..shared.config.targets.len() {
+            loops.spawn(pair_loop(shared.clone(), si, ti, stop.clone()));
         }
-        while loops.join_next().await.is_some() {}
-        // Every loop has returned: in-flight probes finished and were scored.
-        shared.prober.close_idle();
-        for (scope, slots, names) in [
-            (
-                Scope::Server,
-                &shared.servers,
-                shared
-                    .config
-                    .servers
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            (
-                Scope::Target,
-                &shared.targets,
-                shared
-                    .config
-                    .targets
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect(),
-            ),
-        ] {
-            for (slot, name) in slots.iter().zip(names) {
-                if let Ok(s) = slot.lock() {
-                    tracing::info!(scope = scope.as_str(), name, verdict = %s.verdict(), "final verdict");
-                }
+    }
+    while loops.join_next().await.is_some() {}
+    shared.prober.close_idle();
+}
+
+fn log_final_verdicts(shared: &Shared) {
+    for (scope, slots, names) in [
+        (
+            Scope::Server,
+            &shared.servers,
+            shared
+                .config
+                .servers
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            Scope::Target,
+            &shared.targets,
+            shared
+                .config
+                .targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect(),
+        ),
+    ] {
+        for (slot, name) in slots.iter().zip(names) {
+            if let Ok(s) = slot.lock() {
+                tracing::info!(scope = scope.as_str(), name, verdict = %s.verdict(), "final verdict");
             }
-        }
-        let _ = http_stop_tx.send(());
-        let http_result = http_task.await;
-        stopper.abort();
-        tracing::info!("dnswarden stopped");
-        match http_result {
-            Ok(r) => r,
-            Err(_) => Ok(()),
         }
     }
 }
@@ -470,17 +821,20 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
             })
             .inc();
     }
-    if res.answer_drift(
-        shared
-            .expected
-            .get(ti)
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
-        target.qtype,
-    ) {
+    let at_us = micros(shared, at);
+    let drift_counts = shared.drift_from_us.get(ti).is_none_or(|&t| at_us >= t);
+    if drift_counts
+        && res.answer_drift(
+            shared
+                .expected
+                .get(ti)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            target.qtype,
+        )
+    {
         m.drift.get_or_create(&pair).inc();
     }
-    let at_us = micros(shared, at);
     let from = Some((server.name.as_str(), target.name.as_str()));
     let server_a = score(shared, Scope::Server, si, &server.name, at, from, |s| {
         s.observe_probe(si as u32, ti as u32, at_us, &res)
@@ -557,6 +911,18 @@ fn score(
         }
     }
     if let Some(change) = a.change {
+        if scope == Scope::Server
+            && let Some(health) = &shared.health
+            && let Some(Some(kind)) = shared.kinds.get(idx)
+        {
+            let h = PodHealth::from_change(&change, a.reasons.iter().map(|r| r.cause).collect());
+            health.send_modify(|s| match kind {
+                ServerKind::Pod => {
+                    s.pods.insert(name.to_string(), h);
+                }
+                ServerKind::ClusterIp => s.service = Some(h),
+            });
+        }
         m.verdict_changes
             .get_or_create(&ChangeLabels {
                 scope: scope.as_str().into(),

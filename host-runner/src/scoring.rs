@@ -86,12 +86,16 @@ pub fn expected_members(qtype: Rtype, expect: &[String]) -> Option<Vec<u64>> {
             Rtype::CNAME | Rtype::PTR | Rtype::NS => {
                 core_score::member_hash_name(qtype, dnswarden_core::wire::fingerprint_str(e).ok()?)
             }
+            // Priority and weight are not compared (CoreDNS derives weights from the
+            // set size): hashed as zero, like the answers (see `Scorer::observe_probe`).
             Rtype::SRV => {
                 let mut it = e.split_whitespace();
                 let (p, w, port, target) = (it.next()?, it.next()?, it.next()?, it.next()?);
+                p.parse::<u16>().ok()?;
+                w.parse::<u16>().ok()?;
                 core_score::member_hash_srv(
-                    p.parse().ok()?,
-                    w.parse().ok()?,
+                    0,
+                    0,
                     port.parse().ok()?,
                     dnswarden_core::wire::fingerprint_str(target).ok()?,
                 )
@@ -139,6 +143,13 @@ impl Scorer {
         }
     }
 
+    /// Sets the name a target's CNAME chain must end at (a `fingerprint_str`).
+    pub fn expect_final_name(&mut self, target: u32, now_us: u64, name_fingerprint: u64) {
+        let _ = self
+            .inner
+            .expect_final_name(target, now_us, name_fingerprint);
+    }
+
     /// Feeds one probe result. `server`/`target` are the keys.
     pub fn observe_probe(
         &mut self,
@@ -157,6 +168,7 @@ impl Scorer {
         }
         let mut members = [0u64; 64];
         let query = Message::parse(&res.query).ok();
+        let mut srv_members = [0u64; 64];
         let obs = match (res.outcome, &res.response, query) {
             (Outcome::Answer(_), Some(bytes), Some(q)) => {
                 let o = Observation::from_response_bytes(
@@ -168,6 +180,7 @@ impl Scorer {
                     bytes,
                     &mut members,
                 );
+                let o = srv_without_priority_weight(o, &q, bytes, &mut srv_members);
                 // The answer came over TCP after TC=1: say so.
                 match (res.truncated, o.outcome) {
                     (true, CoreOutcome::Response(r)) => Observation {
@@ -257,6 +270,59 @@ impl Scorer {
     }
 }
 
+/// SRV answers hashed with priority and weight zeroed, matching [`expected_members`]
+/// and the discovery's expectations (`member_hash_srv(0, 0, port, target)`): CoreDNS
+/// derives weights from the set size, so they are not part of the answer *set*.
+fn srv_without_priority_weight<'a>(
+    obs: Observation<'a>,
+    query: &Message<'_>,
+    response: &[u8],
+    buf: &'a mut [u64; 64],
+) -> Observation<'a> {
+    let is_srv = matches!(query.first_question(), Ok(Some(q)) if q.qtype == Rtype::SRV);
+    if !is_srv || obs.answers.count == 0 {
+        return obs;
+    }
+    let Ok(msg) = Message::parse(response) else {
+        return obs;
+    };
+    let mut n = 0usize;
+    let mut fingerprint = 0u64;
+    let mut first = 0u64;
+    let mut overflow = false;
+    for record in msg.answers() {
+        let Ok(record) = record else { return obs };
+        if record.rtype() != Rtype::SRV || record.name().fingerprint() != obs.answers.final_name {
+            continue;
+        }
+        let Ok(dnswarden_core::wire::RData::Srv(s)) = record.data() else {
+            return obs;
+        };
+        let h = core_score::member_hash_srv(0, 0, s.port, s.target.fingerprint());
+        if n == 0 {
+            first = h;
+        }
+        match buf.get_mut(n) {
+            Some(slot) => *slot = h,
+            None => overflow = true,
+        }
+        n += 1;
+        fingerprint = fingerprint.wrapping_add(h);
+    }
+    if n != usize::from(obs.answers.count) {
+        // Not the records the core counted: leave its summary alone.
+        return obs;
+    }
+    let kept = if overflow { 0 } else { n };
+    let answers = core_score::AnswerSummary {
+        set_fingerprint: fingerprint,
+        first,
+        members: buf.get(..kept).unwrap_or(&[]),
+        ..obs.answers
+    };
+    obs.answers(answers)
+}
+
 fn evidence(e: &core_score::Evidence) -> String {
     use core_score::Evidence as E;
     match *e {
@@ -287,6 +353,80 @@ fn evidence(e: &core_score::Evidence) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn name_bytes(dotted: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in dotted.trim_end_matches('.').split('.') {
+            out.push(l.len() as u8);
+            out.extend_from_slice(l.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    /// A query for `qname` SRV and its response with one SRV record.
+    fn srv_exchange(
+        qname: &str,
+        prio: u16,
+        weight: u16,
+        port: u16,
+        target: &str,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut question = name_bytes(qname);
+        question.extend_from_slice(&[0, 33, 0, 1]);
+        let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        query.extend_from_slice(&question);
+        let mut resp = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        resp.extend_from_slice(&question);
+        let mut rdata = Vec::new();
+        for v in [prio, weight, port] {
+            rdata.extend_from_slice(&v.to_be_bytes());
+        }
+        rdata.extend_from_slice(&name_bytes(target));
+        resp.extend_from_slice(&[0xc0, 0x0c, 0, 33, 0, 1, 0, 0, 0, 5]);
+        resp.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        resp.extend_from_slice(&rdata);
+        (query, resp)
+    }
+
+    #[test]
+    fn srv_answers_hash_without_priority_and_weight() {
+        let target = "web-0.web.default.svc.cluster.local";
+        let (q, r) = srv_exchange(
+            "_http._tcp.web.default.svc.cluster.local",
+            10,
+            100,
+            80,
+            target,
+        );
+        let query = Message::parse(&q).unwrap();
+        let mut members = [0u64; 64];
+        let mut srv = [0u64; 64];
+        let obs = Observation::from_response_bytes(0, 0, 1, 1, &query, &r, &mut members);
+        assert_eq!(obs.answers.count, 1);
+        let obs = srv_without_priority_weight(obs, &query, &r, &mut srv);
+        let want = core_score::member_hash_srv(
+            0,
+            0,
+            80,
+            dnswarden_core::wire::fingerprint_str(target).unwrap(),
+        );
+        assert_eq!(obs.answers.members, &[want]);
+        assert_eq!(obs.answers.first, want);
+        assert_eq!(
+            obs.answers.set_fingerprint,
+            core_score::set_fingerprint(&[want])
+        );
+        // Static `expect` entries and discovery expectations hash the same way.
+        assert_eq!(
+            expected_members(Rtype::SRV, &[format!("0 0 80 {target}.")]),
+            Some(vec![want])
+        );
+        assert_eq!(
+            expected_members(Rtype::SRV, &[format!("5 7 80 {target}.")]),
+            Some(vec![want])
+        );
+    }
 
     #[test]
     fn expected_members_cover_addresses_names_and_srv() {
