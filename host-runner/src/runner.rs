@@ -118,7 +118,7 @@ struct Base {
 }
 
 /// A discovered target's expectation, in the core's terms.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct KubeExpect {
     core: CoreExpectation,
     /// When the expectation last changed (runner clock, µs).
@@ -221,6 +221,7 @@ fn rtype(r: RecordType) -> dnswarden_core::wire::Rtype {
 struct Shared {
     config: Config,
     kinds: Vec<Option<ServerKind>>,
+    expects: Vec<Option<KubeExpect>>,
     /// Per target: answers that differ from `expected` count as drift from then on
     /// (runner clock, µs).
     drift_from_us: Vec<u64>,
@@ -279,16 +280,7 @@ fn scorers(g: &Generation, count: usize, now_us: u64) -> Result<Vec<Mutex<Scorer
             .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
         for (ti, t) in config.targets.iter().enumerate() {
             match g.expects.get(ti) {
-                Some(Some(k)) => {
-                    let since = k.since_us.min(now_us);
-                    match &k.core {
-                        CoreExpectation::Members(m) => scorer.expect(ti as u32, since, m),
-                        CoreExpectation::FinalName(fp) => {
-                            scorer.expect_final_name(ti as u32, since, *fp);
-                        }
-                        CoreExpectation::None => {}
-                    }
-                }
+                Some(Some(k)) => expect_kube(&mut scorer, ti, k, k.since_us.min(now_us)),
                 _ => {
                     let expect: Vec<String> = t.expect.iter().cloned().collect();
                     if let Some(members) = expected_members(t.qtype, &expect) {
@@ -300,6 +292,60 @@ fn scorers(g: &Generation, count: usize, now_us: u64) -> Result<Vec<Mutex<Scorer
         out.push(Mutex::new(scorer));
     }
     Ok(out)
+}
+
+/// The server scorers and the target scorers of a generation.
+type ScorerSets = (Vec<Mutex<Scorer>>, Vec<Mutex<Scorer>>);
+
+fn expect_kube(scorer: &mut Scorer, ti: usize, k: &KubeExpect, at_us: u64) {
+    match &k.core {
+        CoreExpectation::Members(m) => scorer.expect(ti as u32, at_us, m),
+        CoreExpectation::FinalName(fp) => scorer.expect_final_name(ti as u32, at_us, *fp),
+        CoreExpectation::None => {}
+    }
+}
+
+/// The previous generation's scorers, when the new one has the same servers and
+/// targets (by name, in order) and only expectations changed (to a set or a name, not
+/// to "anything"): the verdicts and their history survive the plan change.
+fn reusable_scorers(old: Shared, g: &Generation, now_us: u64) -> Option<ScorerSets> {
+    let same_names = old.config.servers.len() == g.config.servers.len()
+        && old.config.targets.len() == g.config.targets.len()
+        && old
+            .config
+            .servers
+            .iter()
+            .zip(&g.config.servers)
+            .all(|(a, b)| a == b)
+        && old
+            .config
+            .targets
+            .iter()
+            .zip(&g.config.targets)
+            .all(|(a, b)| a.name == b.name && a.qname == b.qname && a.qtype == b.qtype);
+    if !same_names || old.expects.len() != g.expects.len() {
+        return None;
+    }
+    let changed: Vec<(usize, &KubeExpect)> = old
+        .expects
+        .iter()
+        .zip(&g.expects)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(ti, (_, b))| b.as_ref().map(|b| (ti, b)))
+        .collect::<Option<_>>()?;
+    if changed.iter().any(|(_, k)| k.core == CoreExpectation::None) {
+        return None;
+    }
+    for slot in old.servers.iter().chain(&old.targets) {
+        let Ok(mut scorer) = slot.lock() else {
+            return None;
+        };
+        for (ti, k) in &changed {
+            expect_kube(&mut scorer, *ti, k, now_us);
+        }
+    }
+    Some((old.servers, old.targets))
 }
 
 impl Runner {
@@ -509,18 +555,24 @@ async fn start_kube(
 impl KubeRun {
     /// One generation of probe loops per plan, until `stop`. Returns the last one.
     async fn probe(mut self, base: &Base, mut stop: watch::Receiver<bool>) -> Result<Arc<Shared>> {
+        let mut previous: Option<Shared> = None;
         let last = loop {
             let plan = self.plan.borrow_and_update().clone();
             let g = Generation::with_plan(&self.config, &plan, self.probe_unready);
             let now_us = u64::try_from(base.start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let shared = Arc::new(Shared::new(g, base, now_us)?);
-            // New scorers start at ok: drop verdicts the healer got from the old ones.
-            if let Some(h) = &base.health {
+            let reuse = previous
+                .take()
+                .and_then(|old| reusable_scorers(old, &g, now_us));
+            let kept = reuse.is_some();
+            let shared = Arc::new(Shared::with_scorers(g, base, now_us, reuse)?);
+            if !kept && let Some(h) = &base.health {
+                // New scorers start at ok: drop verdicts the healer got from the old ones.
                 h.send_modify(|s| *s = HealthSnapshot::default());
             }
             tracing::info!(
                 servers = shared.config.servers.len(),
                 targets = shared.config.targets.len(),
+                scorers_kept = kept,
                 "probe plan"
             );
             let (gen_tx, gen_rx) = watch::channel(false);
@@ -538,6 +590,8 @@ impl KubeRun {
             if !replan || stopped(&stop) {
                 break shared;
             }
+            // The loops are done: take the scorers back if the next plan can use them.
+            previous = Arc::try_unwrap(shared).ok();
         };
         if let Some(h) = self.healer.take() {
             let _ = h.await;
@@ -550,6 +604,16 @@ impl KubeRun {
 impl Shared {
     /// Scorers, rate limits and gauges for one generation of probe loops.
     fn new(g: Generation, base: &Base, now_us: u64) -> Result<Shared> {
+        Shared::with_scorers(g, base, now_us, None)
+    }
+
+    /// Like [`Shared::new`], with the given server and target scorers if any.
+    fn with_scorers(
+        g: Generation,
+        base: &Base,
+        now_us: u64,
+        reuse: Option<ScorerSets>,
+    ) -> Result<Shared> {
         let config = &g.config;
         let mut namespaces = HashMap::new();
         for t in &config.targets {
@@ -560,6 +624,14 @@ impl Shared {
                 )
             });
         }
+        let (servers, targets, kept) = match reuse {
+            Some((s, t)) => (s, t, true),
+            None => (
+                scorers(&g, config.servers.len(), now_us)?,
+                scorers(&g, config.targets.len(), now_us)?,
+                false,
+            ),
+        };
         let drift_from_us = g
             .expects
             .iter()
@@ -579,8 +651,8 @@ impl Shared {
             prober: Prober::new(config.probe.tcp_reuse),
             http: base.http.clone(),
             metrics: base.metrics.clone(),
-            servers: scorers(&g, config.servers.len(), now_us)?,
-            targets: scorers(&g, config.targets.len(), now_us)?,
+            servers,
+            targets,
             global: TokenBucket::new(config.rate_limit.global_qps, config.rate_limit.global_burst),
             namespaces,
             in_flight: Semaphore::new(config.probe.concurrency),
@@ -588,10 +660,15 @@ impl Shared {
             events: base.events.clone(),
             unprobed: AtomicUsize::new(config.servers.len() * config.targets.len()),
             kinds: g.kinds,
+            expects: g.expects,
             drift_from_us,
             health: base.health.clone(),
             config: g.config,
         };
+        if kept {
+            // The gauges already show these scorers.
+            return Ok(shared);
+        }
         // Start every gauge at ok so dashboards see the series before any change.
         for (scope, names) in [
             (
@@ -989,4 +1066,103 @@ async fn evaluate_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 /// How long a pair's probe may take at most (both transports), for callers that wait.
 pub fn max_probe_time(config: &Config) -> Duration {
     config.probe.timeout * 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::plan::{PlannedTarget, Server, Target};
+
+    fn base() -> Base {
+        let metrics = Arc::new(Metrics::new());
+        Base {
+            http: Arc::new(HttpState {
+                metrics: metrics.clone(),
+                ready: false.into(),
+            }),
+            metrics,
+            events: broadcast::channel(16).0,
+            start: Instant::now(),
+            health: None,
+        }
+    }
+
+    fn pod(name: &str, last: u8) -> Server {
+        Server {
+            name: name.into(),
+            kind: ServerKind::Pod,
+            addr: std::net::IpAddr::from([127, 0, 0, last]),
+            port: 5353,
+        }
+    }
+
+    fn plan(ips: &[u8], pods: &[&str], unready: &[&str]) -> ProbePlan {
+        let expected = Expected::Addrs(
+            ips.iter()
+                .map(|l| std::net::IpAddr::from([10, 1, 0, *l]))
+                .collect(),
+        );
+        ProbePlan {
+            servers: pods.iter().map(|p| pod(p, 1)).collect(),
+            unready: unready.iter().map(|p| pod(p, 2)).collect(),
+            targets: vec![PlannedTarget {
+                target: Target {
+                    qname: "web.shop.svc.cluster.local".into(),
+                    rtype: RecordType::A,
+                    expected,
+                    source: TargetSource::Service {
+                        namespace: "shop".into(),
+                        name: "web".into(),
+                        kind: crate::kube::plan::ServiceTargetKind::ClusterIp,
+                    },
+                },
+                expected_since_us: 0,
+                grace: Duration::from_secs(1),
+            }],
+            cluster_domain: "cluster.local".into(),
+        }
+    }
+
+    fn kube_config() -> Config {
+        let mut c = Config::single(SocketAddr::from(([127, 0, 0, 1], 53)), Vec::new());
+        c.servers.clear();
+        c.kube = Some(crate::kube::KubeSettings::default());
+        c
+    }
+
+    #[test]
+    fn plans_become_servers_and_targets_with_unready_pods_only_when_healing() {
+        let c = kube_config();
+        let p = plan(&[1], &["coredns-a"], &["coredns-b"]);
+        let g = Generation::with_plan(&c, &p, false);
+        let names: Vec<&str> = g.config.servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["coredns-a"]);
+        let g = Generation::with_plan(&c, &p, true);
+        let names: Vec<&str> = g.config.servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["coredns-a", "coredns-b"]);
+        assert_eq!(g.kinds, [Some(ServerKind::Pod), Some(ServerKind::Pod)]);
+        let t = &g.config.targets[0];
+        assert_eq!(t.name, "web.shop.svc.cluster.local/A");
+        assert_eq!(t.namespace, "shop");
+        assert_eq!(t.expect, ["10.1.0.1".to_string()].into());
+        assert_eq!(
+            g.config.servers[0].address,
+            SocketAddr::from(([127, 0, 0, 1], 5353))
+        );
+    }
+
+    #[test]
+    fn scorers_survive_expectation_changes_but_not_new_servers() {
+        let c = kube_config();
+        let b = base();
+        let g1 = Generation::with_plan(&c, &plan(&[1], &["coredns-a"], &[]), false);
+        let old = Shared::new(g1, &b, 0).unwrap();
+        let g2 = Generation::with_plan(&c, &plan(&[1, 2], &["coredns-a"], &[]), false);
+        assert!(reusable_scorers(old, &g2, 10).is_some());
+
+        let g1 = Generation::with_plan(&c, &plan(&[1], &["coredns-a"], &[]), false);
+        let old = Shared::new(g1, &b, 0).unwrap();
+        let g3 = Generation::with_plan(&c, &plan(&[1], &["coredns-a", "coredns-c"], &[]), false);
+        assert!(reusable_scorers(old, &g3, 10).is_none());
+    }
 }

@@ -223,6 +223,32 @@ async fn run_probes_the_servers_and_targets_the_api_reports() {
     // asserted in `metrics::tests`; families without series are not encoded).
     assert!(!text.contains("dnswarden_dnswarden_"), "{text}");
 
+    // A new CoreDNS pod appears: probed without a restart.
+    cluster.apply(&coredns_pod("coredns-c"));
+    cluster.apply(&slice(
+        "kube-system",
+        "kube-dns-3",
+        "kube-dns",
+        vec![ep("127.0.0.1", true, "coredns-c")],
+        port,
+    ));
+    let seen_c = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Probe(p))
+                    if p.server == "coredns-c"
+                        && p.result.outcome == Outcome::Answer(Rcode::NOERROR) =>
+                {
+                    return;
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(seen_c.is_ok(), "the new pod coredns-c was never probed");
+
     let _ = stop_tx.send(());
     let r = tokio::time::timeout(Duration::from_secs(10), run)
         .await
