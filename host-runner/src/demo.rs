@@ -330,10 +330,13 @@ pub async fn run_demo(quick: bool) -> Result<()> {
         Fault::Blackhole,
         Fault::Truncate,
     ];
+    // Truncation with a working TCP fallback is judged as a rate over the core's 5 s
+    // window (about 3 s to detect), so every phase gets room for that; the other faults
+    // end their phase as soon as they are seen.
     let detect_limit = if quick {
-        Duration::from_secs(3)
+        Duration::from_secs(6)
     } else {
-        Duration::from_secs(5)
+        Duration::from_secs(8)
     };
     let hold = if quick {
         Duration::from_millis(300)
