@@ -68,7 +68,7 @@ step "tests (unit, property, differential, loopback end-to-end, real Envoy)"
 ENVOY_BIN=$(bash wasm-plugin/envoy/install-envoy.sh | tail -n 1)
 export ENVOY_BIN DNSWARDEN_ENVOY=$ENVOY_BIN
 export DNSWARDEN_E2E_REQUIRE_LAB=1 DNSWARDEN_REQUIRE_ENVOY=1 DNSWARDEN_REQUIRE_WASM_OPT=1
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "deployment checks (manifests, RBAC, alerts, dashboard, kind scenarios on a fake cluster)"
 cargo build -p dnswarden --locked
