@@ -16,16 +16,25 @@ use crate::scoring::Scorer;
 /// Validates a file; returns a one-paragraph summary.
 pub fn check_config(path: &Path, overrides: &Overrides) -> Result<String> {
     let c = Config::load(path, overrides)?;
+    let kube = match &c.kube {
+        Some(k) => format!(
+            "; plus Kubernetes discovery (CoreDNS in {}, healing {:?})",
+            k.coredns_namespace, c.heal.mode
+        ),
+        None => String::new(),
+    };
     Ok(format!(
-        "{}: ok: {} server(s), {} target(s), {} probes/s, timeout {} ms, metrics on http://{}/metrics",
+        "{}: ok: {} server(s), {} target(s), {} probes/s, timeout {} ms, metrics on http://{}/metrics{kube}",
         path.display(),
         c.servers.len(),
         c.targets.len(),
+        // `+ 0.0`: an empty sum is -0.0.
         c.targets
             .iter()
             .map(|t| c.servers.len() as f64 / t.interval.as_secs_f64())
             .sum::<f64>()
-            .round(),
+            .round()
+            + 0.0,
         c.probe.timeout.as_millis(),
         c.listen
     ))
