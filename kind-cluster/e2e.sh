@@ -106,7 +106,7 @@ cleanup() {
 }
 
 create_cluster() {
-    if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    if "$KIND" get clusters 2>/dev/null | grep -x "$CLUSTER" >/dev/null; then
         die "a kind cluster named $CLUSTER exists already: delete it (kind delete cluster --name $CLUSTER)"
     fi
     trap cleanup EXIT
@@ -124,7 +124,7 @@ build_images() {
         die "dnswarden-wasm:e2e must have exactly one layer (Istio compat layout)"
     local cid
     cid=$(docker create dnswarden-wasm:e2e /plugin.wasm)
-    docker export "$cid" | tar -t | grep -qx 'plugin.wasm' || { docker rm "$cid" >/dev/null; die "plugin.wasm missing from the wasm image"; }
+    docker export "$cid" | tar -t | grep -x 'plugin.wasm' >/dev/null || { docker rm "$cid" >/dev/null; die "plugin.wasm missing from the wasm image"; }
     docker rm "$cid" >/dev/null
     # The runner image runs as non-root without a shell.
     [ "$(docker image inspect --format '{{.Config.User}}' dnswarden:e2e)" = "65532:65532" ] ||
@@ -215,7 +215,7 @@ run_scenario() {
 PAUSED_NODE="" PAUSED_CID="" PAUSED_POD=""
 inject_pause_pod() {
     local others
-    PAUSED_POD=$(coredns_pods | head -n 1)
+    PAUSED_POD=$(coredns_pods | sed -n 1p)  # sed reads all input; head would SIGPIPE the writer under pipefail
     others=$(coredns_pods | grep -vx "$PAUSED_POD" | paste -sd'|' -)
     PAUSED_NODE=$(k -n kube-system get pod "$PAUSED_POD" -o jsonpath='{.spec.nodeName}')
     PAUSED_CID=$(k -n kube-system get pod "$PAUSED_POD" -o jsonpath='{.status.containerStatuses[0].containerID}')

@@ -67,7 +67,7 @@ for p in sorted(live, key=lambda p: not ready(p)):
 }
 
 # The runner pod (the kind overlay runs one replica).
-runner_pod() { live_pods dnswarden app.kubernetes.io/name=dnswarden | head -n 1; }
+runner_pod() { live_pods dnswarden app.kubernetes.io/name=dnswarden | sed -n 1p; }  # reads all input: head would SIGPIPE the writer under pipefail
 
 # fetch_metrics FILE: the runner's /metrics through the API server's pod proxy (no
 # port-forward process to manage; works while the runner's egress is cut).
