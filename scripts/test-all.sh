@@ -68,7 +68,9 @@ step "tests (unit, property, differential, loopback end-to-end, real Envoy)"
 ENVOY_BIN=$(bash wasm-plugin/envoy/install-envoy.sh | tail -n 1)
 export ENVOY_BIN DNSWARDEN_ENVOY=$ENVOY_BIN
 export DNSWARDEN_E2E_REQUIRE_LAB=1 DNSWARDEN_REQUIRE_ENVOY=1 DNSWARDEN_REQUIRE_WASM_OPT=1
-cargo test --workspace --locked --no-fail-fast
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
 
 step "deployment checks (manifests, RBAC, alerts, dashboard, kind scenarios on a fake cluster)"
 cargo build -p dnswarden --locked
@@ -80,3 +82,6 @@ if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
 fi
 
 step "all checks passed"
+# One closing line for whoever reads the end of this log: every cargo test counted.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "cargo-tests: %d passed, %d failed\n", p, f }' "$test_log"
