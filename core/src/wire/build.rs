@@ -1,5 +1,7 @@
 //! Writing queries into a caller's buffer.
 
+use core::fmt;
+
 use super::name::{MAX_LABEL_LEN, MAX_NAME_LEN};
 use super::{Class, Error, Rtype};
 
@@ -27,6 +29,12 @@ impl<'b> Writer<'b> {
     }
     pub(crate) fn pos(&self) -> usize {
         self.pos
+    }
+}
+
+impl fmt::Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 

@@ -11,7 +11,7 @@ const MIN_QUESTION_LEN: usize = 5;
 const MIN_RECORD_LEN: usize = 11;
 
 #[inline]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     match b.get(at..at + 2)? {
         &[h, l] => Some(u16::from_be_bytes([h, l])),
         _ => None,
@@ -19,19 +19,11 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 }
 
 #[inline]
-fn be32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
     match b.get(at..at + 4)? {
         &[a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
         _ => None,
     }
-}
-
-pub(crate) fn read_u16(b: &[u8], at: usize) -> Option<u16> {
-    be16(b, at)
-}
-
-pub(crate) fn read_u32(b: &[u8], at: usize) -> Option<u32> {
-    be32(b, at)
 }
 
 /// The 12-octet header of a message.

@@ -307,20 +307,9 @@ impl<'a> Name<'a> {
     /// are escaped as `\.` and `\\`, other octets outside printable ASCII as `\DDD`
     /// (RFC 1035 §5.1). The root is `.`.
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
+        // One escaping rule: the `Display` below, written into the caller's buffer.
         let mut w = super::build::Writer::new(out);
-        if self.is_root() {
-            w.put(b".")?;
-        }
-        for label in self.labels() {
-            for &c in label {
-                match c {
-                    b'.' | b'\\' => w.put(&[b'\\', c])?,
-                    0x21..=0x7E => w.put(&[c])?,
-                    _ => w.put(&[b'\\', b'0' + c / 100, b'0' + c / 10 % 10, b'0' + c % 10])?,
-                }
-            }
-            w.put(b".")?;
-        }
+        fmt::write(&mut w, format_args!("{self}")).map_err(|_| Error::BufferTooSmall)?;
         Ok(w.pos())
     }
 }

@@ -2,7 +2,7 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::message::{read_u16, read_u32};
+use super::message::{be16, be32};
 use super::{Class, Error, Name, Rtype};
 
 /// Record data, parsed by type. Names inside borrow the message and may be compressed.
@@ -165,8 +165,8 @@ pub struct EdnsOptions<'a> {
 impl<'a> Iterator for EdnsOptions<'a> {
     type Item = EdnsOption<'a>;
     fn next(&mut self) -> Option<EdnsOption<'a>> {
-        let code = read_u16(self.rest, 0)?;
-        let len = usize::from(read_u16(self.rest, 2)?);
+        let code = be16(self.rest, 0)?;
+        let len = usize::from(be16(self.rest, 2)?);
         let data = self.rest.get(4..4 + len)?;
         self.rest = self.rest.get(4 + len..)?;
         Some(EdnsOption { code, data })
@@ -185,7 +185,7 @@ pub struct ExtendedError<'a> {
 impl<'a> ExtendedError<'a> {
     fn parse(data: &'a [u8]) -> Option<Self> {
         Some(ExtendedError {
-            info_code: read_u16(data, 0)?,
+            info_code: be16(data, 0)?,
             extra_text: data.get(2..)?,
         })
     }
@@ -242,7 +242,7 @@ impl<'a> Cursor<'a> {
         if self.pos + 2 > self.end {
             return Err(Error::RdataTooShort);
         }
-        let v = read_u16(self.msg, self.pos).ok_or(Error::RdataTooShort)?;
+        let v = be16(self.msg, self.pos).ok_or(Error::RdataTooShort)?;
         self.pos += 2;
         Ok(v)
     }
@@ -251,7 +251,7 @@ impl<'a> Cursor<'a> {
         if self.pos + 4 > self.end {
             return Err(Error::RdataTooShort);
         }
-        let v = read_u32(self.msg, self.pos).ok_or(Error::RdataTooShort)?;
+        let v = be32(self.msg, self.pos).ok_or(Error::RdataTooShort)?;
         self.pos += 4;
         Ok(v)
     }
@@ -284,7 +284,7 @@ fn check_sequence(data: &[u8], wide: bool) -> Result<(), Error> {
     let mut rest = data;
     while !rest.is_empty() {
         let (skip, len) = if wide {
-            (4, read_u16(rest, 2).ok_or(Error::RdataTooShort)?)
+            (4, be16(rest, 2).ok_or(Error::RdataTooShort)?)
         } else {
             (1, u16::from(rest.first().copied().unwrap_or(0)))
         };
