@@ -34,6 +34,7 @@ fn pod(name: &str, ready: bool, verdict: Verdict, held_s: u64) -> PodView {
         name: name.into(),
         ready,
         restarts: if ready { 0 } else { 4 },
+        new_restarts: 0,
         terminating: false,
         deployment: Some("coredns".into()),
         dns: Some(PodHealth {
@@ -518,9 +519,31 @@ async fn all_pods_failing_from_here_while_kubernetes_is_fine_is_a_local_problem(
     assert_eq!(r.decision.action, Action::ReportLocalProblem);
     assert_eq!(r.result, Some("reported"));
     assert_eq!(h.metrics().get("local_problem", "reported"), 1);
-    // But when a health endpoint fails, the pods are sick: restart.
-    v.pods[0].endpoints.health = Some(false);
-    v.pods[1].endpoints.ready = Some(false);
+    // The runner's own probes of :8181/ready and :8080/health fail too (it is cut
+    // off), but Kubernetes still says Ready with no new restarts: still local, and
+    // no request at all (the scenario asserts none).
+    for p in &mut v.pods {
+        p.endpoints = HealthEndpoints {
+            ready: Some(false),
+            health: Some(false),
+        };
+    }
+    let (r, seen) = step(&mut h, &mut api, NOW + 1, &v, vec![]).await;
+    assert_eq!(r.decision.action, Action::ReportLocalProblem, "{r:#?}");
+    assert!(seen.is_empty());
+    assert!(
+        r.decision
+            .evidence
+            .reason
+            .contains("health endpoints fail from here"),
+        "{}",
+        r.decision.evidence.reason
+    );
+    assert!(h.guard().recent_us.is_empty());
+    // Once Kubernetes sees it too (a pod restarted since its DNS went critical), the
+    // pods are sick: restart.
+    v.pods[0].restarts = 1;
+    v.pods[0].new_restarts = 1;
     let patch = Expect::new(
         Method::PATCH,
         "/apis/apps/v1/namespaces/kube-system/deployments/coredns",
@@ -532,7 +555,7 @@ async fn all_pods_failing_from_here_while_kubernetes_is_fine_is_a_local_problem(
     let (r, _) = step(
         &mut h,
         &mut api,
-        NOW + 1,
+        NOW + 2,
         &v,
         vec![
             patch,
@@ -669,4 +692,53 @@ async fn the_view_finds_the_deployment_through_owner_references_once() {
         scenario(&mut api, vec![get, fail])
     );
     assert!(!v.api_reachable);
+}
+
+/// New restarts are those since the pod's DNS verdict was last not critical: old
+/// ones (before the trouble) are not evidence, ones during it are.
+#[tokio::test(start_paused = true)]
+async fn the_view_counts_restarts_since_the_dns_trouble_began() {
+    let (mut h, mut api) = healer(Mode::Enforce, |_| {});
+    let with_restarts = |n: i32| {
+        let mut p = (*k8s_pod("coredns-a", "coredns-5d78c9869d", true)).clone();
+        p.metadata.owner_references = None; // no owner lookup needed here
+        if let Some(s) = p.status.as_mut() {
+            s.container_statuses = Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
+                name: "coredns".into(),
+                restart_count: n,
+                ready: true,
+                ..Default::default()
+            }]);
+        }
+        vec![Arc::new(p)]
+    };
+    let health = |v: Verdict| HealthSnapshot {
+        pods: BTreeMap::from([(
+            "coredns-a".to_string(),
+            PodHealth {
+                verdict: v,
+                since_us: 5,
+                reasons: vec![],
+            },
+        )]),
+        service: None,
+    };
+    let mut new_restarts = Vec::new();
+    for (restarts, verdict) in [
+        (7, Verdict::Critical), // first seen while critical: 7 old restarts
+        (7, Verdict::Critical),
+        (9, Verdict::Critical), // two during the trouble
+        (9, Verdict::Ok),       // recovered: the baseline moves up
+        (9, Verdict::Critical),
+        (10, Verdict::Critical),
+    ] {
+        let (pods, snapshot) = (with_restarts(restarts), health(verdict));
+        let (v, _) = tokio::join!(
+            h.view(&pods, &snapshot, true, true),
+            scenario(&mut api, vec![])
+        );
+        assert_eq!(v.pods[0].restarts, restarts as u32);
+        new_restarts.push(v.pods[0].new_restarts);
+    }
+    assert_eq!(new_restarts, [0, 0, 2, 0, 0, 1]);
 }

@@ -17,6 +17,7 @@ struct PodGen {
     /// How long the verdict has held, seconds.
     held_s: u64,
     terminating: bool,
+    new_restarts: u32,
     ready_ep: Option<bool>,
     health_ep: Option<bool>,
 }
@@ -45,15 +46,17 @@ fn pod() -> impl Strategy<Value = PodGen> {
         verdict(),
         0u64..200,
         prop::bool::weighted(0.1),
+        prop_oneof![4 => Just(0u32), 1 => 1u32..4],
         prop::option::of(any::<bool>()),
         prop::option::of(any::<bool>()),
     )
         .prop_map(
-            |(ready, verdict, held_s, terminating, ready_ep, health_ep)| PodGen {
+            |(ready, verdict, held_s, terminating, new_restarts, ready_ep, health_ep)| PodGen {
                 ready,
                 verdict,
                 held_s,
                 terminating,
+                new_restarts,
                 ready_ep,
                 health_ep,
             },
@@ -107,7 +110,8 @@ fn view_of(s: &StepGen, now_us: u64, generation: u64) -> ClusterView {
                 // Names change over time so evicted pods can be replaced.
                 name: format!("coredns-{generation}-{i}"),
                 ready: p.ready,
-                restarts: 0,
+                restarts: p.new_restarts + 2,
+                new_restarts: p.new_restarts,
                 terminating: p.terminating,
                 deployment: s.owned.then(|| "coredns".to_string()),
                 dns: Some(PodHealth {
@@ -122,6 +126,18 @@ fn view_of(s: &StepGen, now_us: u64, generation: u64) -> ClusterView {
             })
             .collect(),
     }
+}
+
+/// Persistently critical by DNS.
+fn sick(p: &PodView, now_us: u64, sick_for_s: u64) -> bool {
+    p.dns.as_ref().is_some_and(|d| {
+        d.verdict == Verdict::Critical && now_us - d.since_us >= sick_for_s * 1_000_000
+    })
+}
+
+/// Kubernetes (not Ready, new restarts) or the endpoints say the pod is unwell.
+fn agrees(p: &PodView) -> bool {
+    !p.ready || p.new_restarts > 0 || p.endpoints.any_failed()
 }
 
 fn healthy_other(v: &ClusterView, target: &str) -> usize {
@@ -188,12 +204,13 @@ proptest! {
                         let p = view.pods.iter().find(|p| &p.name == target).unwrap();
                         let dns = p.dns.as_ref().unwrap();
                         prop_assert!(dns.verdict == Verdict::Critical && now_us - dns.since_us >= sick_for_s * 1_000_000);
-                        prop_assert!(!p.ready || p.endpoints.any_failed(), "evicted a pod Kubernetes calls fine");
+                        prop_assert!(agrees(p), "evicted a pod Kubernetes and its endpoints call fine");
                         prop_assert!(!p.terminating);
                     }
                     Planned::RolloutRestart(dep) => {
                         prop_assert_eq!(dep.as_str(), "coredns");
-                        prop_assert!(view.pods.iter().filter(|p| !p.terminating).all(|p| !p.ready || p.endpoints.any_failed()));
+                        prop_assert!(view.pods.iter().filter(|p| !p.terminating).all(|p| sick(p, now_us, sick_for_s) && agrees(p)),
+                            "a restart while some pod is not sick");
                     }
                 }
                 taken.push(now_us);
@@ -205,21 +222,43 @@ proptest! {
             if let Action::Refuse(Refusal::DryRun { .. }) = &d.action {
                 prop_assert_eq!(mode, Mode::DryRun);
             }
+            // A lone sick replica next to others is evicted (or refused), never rolled.
+            let live: Vec<&PodView> = view.pods.iter().filter(|p| !p.terminating).collect();
+            let wanted = match &d.action {
+                Action::Refuse(r) => r.would().cloned(),
+                a => a.planned(),
+            };
+            if live.len() > 1 && live.iter().any(|p| !(sick(p, now_us, sick_for_s) && agrees(p))) {
+                prop_assert!(!matches!(wanted, Some(Planned::RolloutRestart(_))), "rolled with a pod not sick: {:?}", d.action);
+            }
+            // Every pod failing from here while Kubernetes says all are fine: local,
+            // whatever the runner's own endpoint probes say.
+            if mode != Mode::Off
+                && !live.is_empty()
+                && live.iter().all(|p| sick(p, now_us, sick_for_s) && p.ready && p.new_restarts == 0)
+                && view.service.as_ref().is_none_or(|s| s.verdict == Verdict::Critical)
+            {
+                prop_assert_eq!(&d.action, &Action::ReportLocalProblem);
+            }
         }
     }
 
     #[test]
-    fn local_problem_is_never_an_action(pods in prop::collection::vec(0u64..100, 1..5)) {
-        // Every pod critical for long, Kubernetes says all ready, endpoints fine.
+    fn local_problem_is_never_an_action(
+        pods in prop::collection::vec((0u64..100, prop::option::of(any::<bool>()), prop::option::of(any::<bool>()), 0u32..9), 1..5),
+    ) {
+        // Every pod critical for long, Kubernetes says all Ready with no new restarts
+        // (old restarts do not count); the runner's own endpoint probes may fail
+        // (cut off from the pods) or not.
         let now = 1_000_000_000_000u64;
         let view = ClusterView {
             api_reachable: true,
             is_leader: true,
             service: Some(PodHealth { verdict: Verdict::Critical, since_us: 0, reasons: vec![] }),
-            pods: pods.iter().enumerate().map(|(i, held)| PodView {
-                name: format!("p{i}"), ready: true, restarts: 0, terminating: false, deployment: Some("coredns".into()),
-                dns: Some(PodHealth { verdict: Verdict::Critical, since_us: now - (held + 31) * 1_000_000, reasons: vec![] }),
-                endpoints: HealthEndpoints { ready: Some(true), health: None },
+            pods: pods.iter().enumerate().map(|(i, (held, ready_ep, health_ep, old))| PodView {
+                name: format!("p{i}"), ready: true, restarts: *old, new_restarts: 0, terminating: false, deployment: Some("coredns".into()),
+                dns: Some(PodHealth { verdict: Verdict::Critical, since_us: now - (held + 31) * 1_000_000, reasons: vec!["loss"] }),
+                endpoints: HealthEndpoints { ready: *ready_ep, health: *health_ep },
             }).collect(),
         };
         let policy = Policy { mode: Mode::Enforce, ..Policy::default() };

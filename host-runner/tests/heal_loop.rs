@@ -14,7 +14,7 @@ use dnswarden::heal::{
     Verdict, run_healer,
 };
 use http::Method;
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::runtime::{reflector, watcher};
 use kube_support::{Expect, mock_client, scenario, status};
@@ -193,4 +193,107 @@ async fn health_endpoint_probe_on_loopback() {
         .local_addr()
         .unwrap();
     assert!(!http_ok(closed, "/ready", Duration::from_secs(5)).await);
+}
+
+/// The runner is cut off: every CoreDNS pod (and the ClusterIP) fails DNS from here
+/// and so do the runner's own probes of the pods' ready and health endpoints, but
+/// Kubernetes says every pod is Ready with no new restarts. The loop reports a local
+/// problem and never acts (enforce mode, no guardrail in the way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_runner_reports_a_local_problem_and_never_acts() {
+    let (client, mut api) = mock_client();
+    let (store, mut writer) = reflector::store::<Pod>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for name in ["coredns-a", "coredns-b"] {
+        let mut p = pod(name, true);
+        if let Some(s) = p.status.as_mut() {
+            s.pod_ip = Some("127.0.0.1".into());
+            // Old restarts, from before the trouble: not evidence.
+            s.container_statuses = Some(vec![ContainerStatus {
+                name: "coredns".into(),
+                restart_count: 7,
+                ready: true,
+                ..Default::default()
+            }]);
+        }
+        writer.apply_watcher_event(&watcher::Event::InitApply(p));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let critical = PodHealth {
+        verdict: Verdict::Critical,
+        since_us: 0,
+        reasons: vec!["loss"],
+    };
+    let health = HealthSnapshot {
+        pods: BTreeMap::from([
+            ("coredns-a".to_string(), critical.clone()),
+            ("coredns-b".to_string(), critical.clone()),
+        ]),
+        service: Some(critical),
+    };
+    let (_health_tx, health_rx) = watch::channel(health);
+    let (_api_tx, api_rx) = watch::channel(true);
+    // The endpoints answer 503 from here (as a half-broken path would).
+    let ready = http_server("503 Service Unavailable").await;
+    let live = http_server("503 Service Unavailable").await;
+    let mut cfg = HealConfig::new("kube-system", "runner-a");
+    cfg.policy.mode = dnswarden::heal::Mode::Enforce;
+    cfg.probe_endpoints = true;
+    cfg.ready_port = ready.port();
+    cfg.health_port = live.port();
+    cfg.interval = Duration::from_millis(50);
+    let healer = Healer::new(client, cfg, HealMetrics::default());
+    let metrics = healer.metrics().clone();
+    let start = std::time::Instant::now();
+    let clock = move || 60_000_000 + start.elapsed().as_micros() as u64;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_healer(
+        healer,
+        store,
+        health_rx,
+        api_rx,
+        None,
+        clock,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {"name": "coredns-rs", "namespace": "kube-system",
+                                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "coredns", "uid": "d", "controller": true}]}});
+    // The only request: the owner lookup (cached). No eviction, no patch, and no
+    // Event (a local problem has no object to write it on).
+    scenario(
+        &mut api,
+        vec![
+            Expect::new(
+                Method::GET,
+                "/apis/apps/v1/namespaces/kube-system/replicasets/coredns-rs",
+            )
+            .respond(200, rs),
+        ],
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while metrics.get("local_problem", "reported") == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a local-problem decision within 10 s");
+    // Several more decisions (every 50 ms): still no request of any kind.
+    let more = tokio::time::timeout(Duration::from_millis(400), api.next_request()).await;
+    if let Ok(Some((req, _))) = more {
+        panic!("the healer acted: {:?}", kube_support::seen_of(req).await);
+    }
+    assert_eq!(metrics.get("local_problem", "reported"), 1, "audited once");
+    for result in ["success", "dry_run", "below_min_healthy"] {
+        assert_eq!(metrics.get("rollout_restart", result), 0);
+        assert_eq!(metrics.get("evict_pod", result), 0);
+    }
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -112,6 +112,10 @@ pub struct PodView {
     pub ready: bool,
     /// Sum of container restart counts.
     pub restarts: u32,
+    /// Restarts since the pod's DNS verdict was last not critical (the healer keeps the
+    /// baseline): Kubernetes noticing the trouble too. Restarts from before the DNS
+    /// trouble began are not evidence about it.
+    pub new_restarts: u32,
     /// Has a deletionTimestamp (already going away).
     pub terminating: bool,
     /// The Deployment owning it (Pod → ReplicaSet → Deployment), if found.
@@ -331,6 +335,8 @@ pub struct PodEvidence {
     pub ready: bool,
     /// Restart count.
     pub restarts: u32,
+    /// Restarts since the DNS verdict was last not critical.
+    pub new_restarts: u32,
     /// DNS verdict.
     pub verdict: Option<Verdict>,
     /// How long the verdict has been critical (ms), if it is.
@@ -341,7 +347,10 @@ pub struct PodEvidence {
     pub endpoints: HealthEndpoints,
     /// Persistently critical by DNS.
     pub dns_sick: bool,
-    /// Kubernetes or the health endpoints agree that it is unwell.
+    /// Kubernetes calls it fine: Ready, and no new restarts.
+    pub kubernetes_fine: bool,
+    /// Kubernetes (not Ready, or new restarts) or the health endpoints agree that it
+    /// is unwell.
     pub kubernetes_agrees: bool,
     /// Counted as healthy.
     pub healthy: bool,
@@ -436,7 +445,8 @@ fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
         .filter(|h| h.verdict == Verdict::Critical)
         .map(|h| now_us.saturating_sub(h.since_us));
     let dns_sick = !p.terminating && critical_for.is_some_and(|d| d >= us(policy.sick_for));
-    let kubernetes_agrees = !p.ready || p.endpoints.any_failed();
+    let kubernetes_fine = p.ready && p.new_restarts == 0;
+    let kubernetes_agrees = !kubernetes_fine || p.endpoints.any_failed();
     let healthy = !p.terminating
         && p.ready
         && !p.endpoints.any_failed()
@@ -447,6 +457,7 @@ fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
         pod: p.name.clone(),
         ready: p.ready,
         restarts: p.restarts,
+        new_restarts: p.new_restarts,
         verdict: p.dns.as_ref().map(|h| h.verdict),
         critical_for_ms: critical_for.map(|d| d / 1000),
         reasons: p
@@ -456,6 +467,7 @@ fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
             .unwrap_or_default(),
         endpoints: p.endpoints,
         dns_sick,
+        kubernetes_fine,
         kubernetes_agrees,
         healthy,
     }
@@ -464,11 +476,18 @@ fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
 /// The decision. Rules, in order:
 ///
 /// 1. mode `off` → nothing.
-/// 2. Every (non-terminating) pod persistently critical by DNS while Kubernetes and
-///    the health endpoints say every pod is fine → [`Action::ReportLocalProblem`].
-/// 3. Every pod sick (DNS critical for `sick_for` AND not ready or a health endpoint
-///    failing) → rollout-restart their common Deployment.
-/// 4. Some pods sick → evict the one sick longest.
+/// 2. Every (non-terminating) pod persistently critical by DNS, the ClusterIP failing
+///    too (or not probed), while Kubernetes says every pod is Ready with no new
+///    restarts → [`Action::ReportLocalProblem`]. The runner's own probes of the pods'
+///    health endpoints do not change this: when every DNS probe fails from here,
+///    failing endpoint probes from here are the same cut-off, and the kubelet, which
+///    probes the same endpoints from the node, is the witness that counts.
+/// 3. Every pod sick (DNS critical for `sick_for` AND not Ready, new restarts, or a
+///    health endpoint failing) → rollout-restart their common Deployment. With one
+///    replica in total this is the only way out (the surge brings the new pod up
+///    before the old one goes); with more, it needs every one of them sick.
+/// 4. Some pods sick while others are not → evict the one sick longest, a lone sick
+///    replica included (never a restart while another pod is not sick).
 /// 5. A pod critical by DNS that Kubernetes calls fine → refuse (`kubernetes_disagrees`).
 ///
 /// A wanted action then passes the guardrails, each one a [`Refusal`]: API
@@ -513,17 +532,25 @@ pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardSta
         return done(Action::None, "no CoreDNS pods".into(), evidence);
     }
     let all_dns_sick = live.iter().all(|e| e.dns_sick);
-    let none_agrees = live.iter().all(|e| !e.kubernetes_agrees);
+    let kubernetes_all_fine = live.iter().all(|e| e.kubernetes_fine);
     let service_fails = view
         .service
         .as_ref()
         .is_none_or(|h| h.verdict == Verdict::Critical);
-    let wanted = if all_dns_sick && none_agrees && service_fails {
-        let reason = "every CoreDNS pod fails from here while Kubernetes and the health endpoints say every pod is fine: local problem".into();
+    let wanted = if all_dns_sick && kubernetes_all_fine && service_fails {
+        let endpoints = if live.iter().any(|e| e.endpoints.any_failed()) {
+            "their health endpoints fail from here too, "
+        } else {
+            ""
+        };
+        let reason = format!(
+            "every CoreDNS pod fails from here, {endpoints}while Kubernetes says every pod is Ready with no new restarts: local problem"
+        );
         return done(Action::ReportLocalProblem, reason, evidence);
     } else if sick.len() == live.len() {
-        // A rollout restart (not an eviction) even for a single replica: the
-        // Deployment's surge brings the new pod up before the old one goes.
+        // Every live pod is sick (with a single replica, that one): only a rollout
+        // restart helps, and the Deployment's surge brings a new pod up before an
+        // old one goes. A lone sick replica next to others is evicted below.
         let mut owners = view
             .pods
             .iter()
@@ -557,7 +584,7 @@ pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardSta
         Planned::EvictPod(worst.pod.clone())
     } else if let Some(p) = live.iter().find(|e| e.dns_sick) {
         let reason = format!(
-            "pod {} is critical by DNS but ready, and its health endpoints do not fail",
+            "pod {} is critical by DNS but Ready with no new restarts, and its health endpoints do not fail",
             p.pod
         );
         return done(
@@ -689,5 +716,179 @@ pub fn verify(
         Some(Verification::NotRecovered)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 10_000_000_000;
+
+    /// A pod: DNS critical for 60 s when `dns_sick`, else ok.
+    fn pod(name: &str, ready: bool, dns_sick: bool) -> PodView {
+        PodView {
+            name: name.into(),
+            ready,
+            restarts: 3,
+            new_restarts: 0,
+            terminating: false,
+            deployment: Some("coredns".into()),
+            dns: Some(PodHealth {
+                verdict: if dns_sick {
+                    Verdict::Critical
+                } else {
+                    Verdict::Ok
+                },
+                since_us: NOW - 60_000_000,
+                reasons: vec![if dns_sick { "loss" } else { "none" }],
+            }),
+            endpoints: HealthEndpoints::default(),
+        }
+    }
+
+    fn view(pods: Vec<PodView>, service: Verdict) -> ClusterView {
+        ClusterView {
+            api_reachable: true,
+            is_leader: true,
+            pods,
+            service: Some(PodHealth {
+                verdict: service,
+                since_us: NOW - 60_000_000,
+                reasons: vec![],
+            }),
+        }
+    }
+
+    fn enforce(view: &ClusterView) -> Action {
+        let policy = Policy {
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        decide(NOW, view, &policy, &GuardState::default()).action
+    }
+
+    fn evict(pod: &str) -> Action {
+        Action::EvictPod { pod: pod.into() }
+    }
+
+    fn restart() -> Action {
+        Action::RolloutRestart {
+            deployment: "coredns".into(),
+        }
+    }
+
+    #[test]
+    fn a_lone_sick_replica_is_evicted_and_only_an_all_sick_set_is_rolled() {
+        let sick = |n| pod(n, false, true);
+        let fine = |n| pod(n, true, false);
+        let cases: Vec<(&str, Vec<PodView>, Action)> = vec![
+            (
+                "one sick of three",
+                vec![fine("a"), sick("b"), fine("c")],
+                evict("b"),
+            ),
+            ("one sick of two", vec![sick("a"), fine("b")], evict("a")),
+            ("the single replica sick", vec![sick("a")], restart()),
+            ("both replicas sick", vec![sick("a"), sick("b")], restart()),
+            (
+                "two of three sick: the other is kept",
+                vec![sick("a"), sick("b"), fine("c")],
+                evict("a"),
+            ),
+            (
+                // The other pod is not sick, only not counted healthy (unready, DNS
+                // fine): an eviction, refused by the healthy minimum, never a restart.
+                "one sick, the other starting",
+                vec![sick("a"), pod("b", false, false)],
+                Action::Refuse(Refusal::BelowMinHealthy {
+                    would: Planned::EvictPod("a".into()),
+                    healthy: 0,
+                    min: 1,
+                }),
+            ),
+        ];
+        for (name, pods, want) in cases {
+            let got = enforce(&view(pods, Verdict::Ok));
+            assert_eq!(got, want, "{name}");
+        }
+        // A terminating pod is neither healthy nor a target: one sick live pod next to
+        // a healthy one is still an eviction.
+        let mut going = fine("c");
+        going.terminating = true;
+        let got = enforce(&view(vec![sick("a"), fine("b"), going], Verdict::Ok));
+        assert_eq!(got, evict("a"));
+    }
+
+    #[test]
+    fn cut_off_runner_is_a_local_problem_even_when_its_endpoint_probes_fail() {
+        let cut_off = |name| {
+            let mut p = pod(name, true, true);
+            p.endpoints = HealthEndpoints {
+                ready: Some(false),
+                health: Some(false),
+            };
+            p
+        };
+        let v = view(vec![cut_off("a"), cut_off("b")], Verdict::Critical);
+        let d = decide(
+            NOW,
+            &v,
+            &Policy {
+                mode: Mode::Enforce,
+                ..Policy::default()
+            },
+            &GuardState::default(),
+        );
+        assert_eq!(d.action, Action::ReportLocalProblem);
+        assert!(
+            d.evidence
+                .reason
+                .contains("health endpoints fail from here"),
+            "{}",
+            d.evidence.reason
+        );
+        assert!(d.evidence.pods.iter().all(|p| p.kubernetes_fine));
+        // Old restarts (restarts: 3, none new) do not count; endpoints not probed
+        // at all (outside a cluster) are the same.
+        let mut plain = view(
+            vec![pod("a", true, true), pod("b", true, true)],
+            Verdict::Critical,
+        );
+        assert_eq!(enforce(&plain), Action::ReportLocalProblem);
+        plain.service = None;
+        assert_eq!(enforce(&plain), Action::ReportLocalProblem);
+
+        // Kubernetes sees it too: a new restart on one pod, the other not Ready.
+        let mut v2 = v.clone();
+        v2.pods[0].restarts = 4;
+        v2.pods[0].new_restarts = 1;
+        v2.pods[1].ready = false;
+        assert_eq!(enforce(&v2), restart());
+        // Or only one pod restarted: it is sick; the other is cut off like the rest.
+        let mut v3 = v.clone();
+        v3.pods[0].new_restarts = 2;
+        assert_eq!(enforce(&v3), restart(), "both agree (restarts, endpoints)");
+        // The ClusterIP answers: the runner's network works, so it is not local.
+        let mut v4 = v;
+        v4.service = Some(PodHealth {
+            verdict: Verdict::Ok,
+            since_us: NOW,
+            reasons: vec![],
+        });
+        assert_eq!(enforce(&v4), restart());
+    }
+
+    #[test]
+    fn new_restarts_make_kubernetes_agree() {
+        let mut a = pod("a", true, true);
+        let b = pod("b", true, false);
+        let v = view(vec![a.clone(), b.clone()], Verdict::Ok);
+        assert_eq!(
+            enforce(&v),
+            Action::Refuse(Refusal::KubernetesDisagrees { pod: "a".into() })
+        );
+        a.new_restarts = 1;
+        assert_eq!(enforce(&view(vec![a, b], Verdict::Ok)), evict("a"));
     }
 }

@@ -18,7 +18,7 @@ use super::actions::{ActionError, EventSpec, KubeActions, Regarding, http_ok};
 use super::audit::{AuditRecord, HealMetrics};
 use super::decide::{
     Action, ClusterView, Decision, GuardState, HealthEndpoints, Planned, PodHealth, PodView,
-    Policy, Refusal, Verification, decide, verify,
+    Policy, Refusal, Verdict, Verification, decide, verify,
 };
 use super::lease::LeaderElector;
 
@@ -33,6 +33,10 @@ pub struct HealConfig {
     pub identity: String,
     /// Probe each pod's `:8181/ready` and `:8080/health` (only in a cluster).
     pub probe_endpoints: bool,
+    /// Port of CoreDNS' `ready` plugin (default 8181).
+    pub ready_port: u16,
+    /// Port of CoreDNS' `health` plugin (default 8080).
+    pub health_port: u16,
     /// Time between decisions (default 5 s).
     pub interval: Duration,
     /// Timeout of each API request (default 5 s).
@@ -47,6 +51,8 @@ impl HealConfig {
             namespace: namespace.into(),
             identity: identity.into(),
             probe_endpoints: false,
+            ready_port: 8181,
+            health_port: 8080,
             interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
         }
@@ -85,6 +91,9 @@ pub struct Healer {
     actions: KubeActions,
     metrics: HealMetrics,
     last_audit: Option<(&'static str, &'static str, String)>,
+    /// Per pod: its restart count when its DNS verdict was last not critical (or when
+    /// it was first seen); restarts beyond it are [`PodView::new_restarts`].
+    restart_base: BTreeMap<String, u32>,
 }
 
 fn pod_ready(pod: &Pod) -> bool {
@@ -120,6 +129,7 @@ impl Healer {
             actions,
             metrics,
             last_audit: None,
+            restart_base: BTreeMap::new(),
         }
     }
 
@@ -145,6 +155,7 @@ impl Healer {
     ) -> ClusterView {
         let mut api_reachable = api_ok;
         let mut out = Vec::with_capacity(pods.len());
+        let mut seen = Vec::with_capacity(pods.len());
         let mut sorted: Vec<&Arc<Pod>> = pods.iter().collect();
         sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         for pod in sorted {
@@ -165,23 +176,36 @@ impl Healer {
             {
                 Some(ip) if self.cfg.probe_endpoints => {
                     let t = Duration::from_secs(1);
+                    let ready = SocketAddr::new(ip, self.cfg.ready_port);
+                    let live = SocketAddr::new(ip, self.cfg.health_port);
                     HealthEndpoints {
-                        ready: Some(http_ok(SocketAddr::new(ip, 8181), "/ready", t).await),
-                        health: Some(http_ok(SocketAddr::new(ip, 8080), "/health", t).await),
+                        ready: Some(http_ok(ready, "/ready", t).await),
+                        health: Some(http_ok(live, "/health", t).await),
                     }
                 }
                 _ => HealthEndpoints::default(),
             };
+            let dns = health.pods.get(&name).cloned();
+            let restarts = pod_restarts(pod);
+            let critical = dns.as_ref().is_some_and(|h| h.verdict == Verdict::Critical);
+            let base = self.restart_base.entry(name.clone()).or_insert(restarts);
+            if !critical || restarts < *base {
+                *base = restarts;
+            }
+            let new_restarts = restarts - *base;
+            seen.push(name.clone());
             out.push(PodView {
-                dns: health.pods.get(&name).cloned(),
+                dns,
                 ready: pod_ready(pod),
-                restarts: pod_restarts(pod),
+                restarts,
+                new_restarts,
                 terminating: pod.metadata.deletion_timestamp.is_some(),
                 deployment,
                 endpoints,
                 name,
             });
         }
+        self.restart_base.retain(|name, _| seen.contains(name));
         ClusterView {
             api_reachable,
             is_leader,
