@@ -222,6 +222,8 @@ struct Shared {
     config: Config,
     kinds: Vec<Option<ServerKind>>,
     expects: Vec<Option<KubeExpect>>,
+    /// The scorer keys of the servers and targets (stable across plan changes).
+    keys: ScorerKeys,
     /// Per target: answers that differ from `expected` count as drift from then on
     /// (runner clock, µs).
     drift_from_us: Vec<u64>,
@@ -270,82 +272,230 @@ pub async fn run(
     Runner::new(config).await?.run(shutdown).await
 }
 
-fn scorers(g: &Generation, count: usize, now_us: u64) -> Result<Vec<Mutex<Scorer>>> {
-    let config = &g.config;
-    let servers: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
-    let targets: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        let mut scorer = Scorer::new(config.scoring, servers.clone(), targets.clone())
-            .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
-        for (ti, t) in config.targets.iter().enumerate() {
-            match g.expects.get(ti) {
-                Some(Some(k)) => expect_kube(&mut scorer, ti, k, k.since_us.min(now_us)),
-                _ => {
-                    let expect: Vec<String> = t.expect.iter().cloned().collect();
-                    if let Some(members) = expected_members(t.qtype, &expect) {
-                        scorer.expect(ti as u32, now_us, &members);
-                    }
-                }
+/// A server's identity across probe plans: its name (the pod name for a CoreDNS pod)
+/// and its address.
+type ServerId = (String, SocketAddr);
+
+/// A target's identity across probe plans: its name (`qname/TYPE` when discovered),
+/// qname and type.
+type TargetId = (String, String, dnswarden_core::wire::Rtype);
+
+/// Scorer keys that outlive a probe plan. An identity keeps its key for as long as it
+/// stays in the plans; the key of one that left is free for the next newcomer (once
+/// every kept scorer has forgotten it), so keys stay below the largest plan's size.
+#[derive(Debug, Clone)]
+struct KeyTable<I> {
+    slots: Vec<Option<I>>,
+}
+
+impl<I> Default for KeyTable<I> {
+    fn default() -> Self {
+        KeyTable { slots: Vec::new() }
+    }
+}
+
+fn key_of(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+impl<I: PartialEq + Clone> KeyTable<I> {
+    /// The keys of `ids` (in order), and the keys freed because their identity is no
+    /// longer among `ids`.
+    fn assign(&mut self, ids: &[I]) -> (Vec<u32>, Vec<u32>) {
+        let mut gone = Vec::new();
+        for (k, slot) in self.slots.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|id| !ids.contains(id)) {
+                *slot = None;
+                gone.push(key_of(k));
             }
         }
-        out.push(Mutex::new(scorer));
+        let keys = ids
+            .iter()
+            .map(|id| {
+                if let Some(k) = self.slots.iter().position(|s| s.as_ref() == Some(id)) {
+                    return key_of(k);
+                }
+                match self.slots.iter().position(Option::is_none) {
+                    Some(k) => {
+                        if let Some(slot) = self.slots.get_mut(k) {
+                            *slot = Some(id.clone());
+                        }
+                        key_of(k)
+                    }
+                    None => {
+                        self.slots.push(Some(id.clone()));
+                        key_of(self.slots.len() - 1)
+                    }
+                }
+            })
+            .collect();
+        (keys, gone)
     }
-    Ok(out)
+
+    /// Names indexed by key (`""` for a free key), as [`Scorer`] wants them.
+    fn names(&self, name: impl Fn(&I) -> &str) -> Vec<String> {
+        self.slots
+            .iter()
+            .map(|s| s.as_ref().map_or("", &name).to_string())
+            .collect()
+    }
 }
 
-/// The server scorers and the target scorers of a generation.
-type ScorerSets = (Vec<Mutex<Scorer>>, Vec<Mutex<Scorer>>);
+/// The scorer keys of one generation.
+#[derive(Debug, Clone, Default)]
+struct ScorerKeys {
+    servers: KeyTable<ServerId>,
+    targets: KeyTable<TargetId>,
+    /// Per server of the generation (in `config.servers` order): its key.
+    server: Vec<u32>,
+    /// Per target of the generation (in `config.targets` order): its key.
+    target: Vec<u32>,
+}
 
-fn expect_kube(scorer: &mut Scorer, ti: usize, k: &KubeExpect, at_us: u64) {
+/// The scorers of a generation and which of them were kept from the previous one.
+struct Scorers {
+    keys: ScorerKeys,
+    servers: Vec<Mutex<Scorer>>,
+    targets: Vec<Mutex<Scorer>>,
+    /// Per server: its scorer (verdict, since when, history) was kept.
+    kept_servers: Vec<bool>,
+    /// Per target: its scorer was kept.
+    kept_targets: Vec<bool>,
+}
+
+fn expect_kube(scorer: &mut Scorer, key: u32, k: &KubeExpect, at_us: u64) {
     match &k.core {
-        CoreExpectation::Members(m) => scorer.expect(ti as u32, at_us, m),
-        CoreExpectation::FinalName(fp) => scorer.expect_final_name(ti as u32, at_us, *fp),
-        CoreExpectation::None => {}
+        CoreExpectation::Members(m) => scorer.expect(key, at_us, m),
+        CoreExpectation::FinalName(fp) => scorer.expect_final_name(key, at_us, *fp),
+        CoreExpectation::None => scorer.forget_target(key),
     }
 }
 
-/// The previous generation's scorers, when the new one has the same servers and
-/// targets (by name, in order) and only expectations changed (to a set or a name, not
-/// to "anything"): the verdicts and their history survive the plan change.
-fn reusable_scorers(old: Shared, g: &Generation, now_us: u64) -> Option<ScorerSets> {
-    let same_names = old.config.servers.len() == g.config.servers.len()
-        && old.config.targets.len() == g.config.targets.len()
-        && old
-            .config
-            .servers
-            .iter()
-            .zip(&g.config.servers)
-            .all(|(a, b)| a == b)
-        && old
-            .config
-            .targets
-            .iter()
-            .zip(&g.config.targets)
-            .all(|(a, b)| a.name == b.name && a.qname == b.qname && a.qtype == b.qtype);
-    if !same_names || old.expects.len() != g.expects.len() {
-        return None;
-    }
-    let changed: Vec<(usize, &KubeExpect)> = old
-        .expects
-        .iter()
-        .zip(&g.expects)
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .map(|(ti, (_, b))| b.as_ref().map(|b| (ti, b)))
-        .collect::<Option<_>>()?;
-    if changed.iter().any(|(_, k)| k.core == CoreExpectation::None) {
-        return None;
-    }
-    for slot in old.servers.iter().chain(&old.targets) {
-        let Ok(mut scorer) = slot.lock() else {
-            return None;
-        };
-        for (ti, k) in &changed {
-            expect_kube(&mut scorer, *ti, k, now_us);
+/// Sets target `ti`'s expectation (discovered, or the static `expect:`) under `key`.
+fn expect_target(scorer: &mut Scorer, g: &Generation, ti: usize, key: u32, now_us: u64) {
+    let Some(t) = g.config.targets.get(ti) else {
+        return;
+    };
+    match g.expects.get(ti) {
+        Some(Some(k)) => expect_kube(scorer, key, k, k.since_us.min(now_us)),
+        _ => {
+            let expect: Vec<String> = t.expect.iter().cloned().collect();
+            if let Some(members) = expected_members(t.qtype, &expect) {
+                scorer.expect(key, now_us, &members);
+            }
         }
     }
-    Some((old.servers, old.targets))
+}
+
+/// Takes the scorers out of a finished generation, by identity.
+fn scorers_by_id<I: std::hash::Hash + Eq>(
+    ids: impl Iterator<Item = I>,
+    slots: Vec<Mutex<Scorer>>,
+) -> HashMap<I, Scorer> {
+    ids.zip(slots)
+        .filter_map(|(id, m)| m.into_inner().ok().map(|s| (id, s)))
+        .collect()
+}
+
+/// The scorers of generation `g`. A server or target that was in the previous
+/// generation keeps its scorer (verdict, since when, history), whatever else came or
+/// went: the scorer forgets the servers and targets that left, learns the new names
+/// and the new or changed expectations. Newcomers get fresh scorers; scorers of those
+/// that left are dropped.
+fn carry_scorers(previous: Option<Shared>, g: &Generation, now_us: u64) -> Result<Scorers> {
+    let server_ids: Vec<ServerId> = g
+        .config
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.address))
+        .collect();
+    let target_ids: Vec<TargetId> = g
+        .config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.qname.clone(), t.qtype))
+        .collect();
+    let (mut keys, mut old_servers, mut old_targets, old_expects) = match previous {
+        Some(p) => {
+            let ids = p.config.servers.iter().map(|s| (s.name.clone(), s.address));
+            let servers = scorers_by_id(ids, p.servers);
+            let ids: Vec<TargetId> = p
+                .config
+                .targets
+                .iter()
+                .map(|t| (t.name.clone(), t.qname.clone(), t.qtype))
+                .collect();
+            let expects: HashMap<TargetId, Option<KubeExpect>> =
+                ids.iter().cloned().zip(p.expects).collect();
+            let targets = scorers_by_id(ids.into_iter(), p.targets);
+            (p.keys, servers, targets, expects)
+        }
+        None => Default::default(),
+    };
+    let (server_keys, gone_servers) = keys.servers.assign(&server_ids);
+    let (target_keys, gone_targets) = keys.targets.assign(&target_ids);
+    keys.server = server_keys;
+    keys.target = target_keys;
+    let server_names = keys.servers.names(|id| &id.0);
+    let target_names = keys.targets.names(|id| &id.0);
+    // Targets whose expectation a kept scorer does not know yet: new, or changed.
+    let relearn: Vec<usize> = target_ids
+        .iter()
+        .enumerate()
+        .filter(|(ti, id)| {
+            old_expects
+                .get(*id)
+                .is_none_or(|old| old.as_ref() != g.expects.get(*ti).and_then(Option::as_ref))
+        })
+        .map(|(ti, _)| ti)
+        .collect();
+    let keep = |mut s: Scorer| {
+        s.rekey(
+            server_names.clone(),
+            target_names.clone(),
+            &gone_servers,
+            &gone_targets,
+        );
+        for &ti in &relearn {
+            if let Some(&key) = keys.target.get(ti) {
+                expect_target(&mut s, g, ti, key, now_us);
+            }
+        }
+        s
+    };
+    let fresh = || -> Result<Scorer> {
+        let mut s = Scorer::new(g.config.scoring, server_names.clone(), target_names.clone())
+            .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
+        for (ti, &key) in keys.target.iter().enumerate() {
+            expect_target(&mut s, g, ti, key, now_us);
+        }
+        Ok(s)
+    };
+    let pick = |old: Option<Scorer>| -> Result<(Mutex<Scorer>, bool)> {
+        Ok(match old {
+            Some(s) => (Mutex::new(keep(s)), true),
+            None => (Mutex::new(fresh()?), false),
+        })
+    };
+    let (servers, kept_servers) = server_ids
+        .iter()
+        .map(|id| pick(old_servers.remove(id)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let (targets, kept_targets) = target_ids
+        .iter()
+        .map(|id| pick(old_targets.remove(id)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    Ok(Scorers {
+        keys,
+        servers,
+        targets,
+        kept_servers,
+        kept_targets,
+    })
 }
 
 impl Runner {
@@ -560,21 +710,7 @@ impl KubeRun {
             let plan = self.plan.borrow_and_update().clone();
             let g = Generation::with_plan(&self.config, &plan, self.probe_unready);
             let now_us = u64::try_from(base.start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let reuse = previous
-                .take()
-                .and_then(|old| reusable_scorers(old, &g, now_us));
-            let kept = reuse.is_some();
-            let shared = Arc::new(Shared::with_scorers(g, base, now_us, reuse)?);
-            if !kept && let Some(h) = &base.health {
-                // New scorers start at ok: drop verdicts the healer got from the old ones.
-                h.send_modify(|s| *s = HealthSnapshot::default());
-            }
-            tracing::info!(
-                servers = shared.config.servers.len(),
-                targets = shared.config.targets.len(),
-                scorers_kept = kept,
-                "probe plan"
-            );
+            let shared = Arc::new(Shared::with_scorers(g, base, now_us, previous.take())?);
             let (gen_tx, gen_rx) = watch::channel(false);
             let loops = tokio::spawn(probe_until(shared.clone(), gen_rx));
             let replan = tokio::select! {
@@ -602,18 +738,43 @@ impl KubeRun {
 }
 
 impl Shared {
+    /// The scorer key of server `si` (stable across plan changes).
+    fn server_key(&self, si: usize) -> u32 {
+        self.keys.server.get(si).copied().unwrap_or(u32::MAX)
+    }
+
+    /// The scorer key of target `ti` (stable across plan changes).
+    fn target_key(&self, ti: usize) -> u32 {
+        self.keys.target.get(ti).copied().unwrap_or(u32::MAX)
+    }
+
     /// Scorers, rate limits and gauges for one generation of probe loops.
     fn new(g: Generation, base: &Base, now_us: u64) -> Result<Shared> {
         Shared::with_scorers(g, base, now_us, None)
     }
 
-    /// Like [`Shared::new`], with the given server and target scorers if any.
+    /// Like [`Shared::new`], keeping the scorers of the `previous` generation's servers
+    /// and targets that are still there (see [`carry_scorers`]). The healer keeps the
+    /// verdicts of kept pod scorers and forgets the others; the verdict and score
+    /// gauges of servers and targets that left are removed, the newcomers' start at ok.
     fn with_scorers(
         g: Generation,
         base: &Base,
         now_us: u64,
-        reuse: Option<ScorerSets>,
+        previous: Option<Shared>,
     ) -> Result<Shared> {
+        let gone: Vec<(Scope, String)> = previous.as_ref().map_or_else(Vec::new, |p| {
+            let servers = p.config.servers.iter().map(|s| (Scope::Server, &s.name));
+            let targets = p.config.targets.iter().map(|t| (Scope::Target, &t.name));
+            servers
+                .chain(targets)
+                .filter(|(scope, name)| match scope {
+                    Scope::Server => !g.config.servers.iter().any(|s| &s.name == *name),
+                    Scope::Target => !g.config.targets.iter().any(|t| &t.name == *name),
+                })
+                .map(|(scope, name)| (scope, name.clone()))
+                .collect()
+        });
         let config = &g.config;
         let mut namespaces = HashMap::new();
         for t in &config.targets {
@@ -624,14 +785,20 @@ impl Shared {
                 )
             });
         }
-        let (servers, targets, kept) = match reuse {
-            Some((s, t)) => (s, t, true),
-            None => (
-                scorers(&g, config.servers.len(), now_us)?,
-                scorers(&g, config.targets.len(), now_us)?,
-                false,
-            ),
-        };
+        let Scorers {
+            keys,
+            servers,
+            targets,
+            kept_servers,
+            kept_targets,
+        } = carry_scorers(previous, &g, now_us)?;
+        tracing::info!(
+            servers = config.servers.len(),
+            targets = config.targets.len(),
+            servers_kept = kept_servers.iter().filter(|k| **k).count(),
+            targets_kept = kept_targets.iter().filter(|k| **k).count(),
+            "probe plan"
+        );
         let drift_from_us = g
             .expects
             .iter()
@@ -661,38 +828,66 @@ impl Shared {
             unprobed: AtomicUsize::new(config.servers.len() * config.targets.len()),
             kinds: g.kinds,
             expects: g.expects,
+            keys,
             drift_from_us,
             health: base.health.clone(),
             config: g.config,
         };
-        if kept {
-            // The gauges already show these scorers.
-            return Ok(shared);
-        }
-        // Start every gauge at ok so dashboards see the series before any change.
-        for (scope, names) in [
-            (
-                Scope::Server,
+        if let Some(h) = &shared.health {
+            // Verdicts of kept pod scorers stay (their `since` too, so `sick_for` keeps
+            // counting); a fresh scorer starts at ok, so the healer forgets the rest.
+            let kept_pod = |name: &str| {
                 shared
                     .config
                     .servers
                     .iter()
-                    .map(|s| &s.name)
-                    .collect::<Vec<_>>(),
-            ),
-            (
-                Scope::Target,
-                shared.config.targets.iter().map(|t| &t.name).collect(),
-            ),
-        ] {
-            for name in names {
-                let l = ScopeLabels {
-                    scope: scope.as_str().into(),
-                    name: name.clone(),
-                };
-                shared.metrics.verdict.get_or_create(&l).set(0);
-                shared.metrics.score.get_or_create(&l).set(0.0);
-            }
+                    .zip(&shared.kinds)
+                    .zip(&kept_servers)
+                    .any(|((s, kind), kept)| {
+                        *kept && s.name == name && *kind == Some(ServerKind::Pod)
+                    })
+            };
+            let kept_service = shared
+                .kinds
+                .iter()
+                .zip(&kept_servers)
+                .any(|(kind, kept)| *kept && *kind == Some(ServerKind::ClusterIp));
+            h.send_modify(|s| {
+                s.pods.retain(|name, _| kept_pod(name));
+                if !kept_service {
+                    s.service = None;
+                }
+            });
+        }
+        let m = &shared.metrics;
+        for (scope, name) in gone {
+            let l = ScopeLabels {
+                scope: scope.as_str().into(),
+                name,
+            };
+            m.verdict.remove(&l);
+            m.score.remove(&l);
+        }
+        // Start every new gauge at ok so dashboards see the series before any change;
+        // kept scorers' gauges already show them.
+        let servers = shared.config.servers.iter().map(|s| &s.name);
+        let targets = shared.config.targets.iter().map(|t| &t.name);
+        let fresh = servers
+            .zip(&kept_servers)
+            .map(|(n, k)| (Scope::Server, n, k))
+            .chain(
+                targets
+                    .zip(&kept_targets)
+                    .map(|(n, k)| (Scope::Target, n, k)),
+            )
+            .filter(|(_, _, kept)| !**kept);
+        for (scope, name, _) in fresh {
+            let l = ScopeLabels {
+                scope: scope.as_str().into(),
+                name: name.clone(),
+            };
+            m.verdict.get_or_create(&l).set(0);
+            m.score.get_or_create(&l).set(0.0);
         }
         Ok(shared)
     }
@@ -914,10 +1109,10 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
     }
     let from = Some((server.name.as_str(), target.name.as_str()));
     let server_a = score(shared, Scope::Server, si, &server.name, at, from, |s| {
-        s.observe_probe(si as u32, ti as u32, at_us, &res)
+        s.observe_probe(shared.server_key(si), shared.target_key(ti), at_us, &res)
     });
     let target_a = score(shared, Scope::Target, ti, &target.name, at, from, |s| {
-        s.observe_probe(si as u32, ti as u32, at_us, &res)
+        s.observe_probe(shared.server_key(si), shared.target_key(ti), at_us, &res)
     });
     let failed = !res.outcome.answered() && res.transport == Transport::Udp
         || matches!(
@@ -1151,18 +1346,148 @@ mod tests {
         );
     }
 
-    #[test]
-    fn scorers_survive_expectation_changes_but_not_new_servers() {
-        let c = kube_config();
-        let b = base();
-        let g1 = Generation::with_plan(&c, &plan(&[1], &["coredns-a"], &[]), false);
-        let old = Shared::new(g1, &b, 0).unwrap();
-        let g2 = Generation::with_plan(&c, &plan(&[1, 2], &["coredns-a"], &[]), false);
-        assert!(reusable_scorers(old, &g2, 10).is_some());
+    /// Feeds `n` unanswered probes (a silent loopback socket) of every target to
+    /// server `si`'s scorer, as `probe_and_score` does (stable keys).
+    async fn time_out(shared: &Shared, si: usize, n: usize) {
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let prober = Prober::new(false);
+        for _ in 0..n {
+            for (ti, t) in shared.config.targets.iter().enumerate() {
+                let spec = ProbeSpec {
+                    server: silent.local_addr().unwrap(),
+                    qname: &t.qname,
+                    qtype: t.qtype,
+                    tcp: false,
+                    timeout: Duration::from_millis(20),
+                    edns_udp_size: 1232,
+                };
+                let res = prober.probe(&spec).await;
+                assert!(!res.outcome.answered());
+                let at_us = shared.start.elapsed().as_micros() as u64;
+                let (sk, tk) = (shared.server_key(si), shared.target_key(ti));
+                shared.servers[si]
+                    .lock()
+                    .unwrap()
+                    .observe_probe(sk, tk, at_us, &res);
+                shared.targets[ti]
+                    .lock()
+                    .unwrap()
+                    .observe_probe(sk, tk, at_us, &res);
+            }
+        }
+    }
 
-        let g1 = Generation::with_plan(&c, &plan(&[1], &["coredns-a"], &[]), false);
-        let old = Shared::new(g1, &b, 0).unwrap();
-        let g3 = Generation::with_plan(&c, &plan(&[1], &["coredns-a", "coredns-c"], &[]), false);
-        assert!(reusable_scorers(old, &g3, 10).is_none());
+    fn names(s: &Shared) -> Vec<&str> {
+        s.config.servers.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    fn observations(slots: &[Mutex<Scorer>]) -> Vec<u64> {
+        slots
+            .iter()
+            .map(|m| m.lock().unwrap().observations())
+            .collect()
+    }
+
+    fn verdicts(slots: &[Mutex<Scorer>]) -> Vec<Verdict> {
+        slots.iter().map(|m| m.lock().unwrap().verdict()).collect()
+    }
+
+    #[tokio::test]
+    async fn scorers_are_kept_by_identity_when_pods_come_and_go() {
+        let c = kube_config();
+        let mut b = base();
+        let (health_tx, health_rx) = watch::channel(HealthSnapshot::default());
+        b.health = Some(Arc::new(health_tx));
+        let g1 = Generation::with_plan(&c, &plan(&[1], &["coredns-a", "coredns-b"], &[]), false);
+        let s1 = Shared::new(g1, &b, 0).unwrap();
+        time_out(&s1, 0, 5).await;
+        let sick = verdicts(&s1.servers)[0];
+        assert_ne!(sick, Verdict::Ok, "five timeouts make coredns-a unwell");
+        assert_eq!(observations(&s1.servers), [5, 0]);
+        assert_eq!(observations(&s1.targets), [5]);
+        let pod_health = |v: Verdict| PodHealth {
+            verdict: v.into(),
+            since_us: 7,
+            reasons: vec!["loss"],
+        };
+        b.health.as_ref().unwrap().send_modify(|h| {
+            h.pods.insert("coredns-a".into(), pod_health(sick));
+            h.pods.insert("coredns-b".into(), pod_health(Verdict::Ok));
+        });
+
+        // coredns-c joins: a and b keep their scorers (verdict, history) and keys,
+        // the target keeps its scorer; c starts fresh with the next key.
+        let g2 = Generation::with_plan(
+            &c,
+            &plan(&[1], &["coredns-a", "coredns-b", "coredns-c"], &[]),
+            false,
+        );
+        let s2 = Shared::with_scorers(g2, &b, 10, Some(s1)).unwrap();
+        assert_eq!(names(&s2), ["coredns-a", "coredns-b", "coredns-c"]);
+        assert_eq!(s2.keys.server, [0, 1, 2]);
+        assert_eq!(observations(&s2.servers), [5, 0, 0]);
+        assert_eq!(observations(&s2.targets), [5]);
+        assert_eq!(verdicts(&s2.servers)[0], sick);
+        assert_eq!(verdicts(&s2.servers)[2], Verdict::Ok);
+        // The healer keeps the verdicts (and their `since`) of kept pods.
+        assert_eq!(
+            health_rx.borrow().pods.get("coredns-a"),
+            Some(&pod_health(sick))
+        );
+
+        // coredns-b leaves and the target's expectation changes: a keeps everything,
+        // b's key is free and b is forgotten by the healer; its gauges are removed.
+        let g3 = Generation::with_plan(&c, &plan(&[1, 2], &["coredns-a", "coredns-c"], &[]), false);
+        let s3 = Shared::with_scorers(g3, &b, 20, Some(s2)).unwrap();
+        assert_eq!(s3.keys.server, [0, 2]);
+        assert_eq!(observations(&s3.servers), [5, 0]);
+        assert_eq!(observations(&s3.targets), [5]);
+        assert_eq!(verdicts(&s3.servers)[0], sick);
+        assert_eq!(
+            health_rx.borrow().pods.keys().collect::<Vec<_>>(),
+            ["coredns-a"]
+        );
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &b.metrics.registry).unwrap();
+        assert!(text.contains("name=\"coredns-c\""), "{text}");
+        assert!(!text.contains("name=\"coredns-b\""), "{text}");
+
+        // coredns-d takes the free key; the kept scorers forgot what b left there.
+        let g4 = Generation::with_plan(
+            &c,
+            &plan(&[1, 2], &["coredns-a", "coredns-c", "coredns-d"], &[]),
+            false,
+        );
+        let s4 = Shared::with_scorers(g4, &b, 30, Some(s3)).unwrap();
+        assert_eq!(s4.keys.server, [0, 2, 1]);
+        assert_eq!(observations(&s4.servers), [5, 0, 0]);
+        assert_eq!(verdicts(&s4.servers)[0], sick);
+        time_out(&s4, 2, 1).await;
+        assert_eq!(observations(&s4.servers), [5, 0, 1]);
+        assert_eq!(observations(&s4.targets), [6]);
+
+        // A new target: the server scorers stay, the target gets a fresh scorer.
+        let mut p5 = plan(&[1, 2], &["coredns-a", "coredns-c", "coredns-d"], &[]);
+        let mut extra = p5.targets[0].clone();
+        extra.target.qname = "db.shop.svc.cluster.local".into();
+        p5.targets.push(extra);
+        let g5 = Generation::with_plan(&c, &p5, false);
+        let s5 = Shared::with_scorers(g5, &b, 40, Some(s4)).unwrap();
+        assert_eq!(s5.keys.target, [0, 1]);
+        assert_eq!(observations(&s5.servers), [5, 0, 1]);
+        assert_eq!(observations(&s5.targets), [6, 0]);
+    }
+
+    #[test]
+    fn key_table_reuses_freed_keys_lowest_first() {
+        let mut t = KeyTable::<&str>::default();
+        assert_eq!(t.assign(&["a", "b", "c"]), (vec![0, 1, 2], vec![]));
+        assert_eq!(t.assign(&["c", "a"]), (vec![2, 0], vec![1]));
+        // a's key is freed and given out again in the same plan change (the kept
+        // scorers forget it first).
+        assert_eq!(t.assign(&["d", "c", "e"]), (vec![0, 2, 1], vec![0]));
+        assert_eq!(t.names(|s| s), ["d", "e", "c"]);
+        assert_eq!(t.assign(&[]), (vec![], vec![0, 1, 2]));
+        assert_eq!(t.names(|s| s), ["", "", ""]);
     }
 }

@@ -227,6 +227,38 @@ impl Scorer {
         self.inner.verdict()
     }
 
+    /// Keeps this scorer across a probe-plan change in which servers or targets came
+    /// and went: drops everything known about the keys that are gone (so they can be
+    /// given to newcomers) and takes the new key names (`server_names[k]` /
+    /// `target_names[k]` name key `k`). The verdict and the history of every other key
+    /// stay.
+    pub fn rekey(
+        &mut self,
+        server_names: Vec<String>,
+        target_names: Vec<String>,
+        gone_servers: &[u32],
+        gone_targets: &[u32],
+    ) {
+        for &k in gone_servers {
+            self.inner.forget_server(k);
+        }
+        for &k in gone_targets {
+            self.inner.forget_target(k);
+        }
+        self.server_names = server_names;
+        self.target_names = target_names;
+    }
+
+    /// Drops a target's expectation and statistics (it now expects no particular answer).
+    pub fn forget_target(&mut self, target: u32) {
+        self.inner.forget_target(target);
+    }
+
+    /// Observations fed so far (kept across plan changes with [`Scorer::rekey`]).
+    pub fn observations(&self) -> u64 {
+        self.inner.observations()
+    }
+
     fn view(&self, score: f32, verdict: Verdict, change: Option<VerdictChange>) -> Assessment {
         let mut reasons = Vec::new();
         if score > 0.0 || change.is_some() {

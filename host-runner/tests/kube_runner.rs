@@ -7,17 +7,24 @@ mod kube_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use dnswarden::config::Overrides;
-use dnswarden::demo::DemoServer;
+use dnswarden::demo::{DemoServer, Fault};
+use dnswarden::kube::api::ApiCall;
 use dnswarden::probe::Outcome;
 use dnswarden::{Config, Event, Runner};
+use dnswarden_core::score::Verdict as CoreVerdict;
 use dnswarden_core::wire::Rcode;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service, ServicePort, ServiceSpec};
+use http::Method;
+use k8s_openapi::api::core::v1::{
+    ObjectReference, Pod, PodCondition, PodStatus, Service, ServicePort, ServiceSpec,
+};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube_support::{FakeCluster, mock_client};
+use kube_support::{FakeCluster, Seen, mock_client};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn labels(kv: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
@@ -248,6 +255,334 @@ async fn run_probes_the_servers_and_targets_the_api_reports() {
     })
     .await;
     assert!(seen_c.is_ok(), "the new pod coredns-c was never probed");
+
+    let _ = stop_tx.send(());
+    let r = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run() returns after shutdown")
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+}
+
+/// A CoreDNS pod with its `Ready` condition.
+fn coredns_pod_ready(name: &str, ready: bool) -> Pod {
+    Pod {
+        status: Some(PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..Default::default()
+            }]),
+            pod_ip: Some("127.0.0.1".into()),
+            ..Default::default()
+        }),
+        ..coredns_pod(name)
+    }
+}
+
+/// Waits for `cond` on the events (and for nothing else), for at most `secs`.
+async fn wait_events(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    secs: u64,
+    mut cond: impl FnMut(&Event) -> bool,
+) -> bool {
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        loop {
+            match events.recv().await {
+                Ok(e) if cond(&e) => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
+    let ok = DemoServer::start().await.unwrap();
+    let bad = DemoServer::start().await.unwrap();
+    bad.set_fault(Fault::Servfail);
+    let cluster = FakeCluster::default();
+    cluster.apply(&kube_dns(ok.addr().port()));
+    cluster.apply(&coredns_pod_ready("coredns-a", true));
+    cluster.apply(&coredns_pod_ready("coredns-b", true));
+    cluster.apply(&slice(
+        "kube-system",
+        "kube-dns-1",
+        "kube-dns",
+        vec![ep("127.0.0.1", true, "coredns-a")],
+        ok.addr().port(),
+    ));
+    cluster.apply(&slice(
+        "kube-system",
+        "kube-dns-2",
+        "kube-dns",
+        vec![ep("127.0.0.1", true, "coredns-b")],
+        bad.addr().port(),
+    ));
+    let (client, handle) = mock_client();
+    let _api = cluster.serve(handle, "kube-system");
+    let yaml = "listen: 127.0.0.1:0\n\
+                probe: {interval_ms: 50, timeout_ms: 500}\n\
+                kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
+                heal: {mode: dry-run, lease: false}\n";
+    let config = Config::from_yaml_str(yaml, &Overrides::default()).unwrap();
+    let runner = Runner::new(config).await.unwrap().with_kube_client(client);
+    let http = runner.http_addr();
+    let mut events = runner.subscribe();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    // coredns-b answers SERVFAIL: critical.
+    let critical = wait_events(&mut events, 20, |e| {
+        matches!(e, Event::Verdict(v) if v.name == "coredns-b" && v.to == CoreVerdict::Critical)
+    })
+    .await;
+    assert!(critical, "coredns-b never became critical");
+
+    // coredns-c joins. Until it has answered 5 probes and coredns-b has been probed
+    // 10 more times on the new plan, no verdict of a or b changes: their scorers
+    // were kept (a reset would restart b at ok and raise it to critical again).
+    cluster.apply(&coredns_pod_ready("coredns-c", true));
+    cluster.apply(&slice(
+        "kube-system",
+        "kube-dns-3",
+        "kube-dns",
+        vec![ep("127.0.0.1", true, "coredns-c")],
+        ok.addr().port(),
+    ));
+    let (mut c_answers, mut b_after) = (0, 0);
+    let mut changes = Vec::new();
+    let settled = wait_events(&mut events, 20, |e| {
+        match e {
+            Event::Probe(p) if p.server == "coredns-c" => c_answers += 1,
+            Event::Probe(p) if p.server == "coredns-b" && c_answers > 0 => b_after += 1,
+            Event::Verdict(v) if v.name == "coredns-a" || v.name == "coredns-b" => {
+                changes.push(format!("{}: {} -> {}", v.name, v.from, v.to));
+            }
+            _ => {}
+        }
+        c_answers >= 5 && b_after >= 10
+    })
+    .await;
+    assert!(
+        settled,
+        "coredns-c probed {c_answers} times, coredns-b {b_after}"
+    );
+    assert!(changes.is_empty(), "verdicts restarted: {changes:?}");
+    let text = http_get(http, "/metrics").await;
+    for (name, level) in [("coredns-a", 0), ("coredns-b", 2), ("coredns-c", 0)] {
+        let series = format!("dnswarden_verdict{{scope=\"server\",name=\"{name}\"}} {level}");
+        assert!(text.contains(&series), "{series} missing from:\n{text}");
+    }
+    // coredns-b became critical once (no second rise after the plan change).
+    assert!(
+        text.contains(
+            "dnswarden_verdict_changes_total{scope=\"server\",name=\"coredns-b\",to=\"critical\"} 1"
+        ),
+        "{text}"
+    );
+
+    let _ = stop_tx.send(());
+    let r = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run() returns after shutdown")
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+}
+
+/// Captures the runner's JSON log lines (one global subscriber per test binary).
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || LogSink(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The audit records logged so far (`dnswarden::audit` lines, their `audit` JSON).
+fn audit_records() -> Vec<Value> {
+    let bytes = captured_logs().lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == "dnswarden::audit")
+        .filter_map(|l| serde_json::from_str(l["fields"]["audit"].as_str()?).ok())
+        .collect()
+}
+
+/// Waits until `cond` holds on the API requests seen so far.
+async fn wait_requests(
+    cluster: &FakeCluster,
+    secs: u64,
+    cond: impl Fn(&[(Seen, ApiCall)]) -> bool,
+) -> bool {
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        while !cond(&cluster.requests()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// The whole path through `run()`: two CoreDNS "pods" that are loopback DNS servers,
+/// one healthy and one answering SERVFAIL (and not Ready), healing in enforce mode.
+/// The runner probes both, its healer evicts exactly the sick pod, audits it (log
+/// record, Event, metric) and verifies the recovery once the pod is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_evicts_exactly_the_sick_pod_in_enforce_mode() {
+    captured_logs();
+    let ok = DemoServer::start().await.unwrap();
+    let bad = DemoServer::start().await.unwrap();
+    bad.set_fault(Fault::Servfail);
+    let cluster = FakeCluster::default();
+    cluster.apply(&kube_dns(ok.addr().port()));
+    cluster.apply(&coredns_pod_ready("coredns-a", true));
+    cluster.apply(&coredns_pod_ready("coredns-b", false));
+    cluster.apply(&slice(
+        "kube-system",
+        "kube-dns-1",
+        "kube-dns",
+        vec![ep("127.0.0.1", true, "coredns-a")],
+        ok.addr().port(),
+    ));
+    cluster.apply(&slice(
+        "kube-system",
+        "kube-dns-2",
+        "kube-dns",
+        vec![ep("127.0.0.1", false, "coredns-b")],
+        bad.addr().port(),
+    ));
+    let (client, handle) = mock_client();
+    let _api = cluster.serve(handle, "kube-system");
+    let yaml = "listen: 127.0.0.1:0\n\
+                probe: {interval_ms: 50, timeout_ms: 500}\n\
+                kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
+                heal: {mode: enforce, lease: false, interval_s: 1, sick_for_s: 1, cooldown_s: 1, verify_timeout_s: 30}\n";
+    let config = Config::from_yaml_str(yaml, &Overrides::default()).unwrap();
+    let runner = Runner::new(config).await.unwrap().with_kube_client(client);
+    let http = runner.http_addr();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    let is_eviction = |s: &Seen| s.method == Method::POST && s.path.ends_with("/eviction");
+    let evicted = wait_requests(&cluster, 30, |r| r.iter().any(|(s, _)| is_eviction(s))).await;
+    assert!(evicted, "no eviction; requests: {:#?}", cluster.requests());
+    // The eviction removed coredns-b; the healer sees it gone, with coredns-a ready
+    // and fine: recovered (an Event on the pod says so).
+    let recovered = wait_requests(&cluster, 30, |r| {
+        r.iter()
+            .any(|(s, _)| s.path.ends_with("/events") && s.body["reason"] == "Recovered")
+    })
+    .await;
+    assert!(
+        recovered,
+        "no recovery; requests: {:#?}",
+        cluster.requests()
+    );
+
+    let requests = cluster.requests();
+    let evictions: Vec<&Seen> = requests
+        .iter()
+        .map(|(s, _)| s)
+        .filter(|s| is_eviction(s))
+        .collect();
+    assert_eq!(evictions.len(), 1, "{evictions:#?}");
+    assert_eq!(
+        evictions[0].path,
+        "/api/v1/namespaces/kube-system/pods/coredns-b/eviction"
+    );
+    assert_eq!(
+        evictions[0].body,
+        json!({"delete_options": null, "metadata": {"name": "coredns-b"}})
+    );
+    assert!(
+        requests.iter().all(|(s, _)| s.method != Method::PATCH),
+        "no rollout restart"
+    );
+    let events: Vec<&Value> = requests
+        .iter()
+        .filter(|(s, c)| *c == ApiCall::CreateEvent && s.method == Method::POST)
+        .map(|(s, _)| &s.body)
+        .collect();
+    let taken = events
+        .iter()
+        .find(|b| b["reason"] == "Taken")
+        .expect("an Event for the eviction");
+    assert_eq!(taken["regarding"]["kind"], "Pod");
+    assert_eq!(taken["regarding"]["name"], "coredns-b");
+    assert_eq!(taken["action"], "EvictPod");
+    assert!(taken["note"].as_str().unwrap().contains("enforce mode"));
+
+    // The audit log: the eviction with its evidence, then the verified recovery.
+    let records = audit_records();
+    let evict = records
+        .iter()
+        .find(|r| r["action"] == "evict_pod" && r["result"] == "success")
+        .unwrap_or_else(|| panic!("no audit record of the eviction: {records:#?}"));
+    assert_eq!(
+        evict["decision"]["action"],
+        json!({"action": "evict_pod", "pod": "coredns-b"})
+    );
+    assert_eq!(evict["mode"], "enforce");
+    let pods = evict["decision"]["evidence"]["pods"].as_array().unwrap();
+    let b = pods.iter().find(|p| p["pod"] == "coredns-b").unwrap();
+    assert_eq!(
+        (b["dns_sick"].clone(), b["ready"].clone()),
+        (json!(true), json!(false))
+    );
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("servfail")),
+        "{b:#}"
+    );
+    let a = pods.iter().find(|p| p["pod"] == "coredns-a").unwrap();
+    assert_eq!(a["healthy"], true, "{a:#}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "evict_pod" && r["result"] == "recovered"),
+        "{records:#?}"
+    );
+
+    let text = http_get(http, "/metrics").await;
+    for series in [
+        "dnswarden_selfheal_actions_total{action=\"evict_pod\",result=\"success\"} 1",
+        "dnswarden_selfheal_actions_total{action=\"evict_pod\",result=\"recovered\"} 1",
+        "dnswarden_selfheal_action_duration_seconds_count{action=\"evict_pod\"} 1",
+    ] {
+        assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
+    assert!(!text.contains("action=\"rollout_restart\""), "{text}");
 
     let _ = stop_tx.send(());
     let r = tokio::time::timeout(Duration::from_secs(10), run)

@@ -259,6 +259,25 @@ impl FakeCluster {
         self.changed.notify_waiters();
     }
 
+    /// Removes a stored object with a `DELETED` watch event (as the API server does when
+    /// an eviction goes through).
+    fn remove(&self, key: &str, ns: &str, name: &str) {
+        let mut st = self.state.lock().unwrap();
+        let Some(stored) = st
+            .objects
+            .remove(&(key.to_string(), ns.to_string(), name.to_string()))
+        else {
+            return;
+        };
+        st.rv += 1;
+        let rv = st.rv;
+        let mut v = stored.obj;
+        v["metadata"]["resourceVersion"] = json!(rv.to_string());
+        st.log.push((key.to_string(), "DELETED", v, rv));
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
     /// Removes an object without a watch event (as if the event was lost to etcd
     /// compaction), then makes every older watch of that resource answer `410 Gone`, forcing a re-list.
     pub fn delete_silently_and_expire<K: serde::Serialize + k8s_openapi::Resource>(&self, obj: &K) {
@@ -313,6 +332,18 @@ impl FakeCluster {
 
     async fn answer(&self, seen: Seen, send: SendResponse<Response<Body>>) {
         let parts: Vec<&str> = seen.path.trim_start_matches('/').split('/').collect();
+        if seen.method == Method::POST {
+            if let ["api", "v1", "namespaces", ns, "pods", name, "eviction"] = parts.as_slice() {
+                // No PodDisruptionBudget here: the API server deletes the pod.
+                self.remove("api/v1/pods", ns, name);
+                let ok = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+                send.send_response(json_response(201, &ok));
+            } else {
+                // Creates (Events): echo the object.
+                send.send_response(json_response(201, &seen.body));
+            }
+            return;
+        }
         let (key, ns) = match parts.as_slice() {
             ["api", v, "namespaces", ns, r] => (format!("api/{v}/{r}"), Some(ns.to_string())),
             ["api", v, r] => (format!("api/{v}/{r}"), None),
