@@ -280,6 +280,14 @@ type ServerId = (String, SocketAddr);
 /// qname and type.
 type TargetId = (String, String, dnswarden_core::wire::Rtype);
 
+fn server_id(s: &ServerConfig) -> ServerId {
+    (s.name.clone(), s.address)
+}
+
+fn target_id(t: &TargetConfig) -> TargetId {
+    (t.name.clone(), t.qname.clone(), t.qtype)
+}
+
 /// Scorer keys that outlive a probe plan. An identity keeps its key for as long as it
 /// stays in the plans; the key of one that left is free for the next newcomer (once
 /// every kept scorer has forgotten it), so keys stay below the largest plan's size.
@@ -403,28 +411,12 @@ fn scorers_by_id<I: std::hash::Hash + Eq>(
 /// and the new or changed expectations. Newcomers get fresh scorers; scorers of those
 /// that left are dropped.
 fn carry_scorers(previous: Option<Shared>, g: &Generation, now_us: u64) -> Result<Scorers> {
-    let server_ids: Vec<ServerId> = g
-        .config
-        .servers
-        .iter()
-        .map(|s| (s.name.clone(), s.address))
-        .collect();
-    let target_ids: Vec<TargetId> = g
-        .config
-        .targets
-        .iter()
-        .map(|t| (t.name.clone(), t.qname.clone(), t.qtype))
-        .collect();
+    let server_ids: Vec<ServerId> = g.config.servers.iter().map(server_id).collect();
+    let target_ids: Vec<TargetId> = g.config.targets.iter().map(target_id).collect();
     let (mut keys, mut old_servers, mut old_targets, old_expects) = match previous {
         Some(p) => {
-            let ids = p.config.servers.iter().map(|s| (s.name.clone(), s.address));
-            let servers = scorers_by_id(ids, p.servers);
-            let ids: Vec<TargetId> = p
-                .config
-                .targets
-                .iter()
-                .map(|t| (t.name.clone(), t.qname.clone(), t.qtype))
-                .collect();
+            let servers = scorers_by_id(p.config.servers.iter().map(server_id), p.servers);
+            let ids: Vec<TargetId> = p.config.targets.iter().map(target_id).collect();
             let expects: HashMap<TargetId, Option<KubeExpect>> =
                 ids.iter().cloned().zip(p.expects).collect();
             let targets = scorers_by_id(ids.into_iter(), p.targets);

@@ -49,6 +49,35 @@ fn pod(name: &str, ready: bool) -> Pod {
     }
 }
 
+/// Runs the healer (clock: 60 s into the runner's life, then real time) until the
+/// returned sender fires.
+fn spawn_healer(
+    healer: Healer,
+    store: reflector::Store<Pod>,
+    health_rx: watch::Receiver<HealthSnapshot>,
+    api_rx: watch::Receiver<bool>,
+    elector: Option<LeaderElector>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let start = tokio::time::Instant::now();
+    let clock = move || 60_000_000 + start.elapsed().as_micros() as u64;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_healer(
+        healer,
+        store,
+        health_rx,
+        api_rx,
+        elector,
+        clock,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    (stop_tx, task)
+}
+
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/dnswarden/leases/dnswarden-healer";
 
 #[tokio::test(start_paused = true)]
@@ -81,20 +110,7 @@ async fn dry_run_leader_audits_once_and_hands_over_on_shutdown() {
     );
     let metrics = healer.metrics().clone();
     let elector = LeaderElector::new(client, LeaseConfig::new("dnswarden", "runner-a"));
-    let start = tokio::time::Instant::now();
-    let clock = move || 60_000_000 + start.elapsed().as_micros() as u64;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_healer(
-        healer,
-        store,
-        health_rx,
-        api_rx,
-        Some(elector),
-        clock,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (stop_tx, task) = spawn_healer(healer, store, health_rx, api_rx, Some(elector));
 
     let lease = |holder: Option<&str>, rv: &str| {
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -244,20 +260,7 @@ async fn cut_off_runner_reports_a_local_problem_and_never_acts() {
     cfg.interval = Duration::from_millis(50);
     let healer = Healer::new(client, cfg, HealMetrics::default());
     let metrics = healer.metrics().clone();
-    let start = std::time::Instant::now();
-    let clock = move || 60_000_000 + start.elapsed().as_micros() as u64;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_healer(
-        healer,
-        store,
-        health_rx,
-        api_rx,
-        None,
-        clock,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (stop_tx, task) = spawn_healer(healer, store, health_rx, api_rx, None);
     let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
                     "metadata": {"name": "coredns-rs", "namespace": "kube-system",
                                  "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "coredns", "uid": "d", "controller": true}]}});

@@ -147,48 +147,77 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// Adds a CoreDNS pod and its EndpointSlice (`slice_name`, the pod's loopback address
+/// on `port`, `ready` in rotation or not).
+fn add_coredns(cluster: &FakeCluster, slice_name: &str, pod: Pod, ready: bool, port: u16) {
+    let name = pod.metadata.name.clone().unwrap();
+    cluster.apply(&pod);
+    cluster.apply(&slice(
+        "kube-system",
+        slice_name,
+        "kube-dns",
+        vec![ep("127.0.0.1", ready, &name)],
+        port,
+    ));
+}
+
+/// `run()` against the fake cluster, until [`stop`].
+struct Running {
+    http: SocketAddr,
+    events: tokio::sync::broadcast::Receiver<Event>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<dnswarden::Result<()>>,
+}
+
+async fn start(cluster: &FakeCluster, yaml: &str) -> Running {
+    let (client, handle) = mock_client();
+    // The server task ends when the runner drops the client.
+    drop(cluster.serve(handle, "kube-system"));
+    let config = Config::from_yaml_str(yaml, &Overrides::default()).unwrap();
+    assert!(config.servers.is_empty() && config.targets.is_empty());
+    let runner = Runner::new(config).await.unwrap().with_kube_client(client);
+    let http = runner.http_addr();
+    let events = runner.subscribe();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runner.run(async move {
+        let _ = stop_rx.await;
+    }));
+    Running {
+        http,
+        events,
+        stop,
+        run,
+    }
+}
+
+async fn stop(r: Running) {
+    let _ = r.stop.send(());
+    let res = tokio::time::timeout(Duration::from_secs(10), r.run)
+        .await
+        .expect("run() returns after shutdown")
+        .unwrap();
+    assert!(res.is_ok(), "{res:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_probes_the_servers_and_targets_the_api_reports() {
     let dns = DemoServer::start().await.unwrap();
     let port = dns.addr().port();
     let cluster = FakeCluster::default();
     cluster.apply(&kube_dns(port));
-    cluster.apply(&coredns_pod("coredns-a"));
-    cluster.apply(&coredns_pod("coredns-b"));
     // coredns-a is ready; coredns-b is out of rotation (probed because healing is on).
-    cluster.apply(&slice(
-        "kube-system",
-        "kube-dns-1",
-        "kube-dns",
-        vec![ep("127.0.0.1", true, "coredns-a")],
-        port,
-    ));
-    cluster.apply(&slice(
-        "kube-system",
+    add_coredns(&cluster, "kube-dns-1", coredns_pod("coredns-a"), true, port);
+    add_coredns(
+        &cluster,
         "kube-dns-2",
-        "kube-dns",
-        vec![ep("127.0.0.1", false, "coredns-b")],
+        coredns_pod("coredns-b"),
+        false,
         port,
-    ));
+    );
     let (svc, eps) = my_headless();
     cluster.apply(&svc);
     cluster.apply(&eps);
-    let (client, handle) = mock_client();
-    let _api = cluster.serve(handle, "kube-system");
-
-    let yaml = "listen: 127.0.0.1:0\n\
-                probe: {interval_ms: 50, timeout_ms: 500}\n\
-                kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
-                heal: {mode: dry-run, lease: false}\n";
-    let config = Config::from_yaml_str(yaml, &Overrides::default()).unwrap();
-    assert!(config.servers.is_empty() && config.targets.is_empty());
-    let runner = Runner::new(config).await.unwrap().with_kube_client(client);
-    let http = runner.http_addr();
-    let mut events = runner.subscribe();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runner.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let mut r = start(&cluster, DRY_RUN).await;
 
     // Answered probes of every (server, target) pair the API implies.
     let headless = "my-headless.default.svc.cluster.local/A";
@@ -200,21 +229,18 @@ async fn run_probes_the_servers_and_targets_the_api_reports() {
         ("kube-system/kube-dns", headless),
         ("kube-system/kube-dns", api),
     ];
-    let waited = tokio::time::timeout(Duration::from_secs(20), async {
-        while !want.is_empty() {
-            match events.recv().await {
-                Ok(Event::Probe(p)) if p.result.outcome == Outcome::Answer(Rcode::NOERROR) => {
-                    want.retain(|(s, t)| !(p.server == *s && p.target == *t));
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("event stream ended: {e}"),
-            }
+    let waited = wait_events(&mut r.events, 20, |e| {
+        if let Event::Probe(p) = e
+            && p.result.outcome == Outcome::Answer(Rcode::NOERROR)
+        {
+            want.retain(|(s, t)| !(p.server == *s && p.target == *t));
         }
+        want.is_empty()
     })
     .await;
-    assert!(waited.is_ok(), "never probed (server, target): {want:?}");
+    assert!(waited, "never probed (server, target): {want:?}");
 
-    let text = http_get(http, "/metrics").await;
+    let text = http_get(r.http, "/metrics").await;
     for (server, target) in [("coredns-a", headless), ("kube-system/kube-dns", api)] {
         let series = format!(
             "dnswarden_probe_outcomes_total{{server=\"{server}\",target=\"{target}\",outcome=\"noerror\"}}"
@@ -231,38 +257,20 @@ async fn run_probes_the_servers_and_targets_the_api_reports() {
     assert!(!text.contains("dnswarden_dnswarden_"), "{text}");
 
     // A new CoreDNS pod appears: probed without a restart.
-    cluster.apply(&coredns_pod("coredns-c"));
-    cluster.apply(&slice(
-        "kube-system",
-        "kube-dns-3",
-        "kube-dns",
-        vec![ep("127.0.0.1", true, "coredns-c")],
-        port,
-    ));
-    let seen_c = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match events.recv().await {
-                Ok(Event::Probe(p))
-                    if p.server == "coredns-c"
-                        && p.result.outcome == Outcome::Answer(Rcode::NOERROR) =>
-                {
-                    return;
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("event stream ended: {e}"),
-            }
-        }
+    add_coredns(&cluster, "kube-dns-3", coredns_pod("coredns-c"), true, port);
+    let seen_c = wait_events(&mut r.events, 20, |e| {
+        matches!(e, Event::Probe(p) if p.server == "coredns-c"
+            && p.result.outcome == Outcome::Answer(Rcode::NOERROR))
     })
     .await;
-    assert!(seen_c.is_ok(), "the new pod coredns-c was never probed");
-
-    let _ = stop_tx.send(());
-    let r = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("run() returns after shutdown")
-        .unwrap();
-    assert!(r.is_ok(), "{r:?}");
+    assert!(seen_c, "the new pod coredns-c was never probed");
+    stop(r).await;
 }
+
+const DRY_RUN: &str = "listen: 127.0.0.1:0\n\
+                       probe: {interval_ms: 50, timeout_ms: 500}\n\
+                       kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
+                       heal: {mode: dry-run, lease: false}\n";
 
 /// A CoreDNS pod with its `Ready` condition.
 fn coredns_pod_ready(name: &str, ready: bool) -> Pod {
@@ -305,40 +313,26 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
     let bad = DemoServer::start().await.unwrap();
     bad.set_fault(Fault::Servfail);
     let cluster = FakeCluster::default();
-    cluster.apply(&kube_dns(ok.addr().port()));
-    cluster.apply(&coredns_pod_ready("coredns-a", true));
-    cluster.apply(&coredns_pod_ready("coredns-b", true));
-    cluster.apply(&slice(
-        "kube-system",
+    let (ok_port, bad_port) = (ok.addr().port(), bad.addr().port());
+    cluster.apply(&kube_dns(ok_port));
+    add_coredns(
+        &cluster,
         "kube-dns-1",
-        "kube-dns",
-        vec![ep("127.0.0.1", true, "coredns-a")],
-        ok.addr().port(),
-    ));
-    cluster.apply(&slice(
-        "kube-system",
+        coredns_pod_ready("coredns-a", true),
+        true,
+        ok_port,
+    );
+    add_coredns(
+        &cluster,
         "kube-dns-2",
-        "kube-dns",
-        vec![ep("127.0.0.1", true, "coredns-b")],
-        bad.addr().port(),
-    ));
-    let (client, handle) = mock_client();
-    let _api = cluster.serve(handle, "kube-system");
-    let yaml = "listen: 127.0.0.1:0\n\
-                probe: {interval_ms: 50, timeout_ms: 500}\n\
-                kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
-                heal: {mode: dry-run, lease: false}\n";
-    let config = Config::from_yaml_str(yaml, &Overrides::default()).unwrap();
-    let runner = Runner::new(config).await.unwrap().with_kube_client(client);
-    let http = runner.http_addr();
-    let mut events = runner.subscribe();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runner.run(async move {
-        let _ = stop_rx.await;
-    }));
+        coredns_pod_ready("coredns-b", true),
+        true,
+        bad_port,
+    );
+    let mut r = start(&cluster, DRY_RUN).await;
 
     // coredns-b answers SERVFAIL: critical.
-    let critical = wait_events(&mut events, 20, |e| {
+    let critical = wait_events(&mut r.events, 20, |e| {
         matches!(e, Event::Verdict(v) if v.name == "coredns-b" && v.to == CoreVerdict::Critical)
     })
     .await;
@@ -347,17 +341,16 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
     // coredns-c joins. Until it has answered 5 probes and coredns-b has been probed
     // 10 more times on the new plan, no verdict of a or b changes: their scorers
     // were kept (a reset would restart b at ok and raise it to critical again).
-    cluster.apply(&coredns_pod_ready("coredns-c", true));
-    cluster.apply(&slice(
-        "kube-system",
+    add_coredns(
+        &cluster,
         "kube-dns-3",
-        "kube-dns",
-        vec![ep("127.0.0.1", true, "coredns-c")],
-        ok.addr().port(),
-    ));
+        coredns_pod_ready("coredns-c", true),
+        true,
+        ok_port,
+    );
     let (mut c_answers, mut b_after) = (0, 0);
     let mut changes = Vec::new();
-    let settled = wait_events(&mut events, 20, |e| {
+    let settled = wait_events(&mut r.events, 20, |e| {
         match e {
             Event::Probe(p) if p.server == "coredns-c" => c_answers += 1,
             Event::Probe(p) if p.server == "coredns-b" && c_answers > 0 => b_after += 1,
@@ -374,7 +367,7 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
         "coredns-c probed {c_answers} times, coredns-b {b_after}"
     );
     assert!(changes.is_empty(), "verdicts restarted: {changes:?}");
-    let text = http_get(http, "/metrics").await;
+    let text = http_get(r.http, "/metrics").await;
     for (name, level) in [("coredns-a", 0), ("coredns-b", 2), ("coredns-c", 0)] {
         let series = format!("dnswarden_verdict{{scope=\"server\",name=\"{name}\"}} {level}");
         assert!(text.contains(&series), "{series} missing from:\n{text}");
@@ -386,13 +379,7 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
         ),
         "{text}"
     );
-
-    let _ = stop_tx.send(());
-    let r = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("run() returns after shutdown")
-        .unwrap();
-    assert!(r.is_ok(), "{r:?}");
+    stop(r).await;
 }
 
 /// Captures the runner's JSON log lines (one global subscriber per test binary).
@@ -460,36 +447,27 @@ async fn run_evicts_exactly_the_sick_pod_in_enforce_mode() {
     let bad = DemoServer::start().await.unwrap();
     bad.set_fault(Fault::Servfail);
     let cluster = FakeCluster::default();
-    cluster.apply(&kube_dns(ok.addr().port()));
-    cluster.apply(&coredns_pod_ready("coredns-a", true));
-    cluster.apply(&coredns_pod_ready("coredns-b", false));
-    cluster.apply(&slice(
-        "kube-system",
+    let (ok_port, bad_port) = (ok.addr().port(), bad.addr().port());
+    cluster.apply(&kube_dns(ok_port));
+    add_coredns(
+        &cluster,
         "kube-dns-1",
-        "kube-dns",
-        vec![ep("127.0.0.1", true, "coredns-a")],
-        ok.addr().port(),
-    ));
-    cluster.apply(&slice(
-        "kube-system",
+        coredns_pod_ready("coredns-a", true),
+        true,
+        ok_port,
+    );
+    add_coredns(
+        &cluster,
         "kube-dns-2",
-        "kube-dns",
-        vec![ep("127.0.0.1", false, "coredns-b")],
-        bad.addr().port(),
-    ));
-    let (client, handle) = mock_client();
-    let _api = cluster.serve(handle, "kube-system");
+        coredns_pod_ready("coredns-b", false),
+        false,
+        bad_port,
+    );
     let yaml = "listen: 127.0.0.1:0\n\
                 probe: {interval_ms: 50, timeout_ms: 500}\n\
                 kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
                 heal: {mode: enforce, lease: false, interval_s: 1, sick_for_s: 1, cooldown_s: 1, verify_timeout_s: 30}\n";
-    let config = Config::from_yaml_str(yaml, &Overrides::default()).unwrap();
-    let runner = Runner::new(config).await.unwrap().with_kube_client(client);
-    let http = runner.http_addr();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runner.run(async move {
-        let _ = stop_rx.await;
-    }));
+    let r = start(&cluster, yaml).await;
 
     let is_eviction = |s: &Seen| s.method == Method::POST && s.path.ends_with("/eviction");
     let evicted = wait_requests(&cluster, 30, |r| r.iter().any(|(s, _)| is_eviction(s))).await;
@@ -574,7 +552,7 @@ async fn run_evicts_exactly_the_sick_pod_in_enforce_mode() {
         "{records:#?}"
     );
 
-    let text = http_get(http, "/metrics").await;
+    let text = http_get(r.http, "/metrics").await;
     for series in [
         "dnswarden_selfheal_actions_total{action=\"evict_pod\",result=\"success\"} 1",
         "dnswarden_selfheal_actions_total{action=\"evict_pod\",result=\"recovered\"} 1",
@@ -583,11 +561,5 @@ async fn run_evicts_exactly_the_sick_pod_in_enforce_mode() {
         assert!(text.contains(series), "{series} missing from:\n{text}");
     }
     assert!(!text.contains("action=\"rollout_restart\""), "{text}");
-
-    let _ = stop_tx.send(());
-    let r = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("run() returns after shutdown")
-        .unwrap();
-    assert!(r.is_ok(), "{r:?}");
+    stop(r).await;
 }
