@@ -504,10 +504,14 @@ async fn all_pods_failing_from_here_while_kubernetes_is_fine_is_a_local_problem(
         pod("coredns-a", true, Verdict::Critical, 60),
         pod("coredns-b", true, Verdict::Critical, 60),
     ]);
+    for p in &mut v.pods {
+        // No answers from here (timeouts), not answers carrying SERVFAIL.
+        p.dns.as_mut().unwrap().reasons = vec!["consecutive_timeouts", "loss_rate"];
+    }
     v.service = Some(PodHealth {
         verdict: Verdict::Critical,
         since_us: NOW - 60_000_000,
-        reasons: vec!["loss"],
+        reasons: vec!["loss_rate"],
     });
     for p in &mut v.pods {
         p.endpoints = HealthEndpoints {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dnswarden::heal::decide::{HealthEndpoints, Planned, Verification, verify};
+use dnswarden::heal::decide::{HealthEndpoints, Planned, UNANSWERED_REASONS, Verification, verify};
 use dnswarden::heal::{
     Action, ClusterView, GuardState, Mode, PodHealth, PodView, Policy, Refusal, Verdict, decide,
 };
@@ -18,6 +18,8 @@ struct PodGen {
     held_s: u64,
     terminating: bool,
     new_restarts: u32,
+    /// The DNS trouble is answers (SERVFAIL), not their absence (timeouts).
+    answered: bool,
     ready_ep: Option<bool>,
     health_ep: Option<bool>,
 }
@@ -47,18 +49,22 @@ fn pod() -> impl Strategy<Value = PodGen> {
         0u64..200,
         prop::bool::weighted(0.1),
         prop_oneof![4 => Just(0u32), 1 => 1u32..4],
+        any::<bool>(),
         prop::option::of(any::<bool>()),
         prop::option::of(any::<bool>()),
     )
         .prop_map(
-            |(ready, verdict, held_s, terminating, new_restarts, ready_ep, health_ep)| PodGen {
-                ready,
-                verdict,
-                held_s,
-                terminating,
-                new_restarts,
-                ready_ep,
-                health_ep,
+            |(ready, verdict, held_s, terminating, new_restarts, answered, ready_ep, health_ep)| {
+                PodGen {
+                    ready,
+                    verdict,
+                    held_s,
+                    terminating,
+                    new_restarts,
+                    answered,
+                    ready_ep,
+                    health_ep,
+                }
             },
         )
 }
@@ -117,7 +123,11 @@ fn view_of(s: &StepGen, now_us: u64, generation: u64) -> ClusterView {
                 dns: Some(PodHealth {
                     verdict: p.verdict,
                     since_us: now_us.saturating_sub(p.held_s * 1_000_000),
-                    reasons: vec!["servfail"],
+                    reasons: if p.answered {
+                        vec!["servfail_spread"]
+                    } else {
+                        vec!["loss_rate"]
+                    },
                 }),
                 endpoints: HealthEndpoints {
                     ready: p.ready_ep,
@@ -231,11 +241,12 @@ proptest! {
             if live.len() > 1 && live.iter().any(|p| !(sick(p, now_us, sick_for_s) && agrees(p))) {
                 prop_assert!(!matches!(wanted, Some(Planned::RolloutRestart(_))), "rolled with a pod not sick: {:?}", d.action);
             }
-            // Every pod failing from here while Kubernetes says all are fine: local,
-            // whatever the runner's own endpoint probes say.
+            // Every pod failing from here for lack of answers while Kubernetes says all
+            // are fine: local, whatever the runner's own endpoint probes say.
             if mode != Mode::Off
                 && !live.is_empty()
                 && live.iter().all(|p| sick(p, now_us, sick_for_s) && p.ready && p.new_restarts == 0)
+                && live.iter().all(|p| p.dns.as_ref().unwrap().reasons.iter().all(|r| UNANSWERED_REASONS.contains(r)))
                 && view.service.as_ref().is_none_or(|s| s.verdict == Verdict::Critical)
             {
                 prop_assert_eq!(&d.action, &Action::ReportLocalProblem);
@@ -257,7 +268,7 @@ proptest! {
             service: Some(PodHealth { verdict: Verdict::Critical, since_us: 0, reasons: vec![] }),
             pods: pods.iter().enumerate().map(|(i, (held, ready_ep, health_ep, old))| PodView {
                 name: format!("p{i}"), ready: true, restarts: *old, new_restarts: 0, terminating: false, deployment: Some("coredns".into()),
-                dns: Some(PodHealth { verdict: Verdict::Critical, since_us: now - (held + 31) * 1_000_000, reasons: vec!["loss"] }),
+                dns: Some(PodHealth { verdict: Verdict::Critical, since_us: now - (held + 31) * 1_000_000, reasons: vec!["loss_rate"] }),
                 endpoints: HealthEndpoints { ready: *ready_ep, health: *health_ep },
             }).collect(),
         };

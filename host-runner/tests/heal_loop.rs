@@ -238,7 +238,7 @@ async fn cut_off_runner_reports_a_local_problem_and_never_acts() {
     let critical = PodHealth {
         verdict: Verdict::Critical,
         since_us: 0,
-        reasons: vec!["loss"],
+        reasons: vec!["loss_rate"],
     };
     let health = HealthSnapshot {
         pods: BTreeMap::from([

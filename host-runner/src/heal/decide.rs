@@ -434,6 +434,16 @@ impl GuardState {
     }
 }
 
+/// Reason labels that say answers did not come back (or came back late): what a
+/// runner cut off from the pods sees. Any other reason means a pod answered (with
+/// SERVFAIL, NXDOMAIN, a wrong set...), so the path from here works.
+pub const UNANSWERED_REASONS: &[&str] = &[
+    "consecutive_timeouts",
+    "loss_rate",
+    "rtt_spike",
+    "tcp_fallback_failed",
+];
+
 fn us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -476,9 +486,10 @@ fn pod_evidence(p: &PodView, now_us: u64, policy: &Policy) -> PodEvidence {
 /// The decision. Rules, in order:
 ///
 /// 1. mode `off` → nothing.
-/// 2. Every (non-terminating) pod persistently critical by DNS, the ClusterIP failing
-///    too (or not probed), while Kubernetes says every pod is Ready with no new
-///    restarts → [`Action::ReportLocalProblem`]. The runner's own probes of the pods'
+/// 2. Every (non-terminating) pod persistently critical by DNS for lack of answers
+///    (only [`UNANSWERED_REASONS`]), the ClusterIP failing too (or not probed), while
+///    Kubernetes says every pod is Ready with no new restarts →
+///    [`Action::ReportLocalProblem`]. The runner's own probes of the pods'
 ///    health endpoints do not change this: when every DNS probe fails from here,
 ///    failing endpoint probes from here are the same cut-off, and the kubelet, which
 ///    probes the same endpoints from the node, is the witness that counts.
@@ -533,11 +544,14 @@ pub fn decide(now_us: u64, view: &ClusterView, policy: &Policy, guard: &GuardSta
     }
     let all_dns_sick = live.iter().all(|e| e.dns_sick);
     let kubernetes_all_fine = live.iter().all(|e| e.kubernetes_fine);
+    let none_answers = live
+        .iter()
+        .all(|e| e.reasons.iter().all(|r| UNANSWERED_REASONS.contains(r)));
     let service_fails = view
         .service
         .as_ref()
         .is_none_or(|h| h.verdict == Verdict::Critical);
-    let wanted = if all_dns_sick && kubernetes_all_fine && service_fails {
+    let wanted = if all_dns_sick && kubernetes_all_fine && service_fails && none_answers {
         let endpoints = if live.iter().any(|e| e.endpoints.any_failed()) {
             "their health endpoints fail from here too, "
         } else {
@@ -741,7 +755,7 @@ mod tests {
                     Verdict::Ok
                 },
                 since_us: NOW - 60_000_000,
-                reasons: vec![if dns_sick { "loss" } else { "none" }],
+                reasons: vec![if dns_sick { "loss_rate" } else { "none" }],
             }),
             endpoints: HealthEndpoints::default(),
         }
@@ -858,6 +872,17 @@ mod tests {
         assert_eq!(enforce(&plain), Action::ReportLocalProblem);
         plain.service = None;
         assert_eq!(enforce(&plain), Action::ReportLocalProblem);
+
+        // Every pod answers SERVFAIL: the path from here works, so it is not local;
+        // Kubernetes calls them fine, so no action either.
+        let mut answering = plain.clone();
+        for p in &mut answering.pods {
+            p.dns.as_mut().unwrap().reasons = vec!["servfail_spread"];
+        }
+        assert_eq!(
+            enforce(&answering),
+            Action::Refuse(Refusal::KubernetesDisagrees { pod: "a".into() })
+        );
 
         // Kubernetes sees it too: a new restart on one pod, the other not Ready.
         let mut v2 = v.clone();
