@@ -20,6 +20,8 @@ use super::lease::LeaseConfig;
 ///   verify_timeout_s: 180
 ///   interval_s: 5
 ///   probe_endpoints: true    # :8181/ready and :8080/health, in a cluster only
+///   ready_port: 8181         # CoreDNS `ready` plugin
+///   health_port: 8080        # CoreDNS `health` plugin
 ///   lease: true              # leader election (needed with more than one replica)
 ///   lease_name: dnswarden-healer
 ///   lease_duration_s: 15
@@ -43,6 +45,10 @@ pub struct HealSettings {
     pub interval_s: u64,
     /// Probe the pods' own health endpoints (only honoured in a cluster).
     pub probe_endpoints: bool,
+    /// Port of CoreDNS' `ready` plugin on each pod.
+    pub ready_port: u16,
+    /// Port of CoreDNS' `health` plugin on each pod.
+    pub health_port: u16,
     /// Use a Lease so only one replica heals.
     pub lease: bool,
     /// Lease name.
@@ -63,6 +69,8 @@ impl Default for HealSettings {
             verify_timeout_s: p.verify_timeout.as_secs(),
             interval_s: 5,
             probe_endpoints: true,
+            ready_port: 8181,
+            health_port: 8080,
             lease: true,
             lease_name: "dnswarden-healer".into(),
             lease_duration_s: 15,
@@ -108,6 +116,18 @@ impl HealSettings {
                 "use a period of a few seconds (default 5)",
             );
         }
+        for (field, port) in [
+            ("heal.ready_port", self.ready_port),
+            ("heal.health_port", self.health_port),
+        ] {
+            if port == 0 {
+                return bad(
+                    field,
+                    "0".into(),
+                    "use the port of the CoreDNS plugin (ready 8181, health 8080 by default)",
+                );
+            }
+        }
         if self.verify_timeout_s == 0 {
             return bad(
                 "heal.verify_timeout_s",
@@ -144,6 +164,8 @@ impl HealSettings {
         heal.policy = policy;
         heal.interval = Duration::from_secs(self.interval_s);
         heal.probe_endpoints = self.probe_endpoints && in_cluster;
+        heal.ready_port = self.ready_port;
+        heal.health_port = self.health_port;
         let lease = self.lease.then(|| {
             let mut l = LeaseConfig::new(runner_namespace, identity);
             l.name = self.lease_name.clone();
@@ -179,9 +201,19 @@ mod tests {
 
     #[test]
     fn modes_and_errors() {
-        let s: HealSettings =
-            serde_yaml_ng::from_str("mode: enforce\nlease: false\ncooldown_s: 60\n").unwrap();
+        let s: HealSettings = serde_yaml_ng::from_str(
+            "mode: enforce\nlease: false\ncooldown_s: 60\nready_port: 9181\n",
+        )
+        .unwrap();
         let (h, l) = s.into_configs("kube-system", "", "", true).unwrap();
+        assert_eq!((h.ready_port, h.health_port), (9181, 8080));
+        let s = HealSettings {
+            health_port: 0,
+            lease: false,
+            ..HealSettings::default()
+        };
+        let e = s.into_configs("k", "", "", true).unwrap_err().to_string();
+        assert!(e.contains("heal.health_port"), "{e}");
         assert_eq!(
             (
                 h.policy.mode,
