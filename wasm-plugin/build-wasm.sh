@@ -29,7 +29,7 @@ if [ -n "$opt" ] && [ "$opt" != none ]; then
     # The features rustc enables by default for wasm32 (bulk memory, sign extension,
     # saturating float-to-int, mutable globals, multi-value, reference types).
     if [ ! -e "$out/dnswarden_wasm.opt.wasm" ] || [ "$wasm" -nt "$out/dnswarden_wasm.opt.wasm" ]; then
-        "$opt" -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+        "$opt" -Oz --converge --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
             --enable-mutable-globals --enable-multivalue --enable-reference-types \
             "$wasm" -o "$out/dnswarden_wasm.opt.wasm.tmp"
         mv "$out/dnswarden_wasm.opt.wasm.tmp" "$out/dnswarden_wasm.opt.wasm"

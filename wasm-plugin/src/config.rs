@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use dnswarden_core::wire::Rtype;
+
 use crate::json::Value;
 
 /// Log level the filter logs at (maps onto proxy-wasm levels).
@@ -61,6 +63,10 @@ pub struct Signals {
     pub truncation: bool,
     /// Malformed answers and id / question mismatches.
     pub integrity: bool,
+    /// Answers of a configured name differ from its expected set.
+    pub drift: bool,
+    /// The first answer of a name's answer set does not rotate fairly.
+    pub round_robin: bool,
 }
 
 /// Weight of each signal in the fused score.
@@ -78,7 +84,31 @@ pub struct Weights {
     pub truncation: f32,
     /// Integrity.
     pub integrity: f32,
+    /// Answer-set drift.
+    pub drift: f32,
+    /// Round-robin skew.
+    pub round_robin: f32,
 }
+
+/// The expected answer set of one configured name and type (the answer-set drift
+/// detector compares every answer to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The name as configured (also the label naming it in logs).
+    pub name: String,
+    /// Record type: A for IPv4 addresses, AAAA for IPv6.
+    pub qtype: u16,
+    /// [`crate::targets::question_key`] of the name and type.
+    pub key: u64,
+    /// Member hashes of the addresses ([`dnswarden_core::score::member_hash_ip`]),
+    /// without duplicates.
+    pub members: Vec<u64>,
+}
+
+/// Most answer sets that can be configured (one per name and address family).
+pub const MAX_EXPECTED_SETS: usize = 16;
+/// Most addresses in one expected answer set (the core's limit).
+pub const MAX_EXPECTED_MEMBERS: usize = 64;
 
 /// Score thresholds and time limits.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +134,8 @@ pub struct Config {
     pub metric_prefix: String,
     /// Signals on / off.
     pub signals: Signals,
+    /// Expected answer sets of configured names (`expected_answers`).
+    pub expected: Vec<Expected>,
     /// Signal weights.
     pub weights: Weights,
     /// Thresholds.
@@ -129,7 +161,10 @@ impl Default for Config {
                 nxdomain: true,
                 truncation: true,
                 integrity: true,
+                drift: true,
+                round_robin: true,
             },
+            expected: Vec::new(),
             // The core scorer's defaults.
             weights: Weights {
                 rtt: 0.7,
@@ -138,6 +173,8 @@ impl Default for Config {
                 nxdomain: 0.7,
                 truncation: 0.8,
                 integrity: 0.9,
+                drift: 0.6,
+                round_robin: 0.5,
             },
             thresholds: Thresholds {
                 degraded: 0.5,
@@ -203,7 +240,9 @@ impl Config {
         };
         let mut c = Self::default();
         for (key, v) in root {
-            if GROUPS.contains(&key.as_str()) {
+            if key == "expected_answers" {
+                c.expected = expected_answers(v)?;
+            } else if GROUPS.contains(&key.as_str()) {
                 let Some(members) = v.as_object() else {
                     return Err(err(key, format!("must be an object, got {}", v.describe())));
                 };
@@ -294,12 +333,16 @@ impl Config {
             "signals.nxdomain" => flag(&mut s.nxdomain),
             "signals.truncation" => flag(&mut s.truncation),
             "signals.integrity" => flag(&mut s.integrity),
+            "signals.drift" => flag(&mut s.drift),
+            "signals.round_robin" => flag(&mut s.round_robin),
             "weights.rtt" => unit(&mut w.rtt),
             "weights.timeouts" => unit(&mut w.timeouts),
             "weights.servfail" => unit(&mut w.servfail),
             "weights.nxdomain" => unit(&mut w.nxdomain),
             "weights.truncation" => unit(&mut w.truncation),
             "weights.integrity" => unit(&mut w.integrity),
+            "weights.drift" => unit(&mut w.drift),
+            "weights.round_robin" => unit(&mut w.round_robin),
             "thresholds.degraded" => unit(&mut t.degraded),
             "thresholds.critical" => unit(&mut t.critical),
             "thresholds.query_timeout_ms" => int(
@@ -322,11 +365,84 @@ impl Config {
     }
 }
 
+/// Reads `expected_answers`: `{"<name>": ["<IPv4 or IPv6 address>", ...], ...}`, one
+/// answer set per name and address family.
+#[inline(never)]
+fn expected_answers(v: &Value) -> Result<Vec<Expected>, ConfigError> {
+    // Static messages (no formatting): this runs once, and every `format!` costs the
+    // `.wasm` a few hundred bytes.
+    let Some(names) = v.as_object() else {
+        return Err(err(
+            "expected_answers",
+            "must be an object such as {\"web.default.svc.cluster.local\": [\"10.0.0.7\"]}",
+        ));
+    };
+    let mut out: Vec<Expected> = Vec::new();
+    for (name, list) in names {
+        let mut field = String::from("expected_answers.");
+        field.push_str(name);
+        let problem = expected_set(name, list, &mut out);
+        if out.len() > MAX_EXPECTED_SETS {
+            return Err(err(
+                "expected_answers",
+                "at most 16 names per address family",
+            ));
+        }
+        if let Err(problem) = problem {
+            return Err(err(&field, problem));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one name's addresses into `out` (one set per address family).
+fn expected_set(name: &str, list: &Value, out: &mut Vec<Expected>) -> Result<(), &'static str> {
+    let fingerprint = dnswarden_core::wire::fingerprint_str(name)
+        .map_err(|_| "not a DNS name (labels of 1 to 63 octets, 255 in all, no escapes)")?;
+    let addresses = list
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .ok_or("must be a non-empty list of addresses")?;
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for a in addresses {
+        let ip = a
+            .as_str()
+            .and_then(crate::ip::parse)
+            .ok_or("must list addresses such as \"10.0.0.7\" or \"fd00::7\"")?;
+        let set = if ip.is_ipv6() { &mut v6 } else { &mut v4 };
+        let member = dnswarden_core::score::member_hash_ip(ip);
+        // A set: duplicates would count twice in its fingerprint.
+        if !set.contains(&member) {
+            set.push(member);
+        }
+    }
+    for (qtype, members) in [(Rtype::A, v4), (Rtype::AAAA, v6)] {
+        if members.is_empty() {
+            continue;
+        }
+        if members.len() > MAX_EXPECTED_MEMBERS {
+            return Err("lists over 64 addresses of one family");
+        }
+        let key = crate::targets::question_key(fingerprint, qtype.0);
+        if out.iter().any(|e| e.key == key) {
+            return Err("is listed twice");
+        }
+        out.push(Expected {
+            name: name.into(),
+            qtype: qtype.0,
+            key,
+            members,
+        });
+    }
+    Ok(())
+}
+
 /// Fields holding objects of settings.
 const GROUPS: [&str; 3] = ["signals", "weights", "thresholds"];
 
 const KNOWN: &str = "mode, log_level, metric_prefix, max_message_bytes, max_upstreams, tick_ms, \
-signals.{rtt,timeouts,servfail,nxdomain,truncation,integrity}, weights.{same signals}, \
+expected_answers, signals.{rtt,timeouts,servfail,nxdomain,truncation,integrity,drift,round_robin}, \
+weights.{same signals}, \
 thresholds.{degraded,critical,query_timeout_ms,rtt_floor_ms}";
 
 #[cfg(test)]

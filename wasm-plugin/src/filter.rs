@@ -9,7 +9,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use dnswarden_core::wire::{FrameError, Message, QueryKey, Rtype, TcpFramer};
+use dnswarden_core::score::AnswerSummary;
+use dnswarden_core::wire::{FrameError, Message, QueryKey, Rcode, TcpFramer};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, PeerType};
@@ -19,9 +20,10 @@ use crate::doh;
 use dnswarden_core::score::Verdict;
 use dnswarden_core::wire::Mismatch;
 
-use crate::health::{Health, Outcome, fixed2, gauge};
+use crate::health::{Health, Outcome, TARGETS, classify, fixed2, gauge};
 use crate::names::{metric_name, rcode_label};
 use crate::pending::Pending;
+use crate::targets::{Targets, question_key};
 
 /// Outstanding queries tracked per connection.
 const PENDING_CAPACITY: usize = 64;
@@ -32,12 +34,14 @@ const MAX_MALFORMED_RUN: u32 = 8;
 const OVERFLOW_UPSTREAM: &str = "other";
 /// Label when the host does not expose the upstream.
 const UNKNOWN_UPSTREAM: &str = "unknown";
+/// A tracked question may lose its target slot after this long without answers.
+const TARGET_IDLE_US: u64 = 60_000_000;
 
 /// Installs the root context factory (called from `main!`).
 pub fn start() {
     proxy_wasm::set_root_context(|_| {
         Box::new(Conn::Root(Root {
-            shared: Rc::new(RefCell::new(Shared::new(Config::default()))),
+            shared: Rc::new(RefCell::new(Shared::new(Config::default(), 0))),
         }))
     });
 }
@@ -48,19 +52,6 @@ fn now_us() -> u64 {
     };
     now.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// The 12-bit rcode: the header's 4 bits, extended by the OPT record's upper 8 bits
-/// (RFC 6891 §6.1.3). Read straight from the OPT TTL, so no rdata parser is linked in.
-fn extended_rcode(msg: &Message<'_>) -> u16 {
-    let low = msg.header().rcode().0 & 0x0F;
-    for record in msg.records() {
-        let Ok(record) = record else { break };
-        if record.rtype() == Rtype::OPT {
-            return (u16::from((record.ttl() >> 24) as u8) << 4) | low;
-        }
-    }
-    low
 }
 
 fn log(config: &Config, level: Level, message: &str) {
@@ -93,6 +84,17 @@ fn record(id: Option<u32>, value: u64) {
     }
 }
 
+/// The index of the upstream Envoy picked (`upstream.address`); when it is not known
+/// (yet), `unknown` with `force`, else `None`.
+fn upstream_index(shared: &mut Shared, force: bool) -> Option<usize> {
+    let bytes = match hostcalls::get_property(vec!["upstream", "address"]) {
+        Ok(Some(bytes)) if !bytes.is_empty() => bytes,
+        _ if force => UNKNOWN_UPSTREAM.as_bytes().to_vec(),
+        _ => return None,
+    };
+    Some(shared.upstream(std::str::from_utf8(&bytes).unwrap_or_default()))
+}
+
 /// Per-upstream state: its label and the ids of its hot metrics.
 #[derive(Debug)]
 struct Upstream {
@@ -102,6 +104,8 @@ struct Upstream {
     score: Option<u32>,
     verdict: Option<u32>,
     rcodes: Vec<(u16, Option<u32>)>,
+    /// Score and verdict gauge values last written.
+    published: Option<(u64, u64)>,
 }
 
 /// State shared by the root context and every stream of one plugin instance.
@@ -117,15 +121,26 @@ struct Shared {
     /// The core scorer, keyed by upstream index (`None` only if the configuration could
     /// not be mapped, which `Config::parse` rules out).
     health: Option<Health>,
+    /// Which questions have a target slot in the scorer.
+    targets: Targets,
 }
 
 impl Shared {
-    fn new(config: Config) -> Self {
+    fn new(config: Config, now: u64) -> Self {
         let transport = match config.mode {
             Mode::Network => "tcp",
             Mode::Http => "doh",
         };
-        let health = Health::new(&config).ok();
+        let mut health = Health::new(&config).ok();
+        let mut targets = Targets::new(TARGETS, TARGET_IDLE_US);
+        // Configured names first, into the empty table: pinned slots 1..=n in
+        // configuration order (the configuration caps n well below the slot count), with
+        // their expected answer sets. `publish` names them by that order.
+        for e in &config.expected {
+            if let (Some(slot), Some(h)) = (targets.pin(e.key, now), health.as_mut()) {
+                let _ = h.expect(slot.target, now, &e.members);
+            }
+        }
         Self {
             config,
             transport,
@@ -133,6 +148,7 @@ impl Shared {
             by_address: Vec::new(),
             other_metrics: Vec::new(),
             health,
+            targets,
         }
     }
 
@@ -168,6 +184,7 @@ impl Shared {
                     ),
                     verdict: define(MetricType::Gauge, &self.name_for(label, "verdict", &[])),
                     rcodes: Vec::new(),
+                    published: None,
                 };
                 self.upstreams.push(up);
                 self.upstreams.len() - 1
@@ -205,9 +222,20 @@ impl Shared {
     }
 
     /// Feeds one outcome to the upstream's health, updates metrics, logs a verdict change.
-    fn observe(&mut self, upstream: usize, outcome: Outcome, rtt_us: u32, now: u64) {
+    /// `question` ([`question_key`]) and `answers` come with answers: a question with a
+    /// target slot (configured, or admitted by [`Targets`] when it has an answer set to
+    /// rotate) is also scored per target.
+    fn observe(
+        &mut self,
+        upstream: usize,
+        outcome: Outcome,
+        rtt_us: u32,
+        now: u64,
+        question: Option<u64>,
+        answers: AnswerSummary<'static>,
+    ) {
         match outcome {
-            Outcome::Response(rcode) => {
+            Outcome::Response(Rcode(rcode)) => {
                 let transport = self.transport;
                 let prefix = self.config.metric_prefix.clone();
                 let Some(u) = self.upstreams.get_mut(upstream) else {
@@ -236,7 +264,7 @@ impl Shared {
                 bump(id, 1);
                 record(u.rtt, u64::from(rtt_us));
             }
-            Outcome::Truncated => {
+            Outcome::Truncated(_) => {
                 if let Some(u) = self.upstreams.get(upstream) {
                     record(u.rtt, u64::from(rtt_us));
                 }
@@ -248,8 +276,24 @@ impl Shared {
         let Some(health) = self.health.as_mut() else {
             return;
         };
-        let change = health.observe(upstream as u32, 0, outcome, rtt_us, now);
-        self.publish(change);
+        let slot = match question {
+            // Worth a slot of its own: an answer set that round-robin could rotate.
+            Some(q) if answers.count >= 2 => self.targets.lookup(q, now),
+            // Otherwise only a slot it already has (e.g. a configured name).
+            Some(q) => self.targets.find(q, now),
+            None => None,
+        };
+        let (target, answers) = match slot {
+            Some(slot) => {
+                if slot.fresh {
+                    health.forget_target(slot.target);
+                }
+                (slot.target, answers)
+            }
+            None => (0, AnswerSummary::EMPTY),
+        };
+        let change = health.observe(upstream as u32, target, outcome, rtt_us, now, answers);
+        self.publish(change, Some(upstream));
     }
 
     fn evaluate_all(&mut self, now: u64) {
@@ -257,19 +301,30 @@ impl Shared {
             return;
         };
         let change = health.evaluate(now);
-        self.publish(change);
+        self.publish(change, None);
     }
 
     /// Updates every upstream's score and verdict gauges; logs an overall verdict change
     /// once, with the reasons and the upstream that stands out.
-    fn publish(&self, change: Option<crate::health::Change>) {
+    ///
+    /// After one observation (`only`: its upstream) and without a verdict change, only
+    /// that upstream's gauges are looked at; a gauge is written only when its value
+    /// changed (two host calls per answer saved on clean traffic).
+    fn publish(&mut self, change: Option<crate::health::Change>, only: Option<usize>) {
         let Some(health) = self.health.as_ref() else {
             return;
         };
-        for (i, u) in self.upstreams.iter().enumerate() {
-            let score = health.server_score(i as u32);
-            record(u.score, (score.clamp(0.0, 1.0) * 1000.0) as u64);
-            record(u.verdict, gauge(health.server_verdict(i as u32)) as u64);
+        for (i, u) in self.upstreams.iter_mut().enumerate() {
+            if change.is_none() && only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let score = (health.server_score(i as u32).clamp(0.0, 1.0) * 1000.0) as u64;
+            let verdict = gauge(health.server_verdict(i as u32)) as u64;
+            if u.published != Some((score, verdict)) {
+                u.published = Some((score, verdict));
+                record(u.score, score);
+                record(u.verdict, verdict);
+            }
         }
         let Some(c) = change else {
             return;
@@ -284,6 +339,10 @@ impl Shared {
                 .get(s as usize)
                 .map_or_else(|| UNKNOWN_UPSTREAM.to_string(), |u| u.label.clone())
         };
+        let target = |t: u32| match self.config.expected.get((t as usize).wrapping_sub(1)) {
+            Some(e) => format!("{} {}", e.name, if e.qtype == 28 { "AAAA" } else { "A" }),
+            None => t.to_string(),
+        };
         log(
             &self.config,
             level,
@@ -293,7 +352,7 @@ impl Shared {
                 c.from.name(),
                 c.to.name(),
                 fixed2(c.score),
-                health.reasons(label)
+                health.reasons(label, target)
             ),
         );
     }
@@ -332,16 +391,18 @@ impl Root {
                     &config,
                     Level::Info,
                     &format!(
-                        "dnswarden: configured ({} filter, metric prefix {}, log level {})",
+                        "dnswarden: configured ({} filter, metric prefix {})",
                         match config.mode {
                             Mode::Network => "network",
                             Mode::Http => "http",
                         },
                         config.metric_prefix,
-                        config.log_level.name()
                     ),
                 );
-                *self.shared.borrow_mut() = Shared::new(config);
+                let Ok(mut shared) = self.shared.try_borrow_mut() else {
+                    return false;
+                };
+                *shared = Shared::new(config, now_us());
                 true
             }
             Err(e) => {
@@ -566,6 +627,16 @@ impl Direction {
     }
 }
 
+/// One framed response: outcome, RTT, metric label (malformed / mismatch kind), question
+/// key and answer summary.
+type Seen = (
+    Outcome,
+    u32,
+    &'static str,
+    Option<u64>,
+    AnswerSummary<'static>,
+);
+
 /// What a TCP connection saw before its upstream was known.
 #[derive(Debug, Default)]
 struct Deferred {
@@ -600,12 +671,7 @@ impl Tcp {
         if let Some(u) = self.upstream {
             return Some(u);
         }
-        let address = match hostcalls::get_property(vec!["upstream", "address"]) {
-            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8(bytes).unwrap_or_default(),
-            _ if force => UNKNOWN_UPSTREAM.to_string(),
-            _ => return None,
-        };
-        let u = shared.upstream(&address);
+        let u = upstream_index(shared, force)?;
         self.upstream = Some(u);
         shared.count_query(u, self.deferred.queries);
         for kind in std::mem::take(&mut self.deferred.malformed) {
@@ -622,7 +688,7 @@ impl Tcp {
             && let Some(u) = self.resolve(shared, true)
         {
             for _ in 0..expired {
-                shared.observe(u, Outcome::Timeout, 0, now);
+                shared.observe(u, Outcome::Timeout, 0, now, None, AnswerSummary::EMPTY);
             }
         }
     }
@@ -680,7 +746,7 @@ impl Tcp {
                     shared.count("malformed", u, &[("direction", "query"), ("kind", kind)], 1);
                 }
                 for _ in 0..evicted {
-                    shared.observe(u, Outcome::Timeout, 0, now);
+                    shared.observe(u, Outcome::Timeout, 0, now, None, AnswerSummary::EMPTY);
                 }
             }
             None => {
@@ -705,40 +771,38 @@ impl Tcp {
         if self.responses.given_up {
             return;
         }
-        // (outcome, rtt, metric label) per message, applied after framing.
-        let mut seen: Vec<(Outcome, u32, &'static str)> = Vec::new();
+        // (outcome, rtt, metric label, question, answers) per message, applied after framing.
+        let mut seen: Vec<Seen> = Vec::new();
         let pending = &mut self.pending;
         self.responses.push(data, |frame| {
+            let none = AnswerSummary::EMPTY;
             let Some(msg) = frame else {
-                seen.push((Outcome::Malformed, 0, "too_large"));
+                seen.push((Outcome::Malformed, 0, "too_large", None, none));
                 return;
             };
-            {
-                let Ok(r) = Message::parse(msg) else {
-                    let kind = Message::parse(msg).err().map_or("malformed", |e| e.kind());
-                    seen.push((Outcome::Malformed, 0, kind));
-                    return;
-                };
-                let Some(q) = pending.take(r.id()) else {
-                    seen.push((Outcome::Mismatch(Mismatch::ID), 0, "id"));
-                    return;
-                };
-                let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
-                if let Err(m) = q.key.check(&r) {
-                    seen.push((Outcome::Mismatch(m), rtt, m.kind()));
+            let r = match Message::parse(msg) {
+                Ok(r) => r,
+                Err(e) => {
+                    seen.push((Outcome::Malformed, 0, e.kind(), None, none));
                     return;
                 }
-                let rcode = extended_rcode(&r);
-                if r.header().tc() {
-                    seen.push((Outcome::Truncated, rtt, ""));
-                } else {
-                    seen.push((Outcome::Response(rcode), rtt, ""));
-                }
+            };
+            let Some(q) = pending.take(r.id()) else {
+                seen.push((Outcome::Mismatch(Mismatch::ID), 0, "id", None, none));
+                return;
+            };
+            let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
+            if let Err(m) = q.key.check(&r) {
+                seen.push((Outcome::Mismatch(m), rtt, m.kind(), None, none));
+                return;
             }
+            let (outcome, answers) = classify(&r);
+            let question = question_key(q.key.qname, q.key.qtype.0);
+            seen.push((outcome, rtt, "answer_section", Some(question), answers));
         });
         let bad = seen
             .iter()
-            .filter(|(o, _, _)| *o == Outcome::Malformed)
+            .filter(|(o, ..)| *o == Outcome::Malformed)
             .count() as u32;
         if bad == 0 {
             self.responses.malformed_run = 0;
@@ -754,7 +818,7 @@ impl Tcp {
                 );
             }
         }
-        for (outcome, rtt, kind) in seen {
+        for (outcome, rtt, kind, question, answers) in seen {
             match outcome {
                 Outcome::Malformed => shared.count(
                     "malformed",
@@ -765,7 +829,7 @@ impl Tcp {
                 Outcome::Mismatch(_) => shared.count("mismatches", u, &[("kind", kind)], 1),
                 _ => {}
             }
-            shared.observe(u, outcome, rtt, now);
+            shared.observe(u, outcome, rtt, now, question, answers);
         }
         self.expire(&mut shared, now);
     }
@@ -781,7 +845,7 @@ impl Tcp {
             return;
         };
         for _ in 0..unanswered {
-            shared.observe(u, Outcome::Timeout, 0, now);
+            shared.observe(u, Outcome::Timeout, 0, now, None, AnswerSummary::EMPTY);
         }
     }
 }
@@ -865,11 +929,7 @@ impl Doh {
     }
 
     fn upstream(shared: &mut Shared) -> usize {
-        let address = match hostcalls::get_property(vec!["upstream", "address"]) {
-            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8(bytes).unwrap_or_default(),
-            _ => UNKNOWN_UPSTREAM.to_string(),
-        };
-        shared.upstream(&address)
+        upstream_index(shared, true).unwrap_or(0)
     }
 
     fn malformed_query(&mut self, kind: &'static str) {
@@ -918,31 +978,36 @@ impl Doh {
         let now = now_us();
         let u = self.flush(&mut shared);
         let rtt = u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX);
-        let Ok(r) = Message::parse(&body) else {
-            let kind = Message::parse(&body)
-                .err()
-                .map_or("malformed", |e| e.kind());
-            shared.count(
-                "malformed",
-                u,
-                &[("direction", "response"), ("kind", kind)],
-                1,
-            );
-            shared.observe(u, Outcome::Malformed, rtt, now);
-            return;
+        let none = AnswerSummary::EMPTY;
+        let r = match Message::parse(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                shared.count(
+                    "malformed",
+                    u,
+                    &[("direction", "response"), ("kind", e.kind())],
+                    1,
+                );
+                shared.observe(u, Outcome::Malformed, rtt, now, None, none);
+                return;
+            }
         };
         if let Err(m) = key.check(&r) {
             shared.count("mismatches", u, &[("kind", m.kind())], 1);
-            shared.observe(u, Outcome::Mismatch(m), rtt, now);
+            shared.observe(u, Outcome::Mismatch(m), rtt, now, None, none);
             return;
         }
-        let rcode = extended_rcode(&r);
-        let outcome = if r.header().tc() {
-            Outcome::Truncated
-        } else {
-            Outcome::Response(rcode)
-        };
-        shared.observe(u, outcome, rtt, now);
+        let (outcome, answers) = classify(&r);
+        if outcome == Outcome::Malformed {
+            shared.count(
+                "malformed",
+                u,
+                &[("direction", "response"), ("kind", "answer_section")],
+                1,
+            );
+        }
+        let question = question_key(key.qname, key.qtype.0);
+        shared.observe(u, outcome, rtt, now, Some(question), answers);
     }
 }
 
@@ -1030,7 +1095,7 @@ impl Doh {
             "bad".into()
         };
         shared.count("http_errors", u, &[("status", &status)], 1);
-        shared.observe(u, Outcome::Timeout, 0, now_us());
+        shared.observe(u, Outcome::Timeout, 0, now_us(), None, AnswerSummary::EMPTY);
         Action::Continue
     }
 
@@ -1076,7 +1141,7 @@ impl Doh {
         let u = self.flush(&mut shared);
         if self.query.is_some() && !self.answered {
             self.answered = true;
-            shared.observe(u, Outcome::Timeout, 0, now_us());
+            shared.observe(u, Outcome::Timeout, 0, now_us(), None, AnswerSummary::EMPTY);
         }
     }
 }

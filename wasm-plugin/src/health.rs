@@ -7,30 +7,33 @@
 //! formatting code (which would cost the `.wasm` ~15 KiB).
 
 use dnswarden_core::score::{
-    Fallback, Observation, Outcome as CoreOutcome, ScoreConfig, Scorer, Verdict,
+    AnswerSummary, CapacityError, Observation, ScoreConfig, Scorer, Verdict,
 };
-use dnswarden_core::wire::{Mismatch, Rcode};
+#[cfg(test)]
+use dnswarden_core::wire::Rcode;
 
 use crate::config::Config;
 
 /// Upstreams the scorer tracks at once (least recently seen evicted beyond that).
 pub const SERVERS: usize = 16;
-/// Target slots (the filter sets no expectations and passes no answer sets).
-const TARGETS: usize = 4;
+/// Target slots: questions (name + type) with per-target detectors (round-robin skew,
+/// answer-set drift); [`crate::targets::Targets`] decides which questions get one.
+pub const TARGETS: usize = 32;
 
-/// What happened to one query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// An answer with this (extended) rcode.
-    Response(u16),
-    /// An answer with TC=1.
-    Truncated,
-    /// No answer in time, or none before the connection closed.
-    Timeout,
-    /// The answer could not be parsed.
-    Malformed,
-    /// The answer did not match its query.
-    Mismatch(Mismatch),
+/// What happened to one query: the core's outcome (a truncated answer is
+/// `Truncated(Fallback::NotAttempted)`: a passive observer cannot tell).
+pub use dnswarden_core::score::Outcome;
+
+/// Classifies `response`, already matched to its query (id and question checked with
+/// [`dnswarden_core::wire::QueryKey::check`]), and summarises its answer section.
+///
+/// The response's own question is the query's (the key check said so), so it stands in
+/// for the query in [`Observation::from_exchange`]: the filter keeps only a key per query,
+/// not its bytes. Members are not kept (the fingerprint and count decide drift).
+#[must_use]
+pub fn classify(response: &dnswarden_core::wire::Message<'_>) -> (Outcome, AnswerSummary<'static>) {
+    let obs = Observation::from_exchange(0, 0, 0, 0, response, response, &mut []);
+    (obs.outcome, obs.answers)
 }
 
 /// A change of the overall verdict, to be logged once.
@@ -79,9 +82,8 @@ pub fn score_config(config: &Config) -> Result<ScoreConfig, dnswarden_core::scor
     sc.weights.nxdomain = on(s.nxdomain, w.nxdomain);
     sc.weights.truncation = on(s.truncation, w.truncation);
     sc.weights.integrity = on(s.integrity, w.integrity);
-    // The filter passes neither expected answer sets nor answer summaries.
-    sc.weights.drift = 0.0;
-    sc.weights.round_robin = 0.0;
+    sc.weights.drift = on(s.drift, w.drift);
+    sc.weights.round_robin = on(s.round_robin, w.round_robin);
     sc.degraded_enter = t.degraded;
     sc.critical_enter = t.critical;
     // Hysteresis at the core's default ratios (0.3 / 0.5 and 0.6 / 0.85).
@@ -143,7 +145,32 @@ impl Health {
         }
     }
 
-    /// Feeds one exchange; returns the overall verdict change, if any.
+    /// Sets the expected answer set of `target`: distinct member hashes. Given to the core
+    /// as a fingerprint and count ([`Scorer::expect_fingerprint`]): the filter passes no
+    /// members with its answers, and this keeps the core's member-set code (a sort) out
+    /// of the `.wasm`.
+    ///
+    /// # Errors
+    /// The core's capacity error (no free target slot).
+    pub fn expect(
+        &mut self,
+        target: u32,
+        now_us: u64,
+        members: &[u64],
+    ) -> Result<(), CapacityError> {
+        let count = u16::try_from(members.len()).ok();
+        let fingerprint = dnswarden_core::score::set_fingerprint(members);
+        self.scorer
+            .expect_fingerprint(target, now_us, fingerprint, count)
+    }
+
+    /// Forgets what the scorer knows about `target` (its slot is given to another question).
+    pub fn forget_target(&mut self, target: u32) {
+        self.scorer.forget_target(target);
+    }
+
+    /// Feeds one exchange; returns the overall verdict change, if any. `target` 0 with
+    /// [`AnswerSummary::EMPTY`] scores the exchange per server only.
     pub fn observe(
         &mut self,
         server: u32,
@@ -151,17 +178,13 @@ impl Health {
         outcome: Outcome,
         rtt_us: u32,
         at_us: u64,
+        answers: AnswerSummary<'_>,
     ) -> Option<Change> {
-        let outcome = match outcome {
-            Outcome::Response(rcode) => CoreOutcome::Response(Rcode(rcode)),
-            Outcome::Truncated => CoreOutcome::Truncated(Fallback::NotAttempted),
-            Outcome::Timeout => CoreOutcome::Timeout,
-            Outcome::Malformed => CoreOutcome::Malformed,
-            Outcome::Mismatch(m) => CoreOutcome::Mismatch(m),
-        };
-        let a = self
-            .scorer
-            .observe(&Observation::new(server, target, at_us, outcome).rtt(rtt_us));
+        let a = self.scorer.observe(
+            &Observation::new(server, target, at_us, outcome)
+                .rtt(rtt_us)
+                .answers(answers),
+        );
         a.change.map(|c| Change {
             from: c.from,
             to: c.to,
@@ -179,9 +202,10 @@ impl Health {
         })
     }
 
-    /// The raised detectors, strongest first: `servfail=1.00@<upstream>`, with the
-    /// upstream named when one stands out.
-    pub fn reasons(&self, label: impl Fn(u32) -> String) -> String {
+    /// The raised detectors, strongest first: `servfail=1.00 (<cause>, upstream <label>)`,
+    /// with the upstream named when one stands out and the target (`target`: its label)
+    /// for the per-target detectors.
+    pub fn reasons(&self, label: impl Fn(u32) -> String, target: impl Fn(u32) -> String) -> String {
         let mut out = String::new();
         for r in self.scorer.reasons().iter() {
             if !out.is_empty() {
@@ -195,6 +219,10 @@ impl Health {
             if let Some(server) = r.server {
                 out.push_str(", upstream ");
                 out.push_str(&label(server));
+            }
+            if let Some(t) = r.target {
+                out.push_str(", name ");
+                out.push_str(&target(t));
             }
             out.push(')');
         }
@@ -231,13 +259,20 @@ mod tests {
             t += 10_000;
             let server = i % 3;
             let rcode = if server == 2 && i >= 15 { 2 } else { 0 };
-            changes.extend(h.observe(server, 0, Outcome::Response(rcode), 900, t));
+            changes.extend(h.observe(
+                server,
+                0,
+                Outcome::Response(Rcode(rcode)),
+                900,
+                t,
+                AnswerSummary::EMPTY,
+            ));
         }
         assert_eq!(h.verdict(), Verdict::Critical, "{changes:?}");
         assert_eq!(changes.last().map(|c| c.to), Some(Verdict::Critical));
         assert_eq!(h.server_verdict(2), Verdict::Critical);
         assert_eq!(h.server_verdict(0), Verdict::Ok);
-        let reasons = h.reasons(|s| format!("u{s}"));
+        let reasons = h.reasons(|s| format!("u{s}"), |t| t.to_string());
         assert!(reasons.starts_with("servfail="), "{reasons}");
         assert!(reasons.contains("upstream u2"), "{reasons}");
     }
@@ -249,8 +284,15 @@ mod tests {
         let mut h = Health::new(&c).expect("valid");
         for t in 0..20 {
             assert!(
-                h.observe(0, 0, Outcome::Response(2), 1_000, t * 1_000)
-                    .is_none()
+                h.observe(
+                    0,
+                    0,
+                    Outcome::Response(Rcode::SERVFAIL),
+                    1_000,
+                    t * 1_000,
+                    AnswerSummary::EMPTY
+                )
+                .is_none()
             );
         }
         assert_eq!(h.verdict(), Verdict::Ok);
@@ -260,9 +302,12 @@ mod tests {
     fn three_timeouts_in_a_row_are_critical() {
         let mut h = Health::new(&Config::default()).expect("valid");
         for t in 1..=3 {
-            h.observe(0, 0, Outcome::Timeout, 0, t);
+            h.observe(0, 0, Outcome::Timeout, 0, t, AnswerSummary::EMPTY);
         }
         assert_eq!(h.verdict(), Verdict::Critical);
-        assert!(h.reasons(|s| s.to_string()).starts_with("loss="));
+        assert!(
+            h.reasons(|s| s.to_string(), |t| t.to_string())
+                .starts_with("loss=")
+        );
     }
 }

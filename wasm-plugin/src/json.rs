@@ -75,6 +75,15 @@ impl Value {
         }
     }
 
+    /// The elements, if this is an array.
+    #[must_use]
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
     /// A non-negative integer written without fraction or exponent.
     #[must_use]
     pub fn as_u64(&self) -> Option<u64> {
@@ -267,7 +276,11 @@ impl Parser<'_> {
             }
         }
         let text = self.input.get(start..self.at).unwrap_or_default();
-        Ok(Value::Number(String::from_utf8_lossy(text).into_owned()))
+        // ASCII only (sign, digits, '.', 'e'): a byte-to-char copy, without the UTF-8
+        // validation code of `from_utf8_lossy` in the `.wasm`.
+        Ok(Value::Number(
+            text.iter().copied().map(char::from).collect(),
+        ))
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {

@@ -18,16 +18,18 @@
 //! defined with labels encoded in their names (see [`names`]); `envoy/stats_tags.yaml`
 //! turns them into Prometheus labels.
 //!
-//! Pure logic ([`config`], [`doh`], [`names`], [`pending`], [`health`]) is native code
+//! Pure logic ([`config`], [`doh`], [`names`], [`pending`], [`health`], [`targets`]) is native code
 //! with unit tests; `filter` is the proxy-wasm glue, exercised through the wasmtime host
 //! in `host/` and through a real Envoy.
 
 pub mod config;
 pub mod doh;
 pub mod health;
+pub mod ip;
 pub mod json;
 pub mod names;
 pub mod pending;
+pub mod targets;
 
 mod filter;
 
