@@ -5,7 +5,8 @@
 //! length prefix):
 //!
 //! * `native_core`: frame the query, parse it, remember its key; frame the answer,
-//!   parse it, match it to the query, feed the scorer: what the filter does, as plain
+//!   parse it, match it to the query, classify it and summarise its answer section
+//!   (`Observation::from_exchange`), feed the scorer: what the filter does, as plain
 //!   Rust.
 //! * `wasm_filter`: the built `.wasm` handling `on_downstream_data` + `on_upstream_data`
 //!   for the same bytes through `dnswarden-wasm-host` (wasmtime, Cranelift), including
@@ -43,8 +44,8 @@ fn filter_wasm() -> PathBuf {
     PathBuf::from(stdout.lines().last().expect("artifact path").trim())
 }
 
-/// A query and its NOERROR answer (question echoed, QR and RA set), both with the TCP
-/// length prefix.
+/// A query and its NOERROR answer (question echoed, QR and RA set, two A records as a
+/// small headless service would answer), both with the TCP length prefix.
 fn exchange() -> (Vec<u8>, Vec<u8>) {
     let mut buf = [0u8; 512];
     let n = QueryBuilder::new(0x1234, NAME, Rtype::A)
@@ -56,6 +57,13 @@ fn exchange() -> (Vec<u8>, Vec<u8>) {
     let mut answer = query.clone();
     answer[4] |= 0x80; // QR (byte 2 of the message, after the 2-byte prefix)
     answer[5] |= 0x80; // RA
+    answer[9] = 2; // ANCOUNT (bytes 6..8 of the message)
+    for last in [1u8, 2] {
+        // Owner: pointer to the question name; A, IN, TTL 5, 10.96.0.<last>.
+        answer.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 96, 0, last]);
+    }
+    let len = u16::try_from(answer.len() - 2).expect("short");
+    answer[..2].copy_from_slice(&len.to_be_bytes());
     (query, answer)
 }
 
@@ -67,7 +75,7 @@ fn bench(c: &mut Criterion) {
     // Native: the same steps the filter takes, without the proxy-wasm boundary.
     let mut q_framer = TcpFramer::new(vec![0u8; 4096]);
     let mut r_framer = TcpFramer::new(vec![0u8; 4096]);
-    let mut scorer: Box<Scorer<16, 4>> =
+    let mut scorer: Box<Scorer<16, 32>> =
         Box::new(Scorer::new(ScoreConfig::default()).expect("config"));
     let mut t = 0u64;
     group.bench_function("native_core", |b| {
@@ -80,19 +88,21 @@ fn bench(c: &mut Criterion) {
                 })
                 .expect("frame query");
             let key = key.expect("query key");
-            let mut outcome = None;
+            let mut obs = None;
             r_framer
                 .push(black_box(&answer), |msg| {
                     let Ok(r) = Message::parse(msg) else { return };
-                    outcome = Some(match key.check(&r) {
-                        Ok(()) => Outcome::Response(r.header().rcode()),
-                        Err(m) => Outcome::Mismatch(m),
+                    obs = Some(match key.check(&r) {
+                        // As the filter does: the matched response stands in for its query.
+                        Ok(()) => Observation::from_exchange(0, 1, t, 700, &r, &r, &mut []),
+                        Err(m) => Observation::new(0, 1, t, Outcome::Mismatch(m)),
                     });
                 })
                 .expect("frame answer");
-            let outcome = outcome.expect("answer");
-            assert_eq!(outcome, Outcome::Response(Rcode::NOERROR));
-            let a = scorer.observe(&Observation::new(0, 0, t, outcome).rtt(700));
+            let obs = obs.expect("answer");
+            assert_eq!(obs.outcome, Outcome::Response(Rcode::NOERROR));
+            assert_eq!(obs.answers.count, 2);
+            let a = scorer.observe(&obs);
             black_box(a.score)
         });
     });
