@@ -487,3 +487,159 @@ fn latency_on_one_server_names_it() {
         (detected - start) / MS
     );
 }
+
+/// Feeds clean traffic (servers in turn, the usual target mix) until `until`.
+fn clean_until(scorer: &mut Scorer, sim: &mut Sim, t: &mut u64, i: &mut u32, until: u64) {
+    while *t < until {
+        *t += STEP;
+        *i += 1;
+        let target = sim.pick_target();
+        let o = sim.clean(*i % SERVERS, target, *t);
+        scorer.observe(&o.observation());
+    }
+}
+
+#[test]
+fn repeated_rtt_spikes_are_detected_every_time() {
+    // +30 ms on every server for 10 s (as long as the runner's time-to-detect trials
+    // wait), back to ok, and again, three times within the 60 s baseline window: the
+    // spike samples of one fault must not become the baseline of the next.
+    let mut scorer: Scorer = Scorer::new(ScoreConfig::default()).unwrap();
+    let mut sim = Sim::new(23, Noise::REALISTIC);
+    let (delays, allocations) = count(|| {
+        let (mut t, mut i) = (0u64, 0u32);
+        clean_until(&mut scorer, &mut sim, &mut t, &mut i, WARMUP);
+        let mut delays = [u64::MAX; 3];
+        for delay in &mut delays {
+            let start = t + STEP;
+            let end = start + 10 * S;
+            while t < end {
+                t += STEP;
+                i += 1;
+                let target = sim.pick_target();
+                let fault = Fault::Latency { extra_us: 30_000 };
+                let o = sim.faulty(fault, i % SERVERS, target, t);
+                let a = scorer.observe(&o.observation());
+                if a.verdict != Verdict::Ok && *delay == u64::MAX {
+                    *delay = t - start;
+                    let top = scorer.reasons().top().copied();
+                    assert_eq!(top.map(|r| r.detector), Some(Detector::Rtt), "{top:?}");
+                }
+                // Once detected, a lasting fault stays reported.
+                if *delay != u64::MAX {
+                    assert_ne!(a.verdict, Verdict::Ok, "fault forgotten at {t} µs");
+                }
+            }
+            // Back to ok within the recovery bound, then a little calm.
+            let deadline = t + RECOVERY_BOUND;
+            while scorer.verdict() != Verdict::Ok {
+                assert!(t < deadline, "no recovery: {}", scorer.reasons());
+                t += STEP;
+                i += 1;
+                let target = sim.pick_target();
+                let o = sim.clean(i % SERVERS, target, t);
+                scorer.observe(&o.observation());
+            }
+            let calm_until = t + S;
+            clean_until(&mut scorer, &mut sim, &mut t, &mut i, calm_until);
+        }
+        delays
+    });
+    assert_eq!(allocations, 0);
+    eprintln!("repeated +30 ms: detected after {delays:?} µs");
+    for (n, d) in delays.iter().enumerate() {
+        assert!(
+            *d <= 100 * MS,
+            "fault {n} detected after {d} µs (all: {delays:?})"
+        );
+    }
+}
+
+/// A TC storm whose TCP fallback works: `Truncated(Answered(NOERROR))`.
+const TC_ANSWERED: Outcome =
+    Outcome::Truncated(dnswarden_core::score::Fallback::Answered(Rcode::NOERROR));
+
+#[test]
+fn new_truncation_with_working_fallback_is_detected_within_100ms() {
+    // The scorer's shape: 3 servers, every 10 ms.
+    let mut scorer: Scorer = Scorer::new(ScoreConfig::default()).unwrap();
+    let mut sim = Sim::new(29, Noise::REALISTIC);
+    let ((start, detected), allocations) = count(|| {
+        let (mut t, mut i) = (0u64, 0u32);
+        clean_until(&mut scorer, &mut sim, &mut t, &mut i, WARMUP);
+        let start = t + STEP;
+        loop {
+            t += STEP;
+            i += 1;
+            let target = sim.pick_target();
+            let mut o = sim.clean(i % SERVERS, target, t);
+            o.outcome = TC_ANSWERED;
+            if scorer.observe(&o.observation()).verdict != Verdict::Ok {
+                return (start, t);
+            }
+            assert!(t < start + S, "not detected: {}", scorer.reasons());
+        }
+    });
+    assert_eq!(allocations, 0);
+    let r = scorer.reasons();
+    let top = r.top().copied().unwrap();
+    assert_eq!(
+        (top.detector, top.cause),
+        (Detector::Truncation, Cause::TruncationNew),
+        "{r}"
+    );
+    assert!(detected - start <= 100 * MS, "{} µs", detected - start);
+
+    // The runner's per-name scorer: one name, two servers, 20 observations/s.
+    let mut scorer: Scorer = Scorer::new(ScoreConfig::default()).unwrap();
+    let step = 50 * MS;
+    let mut t = 0;
+    for i in 0..400u32 {
+        t += step;
+        let o = sim.clean(i % 2, 0, t);
+        assert_eq!(scorer.observe(&o.observation()).verdict, Verdict::Ok);
+    }
+    let start = t + step;
+    let detected = loop {
+        t += step;
+        let mut o = sim.clean((t / step) as u32 % 2, 0, t);
+        o.outcome = TC_ANSWERED;
+        if scorer.observe(&o.observation()).verdict != Verdict::Ok {
+            break t;
+        }
+        assert!(t < start + S, "not detected: {}", scorer.reasons());
+    };
+    assert!(detected - start <= 100 * MS, "{} µs", detected - start);
+    eprintln!(
+        "new truncation (one name, 20/s) detected after {} ms",
+        (detected - start) / MS
+    );
+}
+
+#[test]
+fn always_truncated_name_is_not_new_truncation() {
+    // The headless service is always truncated over UDP (answered over TCP), from its
+    // first answer on; the other names never are. Two minutes stay ok, and the
+    // truncation detector never rises.
+    let mut scorer: Scorer = Scorer::new(ScoreConfig::default()).unwrap();
+    let mut sim = Sim::new(31, Noise::REALISTIC);
+    let (max_tc, allocations) = count(|| {
+        let (mut t, mut i) = (0u64, 0u32);
+        let mut max_tc = 0f32;
+        while t < 120 * S {
+            t += STEP;
+            i += 1;
+            let target = sim.pick_target();
+            let mut o = sim.clean(i % SERVERS, target, t);
+            if target == HEADLESS {
+                o.outcome = TC_ANSWERED;
+            }
+            let a = scorer.observe(&o.observation());
+            assert_eq!(a.verdict, Verdict::Ok, "at {t} µs: {}", scorer.reasons());
+            max_tc = max_tc.max(scorer.severity(Detector::Truncation));
+        }
+        max_tc
+    });
+    assert_eq!(allocations, 0);
+    assert_eq!(max_tc, 0.0);
+}

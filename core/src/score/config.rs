@@ -156,6 +156,18 @@ pub struct ScoreConfig {
     /// Failed TCP fallbacks among the last `burst_window` observations for full
     /// severity (ramp from 0). Default 2.
     pub tcp_fail_burst: u8,
+    /// *New* truncation: TC answers among the last `burst_window` observations of a
+    /// server (or of all servers) from a server/target pair that used to answer without
+    /// TC, for full severity (ramp from 0). Catches a TC storm within two answers even
+    /// when the TCP fallback works, while a name that is always truncated (a large
+    /// headless service over UDP) never counts. 0 disables the rule. Default 2.
+    pub tc_new_burst: u8,
+    /// How many answers in a row without TC make a server/target pair "used to answer
+    /// without TC". Default 8.
+    pub tc_new_after: u8,
+    /// How long a pair's TC run counts as new; after that, TC is its new normal (and
+    /// `tc_new_after` clean answers re-arm it). Default 30 s.
+    pub tc_new_hold_us: u64,
 
     /// Malformed or mismatched responses among the last `burst_window` observations for
     /// full severity (ramp from 1 = 0). Default 3.
@@ -212,6 +224,9 @@ impl Default for ScoreConfig {
             tc_rate_bad: 0.8,
             tc_min_samples: 10,
             tcp_fail_burst: 2,
+            tc_new_burst: 2,
+            tc_new_after: 8,
+            tc_new_hold_us: 30_000_000,
             integrity_burst: 3,
             drift_settle_us: 30_000_000,
             drift_grace_us: 50_000,
@@ -447,6 +462,17 @@ impl ScoreConfig {
             ));
         }
         burst(self.tcp_fail_burst, self.burst_window, "tcp_fail_burst")?;
+        if self.tc_new_burst > 0 {
+            burst(self.tc_new_burst, self.burst_window, "tc_new_burst")?;
+        }
+        if self.tc_new_after == 0 {
+            return Err(err(
+                "tc_new_after",
+                "must be at least 1",
+                "use a count such as 8 (set tc_new_burst to 0 to disable the rule)",
+            ));
+        }
+        nonzero_us(self.tc_new_hold_us, "tc_new_hold_us")?;
         burst(self.integrity_burst, self.burst_window, "integrity_burst")?;
 
         if self.drift_confirm == 0 {

@@ -46,7 +46,7 @@
 //!
 //! * **RTT spike** ([`Detector::Rtt`]). Each server keeps a 60 s baseline (6 slices of 10
 //!   s, each a histogram of 96 quarter-octave buckets, about 19 % wide, from 1 µs to 33
-//!   s). Every 64 samples (and when a slice expires) it recomputes the median `m` and
+//!   s). Every 256 samples (and when a slice expires) it recomputes the median `m` and
 //!   the median absolute deviation `MAD` (walking outwards from the median bucket), and
 //!   the threshold `m + max(3 · 1.4826 · MAD, 5 ms)`: `1.4826·MAD` estimates σ robustly,
 //!   so this is a "3 sigma" rule that outliers cannot inflate, and the 5 ms floor keeps
@@ -59,7 +59,14 @@
 //!   loopback needs 4 spikes, a cluster with 1 % natural 10-20 ms outliers needs 6.
 //!   Severity ramps from `quota − 2` (0) to `quota` (1); the global view uses the
 //!   largest quota of any server. One odd answer never alarms; a shifted distribution
-//!   does within `quota` answers.
+//!   does within `quota` answers. A spike that raises the server's detector (or keeps
+//!   it raised: with it, more than `quota − 2` spikes among the last 8) is part of a
+//!   fault, not of the baseline: it is kept out of the histogram (and so out of `p̂` and
+//!   the quota), so a fault that lasts, or repeats within the 60 s window, is detected
+//!   again as fast as the first time instead of being learned as normal. Isolated
+//!   outliers still enter the baseline (they are what `p̂` measures). A lasting shift
+//!   therefore alarms until the old baseline has expired (at most 60 s); the server then
+//!   warms up again on the new level.
 //! * **Timeouts / loss** ([`Detector::Loss`]). Consecutive timeouts ramp from 1 (0) to 3
 //!   (1); the timeout rate over the 5 s window (with at least 10 observations) ramps from
 //!   2 % (0) to 20 % (1). Severity is the larger.
@@ -77,8 +84,18 @@
 //!   ([`Cause::ServfailConcentrated`]); above, it is *spread* ([`Cause::ServfailSpread`]).
 //! * **Truncation** ([`Detector::Truncation`]). A failed TCP fallback is a failed lookup:
 //!   failures among the last 8 observations ramp from 0 to 2 (1). TC responses with a
-//!   working fallback are normal for large answers, so only a TC *rate* above 30 % (0) to
-//!   80 % (1) over the window counts.
+//!   working fallback are normal for large answers, so a TC *rate* counts only above 30 %
+//!   (0) to 80 % (1) over the window. What is not normal is *new* truncation
+//!   ([`Cause::TruncationNew`]): the scorer remembers, per server/target pair (128
+//!   direct-mapped entries keyed by the pair; a collision replaces an entry, which can
+//!   only delay a detection, never cause one), how many answers in a row came without
+//!   TC. A TC answer from a pair with at least [`ScoreConfig::tc_new_after`] (8) such
+//!   answers counts as new, for [`ScoreConfig::tc_new_hold_us`] (30 s) after the pair's
+//!   TC run started; then TC is the pair's new normal and 8 clean answers re-arm it. New
+//!   TC answers among the last 8 observations of a view ramp from 0 to
+//!   [`ScoreConfig::tc_new_burst`] (2) → severity 1: a TC storm is seen at the second
+//!   truncated answer (50 ms at 20 observations/s per name), while a name that is
+//!   always truncated (a large headless service over UDP) never counts.
 //! * **Integrity** ([`Detector::Integrity`]). Malformed responses and id/question
 //!   mismatches (late answers, broken middleboxes, spoofing): among the last 8
 //!   observations, from 1 (0) to 3 (1).
@@ -92,7 +109,12 @@
 //!   how many are missing and extra.
 //! * **Round-robin skew** ([`Detector::RoundRobin`]), per target, for NOERROR answers with
 //!   2 to 16 records. The first record's hash is counted over a sliding window of the last
-//!   64 such answers (statistics restart when the answer set changes). Two tests at
+//!   64 such answers (statistics restart when the answer set changes). **Bounds**: answers
+//!   with more than 16 records are not tested for skew at all (neither test); the
+//!   chi-square test has its textbook 5 expected answers per position only up to 12
+//!   records (`5k ≤ 64`); for 13 to 16 records it runs on the full window of 64 (4 to 5
+//!   expected per position, where the Wilson–Hilferty critical value is still on the
+//!   strict side), and the stuck test is exact for every size up to 16. Two tests at
 //!   significance α = 1e-5: Pearson's `χ² = (k/n)·Σ cᵢ² − n` against uniform over the `k`
 //!   positions, compared with the Wilson–Hilferty critical value for `k − 1` degrees of
 //!   freedom (once `n ≥ max(32, 5k)`; severity ramps from 0.75× to 1× the critical
@@ -112,11 +134,16 @@
 //! # Cost
 //!
 //! `observe` is O(1): a few table lookups (a 256-bit filter answers "target not
-//! tracked" without a scan), two bit-history and window updates (the server's and the
-//! global view), one histogram increment, and the detectors' integer checks. A clean
-//! answer (NOERROR, no spike) into views whose severities are all 0 skips the detectors
-//! altogether: it can only lower them (a unit test holds the shortcut to a full
-//! recomputation). The RTT baseline is recomputed every 64 samples (O(96)).
+//! tracked" without a scan), one histogram increment, the new-truncation pair entry, and
+//! per view (the server's and the global one) a few counter increments. The work is
+//! shaped for the common case: bit histories cost nothing for a 0 (a history remembers
+//! where it was last written and shifts when read), a clean answer (NOERROR, no spike)
+//! within the newest window bucket is only counted and added to the bucket when the
+//! next non-clean observation or the bucket's end comes, and a clean answer into a view
+//! whose severities are all 0 skips the detectors altogether: it can only lower them
+//! (likewise an NXDOMAIN answer only recomputes the NXDOMAIN detector; a unit test holds
+//! the shortcuts to a full recomputation). The RTT baseline is recomputed every 256
+//! samples (O(96)).
 //! `evaluate` is O(S + T), `reasons` O(S). Measured figures are in the bench
 //! (`cargo bench -p dnswarden-bench --bench score`).
 //!

@@ -24,6 +24,8 @@ pub enum Cause {
     TcpFallbackFailed,
     /// A high share of truncated (TC=1) answers.
     TruncationRate,
+    /// Truncated answers for names that used to answer without TC.
+    TruncationNew,
     /// Malformed responses.
     Malformed,
     /// Responses whose id or question does not match the query.
@@ -50,6 +52,7 @@ impl Cause {
             Cause::ServfailSpread => "SERVFAIL/REFUSED burst across servers",
             Cause::TcpFallbackFailed => "truncated answers and failing TCP fallback",
             Cause::TruncationRate => "high share of truncated answers",
+            Cause::TruncationNew => "names that answered without TC are now truncated",
             Cause::Malformed => "malformed responses",
             Cause::Mismatch => "responses with mismatched id or question (possible spoofing)",
             Cause::AnswerSetDrift => "answer set differs from the expected set",
@@ -70,6 +73,7 @@ impl Cause {
             Cause::ServfailSpread => "servfail_spread",
             Cause::TcpFallbackFailed => "tcp_fallback_failed",
             Cause::TruncationRate => "truncation_rate",
+            Cause::TruncationNew => "truncation_new",
             Cause::Malformed => "malformed",
             Cause::Mismatch => "mismatch",
             Cause::AnswerSetDrift => "answer_set_drift",

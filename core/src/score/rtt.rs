@@ -7,7 +7,7 @@ pub(crate) const RTT_BUCKETS: usize = 96;
 pub(crate) const RTT_SLICES: usize = 6;
 /// The baseline (median, MAD, threshold) is recomputed after this many new samples, and
 /// whenever a slice expires.
-const RECOMPUTE_EVERY: u16 = 64;
+const RECOMPUTE_EVERY: u16 = 256;
 /// Consistency constant: `1.4826 · MAD` estimates σ for normally distributed data.
 const MAD_TO_SIGMA: f32 = 1.4826;
 
@@ -195,6 +195,13 @@ impl RttSketch {
             self.n = self.n.saturating_add(1);
         }
         self.since_recompute = self.since_recompute.saturating_add(1);
+    }
+
+    /// Whether [`refresh`](Self::refresh) has work to do: a cheap inline check, so the
+    /// out-of-line recomputation is only called every `RECOMPUTE_EVERY` samples.
+    #[inline]
+    pub(crate) fn refresh_due(&self, force: bool) -> bool {
+        force || self.since_recompute >= RECOMPUTE_EVERY || self.threshold_us == 0
     }
 
     /// Recomputes median, MAD and threshold if due (or if `force`).

@@ -7,7 +7,7 @@ use super::observation::{Fallback, Observation, Outcome};
 use super::reason::{Cause, Evidence, Reason, Reasons};
 use super::rtt::{RTT_SLICES, RttParams, RttSketch};
 use super::target::{RrTables, SetMembers, Target};
-use super::window::{BUCKETS, EVENTS, Ev, Window};
+use super::window::{BUCKETS, Ev, Window};
 use super::{ConfigError, Detector, ScoreConfig};
 use crate::wire::Rcode;
 
@@ -127,159 +127,326 @@ struct Component {
 #[derive(Clone, Copy, Debug)]
 struct Counters {
     win: Window,
-    /// Bit histories, newest in bit 0. `nx`, `sf`: per response; `rtt`: per answered
-    /// exchange (1 = spike); `tcpf`, `integ`: per observation.
-    nx: NxHist,
+    /// Clean answers (NOERROR, no spike) not yet added to the newest bucket's total and
+    /// response counts: [`Counters::record`] only counts them, [`Counters::flush`] adds
+    /// them before anything else touches the window.
+    pending: u32,
+    /// Items pushed so far (wrapping) into the per-observation, per-response and
+    /// per-answered-exchange histories.
+    seq_obs: u32,
+    seq_resp: u32,
+    seq_ans: u32,
+    /// Bit histories (see [`Hist`]). A burst is the number of set bits among the last
+    /// `burst_window`, counted when a severity is computed. `nx`, `sf`: per response;
+    /// `rtt`: per answered exchange (1 = spike); `tcpf`, `integ`, `tcnew` (a TC answer
+    /// from a pair that used to answer without TC): per observation.
+    nx: Hist,
     sf: Hist,
     rtt: Hist,
     tcpf: Hist,
     integ: Hist,
+    tcnew: Hist,
     consec_timeouts: u32,
 }
 
-/// A bit history (newest in bit 0) with the number of set bits among the last `W`
-/// (the burst window) kept up to date, so reading a burst costs nothing.
+/// The NXDOMAIN horizons (last 8, 16, 32 and 64 responses).
+const NX_SPANS: [u32; 4] = [8, 16, 32, 64];
+
+/// Set bits among the newest 8, 16, 32 and 64 of `x` ([`NX_SPANS`]), from one
+/// byte-wise population count.
+#[inline]
+fn span_counts(x: u64) -> [u32; 4] {
+    const M1: u64 = 0x5555_5555_5555_5555;
+    const M2: u64 = 0x3333_3333_3333_3333;
+    const M4: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const BYTES: u64 = 0x0101_0101_0101_0101;
+    let x = x - ((x >> 1) & M1);
+    let x = (x & M2) + ((x >> 2) & M2);
+    let x = (x + (x >> 4)) & M4; // one count (0..=8) per byte
+    let c8 = x & 0xFF;
+    let c16 = c8 + ((x >> 8) & 0xFF);
+    let c32 = ((x & 0xFFFF_FFFF).wrapping_mul(BYTES) >> 24) & 0xFF;
+    let c64 = x.wrapping_mul(BYTES) >> 56;
+    [c8 as u32, c16 as u32, c32 as u32, c64 as u32]
+}
+
+/// A history of the last 64 items of a sequence (newest in bit 0) that costs nothing for
+/// a 0: `bits` is the history as it was when item `at` was about to be pushed, so the
+/// history after `seq` items is `bits << (seq - at)`, and only a 1 writes.
 #[derive(Clone, Copy, Debug)]
 struct Hist {
     bits: u64,
-    burst: u8,
+    at: u32,
 }
 
 impl Hist {
-    const EMPTY: Hist = Hist { bits: 0, burst: 0 };
+    const EMPTY: Hist = Hist { bits: 0, at: 0 };
 
-    /// Shifts in `b`; `shift` is the burst window minus one (0..=63).
+    /// The history after `seq` items.
     #[inline]
-    fn push(&mut self, b: bool, shift: u32) {
-        let leaving = ((self.bits >> (shift & 63)) & 1) as u8;
-        self.bits = (self.bits << 1) | u64::from(b);
-        self.burst = self.burst.wrapping_add(u8::from(b)).wrapping_sub(leaving);
+    fn get(&self, seq: u32) -> u64 {
+        self.bits
+            .checked_shl(seq.wrapping_sub(self.at))
+            .unwrap_or(0)
+    }
+
+    /// Item number `seq` (0-based) is a 1.
+    #[inline]
+    fn one(&mut self, seq: u32) {
+        self.bits = (self.get(seq) << 1) | 1;
+        self.at = seq.wrapping_add(1);
+    }
+
+    /// Re-anchors at `seq` (so that `seq - at` never wraps around).
+    #[inline]
+    fn anchor(&mut self, seq: u32) {
+        self.bits = self.get(seq);
+        self.at = seq;
     }
 }
 
-/// The NXDOMAIN history with set-bit counts over the last 8, 16, 32 and 64 responses.
+/// What one observation does to a view's counters, worked out once and applied to the
+/// server's view and the global one.
 #[derive(Clone, Copy, Debug)]
-struct NxHist {
-    bits: u64,
-    counts: [u8; 4],
+struct Step {
+    /// One bit per [`Ev`] to count in the rate window.
+    events: u16,
+    /// History bits and flags (the associated constants).
+    bits: u16,
 }
 
-impl NxHist {
-    const EMPTY: NxHist = NxHist {
-        bits: 0,
-        counts: [0; 4],
-    };
-    const SPANS: [u32; 4] = [8, 16, 32, 64];
+impl Step {
+    /// A response (direct or after a TCP fallback): push the NXDOMAIN/SERVFAIL bits.
+    const RESPONSE: u16 = 1;
+    const NX: u16 = 2;
+    const SF: u16 = 4;
+    /// An answered exchange whose RTT was judged: push the spike bit.
+    const ANSWERED: u16 = 8;
+    const SPIKE: u16 = 16;
+    const TCPF: u16 = 32;
+    const INTEG: u16 = 64;
+    const TCNEW: u16 = 128;
+    /// A timeout (one more in a row).
+    const TIMEOUT: u16 = 256;
+    /// Ends a run of timeouts (an answer).
+    const CLEAR_TIMEOUTS: u16 = 512;
+    /// The bits that write a 1 into a history.
+    const ONES: u16 = Step::NX | Step::SF | Step::SPIKE | Step::TCPF | Step::INTEG | Step::TCNEW;
 
-    #[inline]
-    fn push(&mut self, b: bool) {
-        for (c, span) in self.counts.iter_mut().zip(NxHist::SPANS) {
-            let leaving = ((self.bits >> (span - 1)) & 1) as u8;
-            *c = c.wrapping_add(u8::from(b)).wrapping_sub(leaving);
+    /// A clean answer: NOERROR, not truncated, no spike.
+    const CLEAN: Step = Step {
+        events: (1 << Ev::Total as u16) | (1 << Ev::Responses as u16),
+        bits: Step::RESPONSE | Step::CLEAR_TIMEOUTS,
+    };
+
+    #[inline(never)]
+    fn of(outcome: &Outcome) -> Step {
+        let ev = |e: Ev| 1u16 << (e as u16);
+        let total = ev(Ev::Total);
+        match *outcome {
+            Outcome::Response(rc) | Outcome::Truncated(Fallback::Answered(rc)) => {
+                let mut events = total | ev(Ev::Responses);
+                let mut bits = Step::RESPONSE | Step::CLEAR_TIMEOUTS;
+                if rc == Rcode::NXDOMAIN {
+                    events |= ev(Ev::Nxdomain);
+                    bits |= Step::NX;
+                }
+                // REFUSED is a server failure too (a broken ACL or zone config).
+                if rc == Rcode::SERVFAIL || rc == Rcode::REFUSED {
+                    events |= ev(Ev::Servfail);
+                    bits |= Step::SF;
+                }
+                if matches!(outcome, Outcome::Truncated(_)) {
+                    events |= ev(Ev::Truncated);
+                }
+                Step { events, bits }
+            }
+            Outcome::Truncated(Fallback::NotAttempted) => Step {
+                events: total | ev(Ev::Truncated),
+                bits: Step::CLEAR_TIMEOUTS,
+            },
+            Outcome::Truncated(Fallback::Failed) => Step {
+                events: total | ev(Ev::Truncated) | ev(Ev::TcpFailed),
+                bits: Step::TCPF,
+            },
+            Outcome::Timeout => Step {
+                events: total | ev(Ev::Timeout),
+                bits: Step::TIMEOUT,
+            },
+            Outcome::Malformed => Step {
+                events: total | ev(Ev::Malformed),
+                bits: Step::INTEG,
+            },
+            Outcome::Mismatch(_) => Step {
+                events: total | ev(Ev::Mismatch),
+                bits: Step::INTEG,
+            },
         }
-        self.bits = (self.bits << 1) | u64::from(b);
     }
+}
+
+/// Set bits of `bits` under `mask`.
+#[inline]
+fn burst(bits: u64, mask: u64) -> u32 {
+    (bits & mask).count_ones()
+}
+
+/// The newest `burst_window` bits.
+#[inline]
+fn burst_mask(cfg: &ScoreConfig) -> u64 {
+    u64::MAX >> (64 - u32::from(cfg.burst_window.clamp(1, 64)))
 }
 
 impl Counters {
     const EMPTY: Counters = Counters {
         win: Window::EMPTY,
-        nx: NxHist::EMPTY,
+        pending: 0,
+        seq_obs: 0,
+        seq_resp: 0,
+        seq_ans: 0,
+        nx: Hist::EMPTY,
         sf: Hist::EMPTY,
         rtt: Hist::EMPTY,
         tcpf: Hist::EMPTY,
         integ: Hist::EMPTY,
+        tcnew: Hist::EMPTY,
         consec_timeouts: 0,
     };
+
+    /// Adds the pending clean answers to the newest bucket.
+    #[inline]
+    fn flush(&mut self) {
+        let n = self.pending;
+        if n != 0 {
+            self.pending = 0;
+            self.win.add_n(Ev::Total, n);
+            self.win.add_n(Ev::Responses, n);
+        }
+    }
+
+    /// A flushed copy (for `&self` readers such as [`Scorer::reasons`]).
+    fn settled(&self) -> Counters {
+        let mut c = *self;
+        c.flush();
+        c
+    }
+
+    /// Responses in the window, pending ones included.
+    #[inline]
+    fn responses(&self) -> u32 {
+        self.win.sum(Ev::Responses).wrapping_add(self.pending)
+    }
+
+    fn nx_bits(&self) -> u64 {
+        self.nx.get(self.seq_resp)
+    }
+    fn sf_bits(&self) -> u64 {
+        self.sf.get(self.seq_resp)
+    }
+    fn rtt_bits(&self) -> u64 {
+        self.rtt.get(self.seq_ans)
+    }
+    fn tcpf_bits(&self) -> u64 {
+        self.tcpf.get(self.seq_obs)
+    }
+    fn integ_bits(&self) -> u64 {
+        self.integ.get(self.seq_obs)
+    }
+    fn tcnew_bits(&self) -> u64 {
+        self.tcnew.get(self.seq_obs)
+    }
 
     /// Whether every minimum-sample gate was already open before the last observation,
     /// so that one more clean observation cannot open one.
     #[inline]
     fn gates_open(&self, d: &Derived) -> bool {
-        self.win.sum(Ev::Total) > d.gate_total && self.win.sum(Ev::Responses) > d.gate_responses
+        self.win.sum(Ev::Total).wrapping_add(self.pending) > d.gate_total
+            && self.responses() > d.gate_responses
     }
 
-    /// Counts one observation; returns whether the rate window dropped old buckets.
-    /// `shift` is `burst_window - 1`.
-    #[inline]
-    fn record(
-        &mut self,
-        outcome: &Outcome,
-        spike: Option<bool>,
-        now: u64,
-        bucket_us: u64,
-        shift: u32,
-    ) -> bool {
-        let rotated = self.win.advance(now, bucket_us);
-        // Increments per event kind, added to the window in one pass.
-        let mut inc = [0u32; EVENTS];
-        let mut set = |e: Ev| {
-            if let Some(x) = inc.get_mut(e as usize) {
-                *x = 1;
-            }
-        };
-        set(Ev::Total);
-        let mut tcp_failed = false;
-        let mut integrity = false;
-        match *outcome {
-            Outcome::Response(rc) | Outcome::Truncated(Fallback::Answered(rc)) => {
-                set(Ev::Responses);
-                let nx = rc == Rcode::NXDOMAIN;
-                // REFUSED is a server failure too (a broken ACL or zone config).
-                let sf = rc == Rcode::SERVFAIL || rc == Rcode::REFUSED;
-                if nx {
-                    set(Ev::Nxdomain);
-                }
-                if sf {
-                    set(Ev::Servfail);
-                }
-                self.nx.push(nx);
-                self.sf.push(sf, shift);
-                self.consec_timeouts = 0;
-                if matches!(outcome, Outcome::Truncated(_)) {
-                    set(Ev::Truncated);
-                }
-            }
-            Outcome::Truncated(Fallback::NotAttempted) => {
-                set(Ev::Truncated);
-                self.consec_timeouts = 0;
-            }
-            Outcome::Truncated(Fallback::Failed) => {
-                set(Ev::Truncated);
-                set(Ev::TcpFailed);
-                tcp_failed = true;
-            }
-            Outcome::Timeout => {
-                set(Ev::Timeout);
-                self.consec_timeouts = self.consec_timeouts.saturating_add(1);
-            }
-            Outcome::Malformed => {
-                set(Ev::Malformed);
-                integrity = true;
-            }
-            Outcome::Mismatch(_) => {
-                set(Ev::Mismatch);
-                integrity = true;
-            }
+    /// Counts one observation (classified once by [`Step::of`]); returns whether the
+    /// rate window dropped old buckets.
+    #[inline(always)]
+    fn record(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+        let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
+        self.seq_obs = o.wrapping_add(1);
+        self.seq_resp = r.wrapping_add(u32::from(step.bits & Step::RESPONSE != 0));
+        self.seq_ans = a.wrapping_add(u32::from(step.bits & Step::ANSWERED != 0));
+        if step.bits & Step::CLEAR_TIMEOUTS != 0 {
+            self.consec_timeouts = 0;
         }
-        self.win.add_all(&inc);
-        self.tcpf.push(tcp_failed, shift);
-        self.integ.push(integrity, shift);
-        if let Some(s) = spike {
-            self.rtt.push(s, shift);
+        if step.events == Step::CLEAN.events
+            && step.bits & Step::ONES == 0
+            && now < self.win.next_us()
+            && self.pending < u32::from(u16::MAX)
+        {
+            self.pending += 1;
+            return false;
+        }
+        self.record_slow(step, now, bucket_us, [o, r, a])
+    }
+
+    /// [`Counters::record`] for everything but a clean answer within the newest bucket;
+    /// `seq` is the item numbers of this observation in the three histories.
+    #[inline(never)]
+    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64, seq: [u32; 3]) -> bool {
+        self.flush();
+        let rotated = self.win.advance(now, bucket_us);
+        let mut events = step.events;
+        while events != 0 {
+            self.win.add_index(events.trailing_zeros() as usize);
+            events &= events - 1;
+        }
+        let [o, r, a] = seq;
+        let b = step.bits;
+        if b & Step::NX != 0 {
+            self.nx.one(r);
+        }
+        if b & Step::SF != 0 {
+            self.sf.one(r);
+        }
+        if b & Step::SPIKE != 0 {
+            self.rtt.one(a);
+        }
+        if b & Step::TCPF != 0 {
+            self.tcpf.one(o);
+        }
+        if b & Step::INTEG != 0 {
+            self.integ.one(o);
+        }
+        if b & Step::TCNEW != 0 {
+            self.tcnew.one(o);
+        }
+        if b & Step::TIMEOUT != 0 {
+            self.consec_timeouts = self.consec_timeouts.saturating_add(1);
+        }
+        if rotated {
+            self.anchor();
         }
         rotated
+    }
+
+    /// Re-anchors every history (on each window slide, so no sequence distance wraps).
+    fn anchor(&mut self) {
+        let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
+        self.nx.anchor(r);
+        self.sf.anchor(r);
+        self.rtt.anchor(a);
+        self.tcpf.anchor(o);
+        self.integ.anchor(o);
+        self.tcnew.anchor(o);
     }
 
     /// The six severities only, with integer early-outs for the common quiet case; equal
     /// to `assess(..).map(|c| c.sev)` (a unit test holds them together).
     #[inline]
     fn severities(&self, cfg: &ScoreConfig, quota: u8) -> [f32; SERVER_DETECTORS] {
-        let burst = |h: Hist| u32::from(h.burst);
+        let mask = burst_mask(cfg);
+        let burst = |h: u64| burst(h, mask);
         let w = &self.win;
         let mut out = [0.0; SERVER_DETECTORS];
         let q = quota.max(cfg.rtt_confirm);
-        let spikes = burst(self.rtt);
+        let spikes = burst(self.rtt_bits());
         let [rtt, loss, nx, sf, tc, integ] = &mut out;
         if spikes + 2 > u32::from(q) {
             *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
@@ -295,10 +462,8 @@ impl Counters {
                 .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
             *loss = if c >= r { c } else { r };
         }
-        if w.sum(Ev::Nxdomain) > 0 {
-            *nx = ramp(self.nx_share(cfg), cfg.nx_share - 0.1, cfg.nx_share);
-        }
-        let sf_burst = burst(self.sf);
+        *nx = self.nx_severity(cfg);
+        let sf_burst = burst(self.sf_bits());
         if sf_burst > 0 || w.sum(Ev::Servfail) > 0 {
             let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
             let r = w
@@ -308,28 +473,53 @@ impl Counters {
                 });
             *sf = if b > r { b } else { r };
         }
-        let fails = burst(self.tcpf);
+        let fails = burst(self.tcpf_bits());
         if fails > 0 || w.sum(Ev::Truncated) > 0 {
             let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
             let r = w
                 .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
                 .map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
-            *tc = if f >= r { f } else { r };
+            let n = self.tc_new_severity(cfg, mask);
+            let m = if f >= r { f } else { r };
+            *tc = if m >= n { m } else { n };
         }
-        let bad = burst(self.integ);
+        let bad = burst(self.integ_bits());
         if bad > 0 {
             *integ = ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst));
         }
         out
     }
 
+    /// The new-truncation rule alone (0 when disabled).
+    #[inline]
+    fn tc_new_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        if cfg.tc_new_burst == 0 {
+            return 0.0;
+        }
+        ramp(
+            burst(self.tcnew_bits(), mask) as f32,
+            0.0,
+            f32::from(cfg.tc_new_burst),
+        )
+    }
+
+    /// The NXDOMAIN detector alone (see [`Counters::nx_share`]).
+    #[inline]
+    fn nx_severity(&self, cfg: &ScoreConfig) -> f32 {
+        if self.win.sum(Ev::Nxdomain) == 0 {
+            return 0.0;
+        }
+        ramp(self.nx_share(cfg), cfg.nx_share - 0.1, cfg.nx_share)
+    }
+
     /// The largest NXDOMAIN share over the short horizons and the rate window.
     fn nx_share(&self, cfg: &ScoreConfig) -> f32 {
         let responses = self.win.sum(Ev::Responses);
         let mut share = 0.0f32;
-        for (n, &c) in NxHist::SPANS.iter().zip(self.nx.counts.iter()) {
-            if *n >= cfg.nx_min_samples && responses >= *n {
-                let s = f32::from(c) / *n as f32;
+        for (n, c) in NX_SPANS.into_iter().zip(span_counts(self.nx_bits())) {
+            if n >= cfg.nx_min_samples && responses >= n {
+                // n is a power of two: the product is the exact quotient.
+                let s = c as f32 * (1.0 / n as f32);
                 if s > share {
                     share = s;
                 }
@@ -347,11 +537,12 @@ impl Counters {
 
     /// All six per-view detectors, with causes and evidence.
     fn assess(&self, cfg: &ScoreConfig, quota: u8) -> [Component; SERVER_DETECTORS] {
-        let burst = |h: Hist| f32::from(h.burst);
+        let mask = burst_mask(cfg);
+        let burst = |h: u64| burst(h, mask) as f32;
         let none = Evidence::None;
 
         // RTT spike (evidence filled in by the caller for a server).
-        let spikes = burst(self.rtt);
+        let spikes = burst(self.rtt_bits());
         let rtt = Component {
             sev: {
                 let q = f32::from(quota.max(cfg.rtt_confirm));
@@ -392,7 +583,7 @@ impl Counters {
         };
 
         // SERVFAIL (the cause is refined with the source entropy by `reasons`).
-        let sf_burst = ramp(burst(self.sf), 1.0, f32::from(cfg.servfail_burst));
+        let sf_burst = ramp(burst(self.sf_bits()), 1.0, f32::from(cfg.servfail_burst));
         let sf_rate = self
             .win
             .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
@@ -410,26 +601,33 @@ impl Counters {
         };
 
         // Truncation.
-        let fails = burst(self.tcpf);
+        let fails = burst(self.tcpf_bits());
         let fail_sev = ramp(fails, 0.0, f32::from(cfg.tcp_fail_burst));
         let tc_rate = self.win.share(Ev::Truncated, Ev::Total, cfg.tc_min_samples);
         let tc_sev = tc_rate.map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
-        let truncation = if fail_sev >= tc_sev {
+        let new_sev = self.tc_new_severity(cfg, mask);
+        let truncation = if fail_sev >= tc_sev && fail_sev >= new_sev {
             Component {
                 sev: fail_sev,
                 cause: Cause::TcpFallbackFailed,
                 evidence: Evidence::Count(fails as u32),
             }
-        } else {
+        } else if tc_sev >= new_sev {
             Component {
                 sev: tc_sev,
                 cause: Cause::TruncationRate,
                 evidence: Evidence::Share(tc_rate.unwrap_or(0.0)),
             }
+        } else {
+            Component {
+                sev: new_sev,
+                cause: Cause::TruncationNew,
+                evidence: Evidence::Count(burst(self.tcnew_bits()) as u32),
+            }
         };
 
         // Integrity.
-        let bad = burst(self.integ);
+        let bad = burst(self.integ_bits());
         let integrity = Component {
             sev: ramp(bad, 1.0, f32::from(cfg.integrity_burst)),
             cause: if self.win.sum(Ev::Malformed) > self.win.sum(Ev::Mismatch) {
@@ -450,7 +648,8 @@ struct Derived {
     /// Largest minimum-sample gate over all observations / over responses.
     gate_total: u32,
     gate_responses: u32,
-    burst_shift: u32,
+    /// The newest `burst_window` bits.
+    burst_mask: u64,
     weights: [f32; Detector::COUNT],
     bucket_us: u64,
     slice_us: u64,
@@ -469,8 +668,8 @@ impl Derived {
             gate_responses: cfg
                 .nx_min_samples
                 .max(cfg.servfail_min_samples)
-                .max(NxHist::SPANS[3]),
-            burst_shift: u32::from(cfg.burst_window.clamp(1, 64)) - 1,
+                .max(NX_SPANS[3]),
+            burst_mask: burst_mask(cfg),
             weights,
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
@@ -493,6 +692,8 @@ struct Server {
     c: Counters,
     rtt: RttSketch,
     sev: [f32; SERVER_DETECTORS],
+    /// Whether any of `sev` is above 0 (kept with `sev`: the quiet path reads one flag).
+    raised: bool,
 }
 
 impl Server {
@@ -500,6 +701,38 @@ impl Server {
         c: Counters::EMPTY,
         rtt: RttSketch::EMPTY,
         sev: [0.0; SERVER_DETECTORS],
+        raised: false,
+    };
+}
+
+/// Whether any severity is above 0.
+#[inline]
+fn any_raised(sev: &[f32; SERVER_DETECTORS]) -> bool {
+    sev.iter().any(|v| *v > 0.0)
+}
+
+/// Server/target pairs remembered by the new-truncation rule (direct-mapped by a hash
+/// of the pair; a collision replaces the entry, which can only delay a detection).
+const TC_PAIRS: usize = 128;
+
+/// One pair's TC memory.
+#[derive(Clone, Copy, Debug)]
+struct TcPair {
+    /// `server << 32 | target`; `FREE` when unused.
+    key: u64,
+    /// Answers without TC in a row (saturating).
+    clean: u8,
+    /// Whether the pair is in a TC run, and since when.
+    in_run: bool,
+    run_since_us: u64,
+}
+
+impl TcPair {
+    const EMPTY: TcPair = TcPair {
+        key: FREE,
+        clean: 0,
+        in_run: false,
+        run_since_us: 0,
     };
 }
 
@@ -596,6 +829,7 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     untracked_targets: u64,
     global: Counters,
     global_sev: [f32; SERVER_DETECTORS],
+    global_raised: bool,
     global_quota: u8,
     /// When any observation last arrived.
     global_last: u64,
@@ -613,6 +847,8 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     target_used: [bool; T],
     targets: [Target; T],
     target_best: [Best; TARGET_DETECTORS],
+    /// The new-truncation rule's memory.
+    tc: [TcPair; TC_PAIRS],
     score: f32,
     /// A best-severity tracker changed outside the observed views (eviction, forget).
     dirty: bool,
@@ -632,6 +868,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             untracked_targets: 0,
             global: Counters::EMPTY,
             global_sev: [0.0; SERVER_DETECTORS],
+            global_raised: false,
             global_quota: cfg.rtt_confirm,
             global_last: 0,
             server_keys: [FREE; S],
@@ -645,6 +882,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             target_used: [false; T],
             targets: [Target::EMPTY; T],
             target_best: [Best::default(); TARGET_DETECTORS],
+            tc: [TcPair::EMPTY; TC_PAIRS],
             score: 0.0,
             dirty: false,
             verdict: VerdictState {
@@ -722,8 +960,18 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
         // A clean answer (NOERROR, no spike) can only lower every severity, unless the
         // window dropped old buckets or the spike quota moved: when all severities of a
-        // view are already 0 they stay 0, and the work is skipped.
+        // view are already 0 they stay 0, and the work is skipped. An NXDOMAIN answer
+        // likewise can only raise the NXDOMAIN detector.
         let clean = obs.outcome == Outcome::Response(Rcode::NOERROR);
+        let nx_only = obs.outcome == Outcome::Response(Rcode::NXDOMAIN);
+        let mut step = if clean {
+            Step::CLEAN
+        } else {
+            Step::of(&obs.outcome)
+        };
+        if self.tc_pair(obs, now) {
+            step.bits |= Step::TCNEW;
+        }
         let mut spike = None;
         let mut refreshed = false;
         let mut changed = false;
@@ -735,26 +983,40 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 if answered {
                     let rtt = &mut server.rtt;
                     let rotated = rtt.advance(now, d.slice_us);
-                    refreshed = rtt.refresh(&d.rtt, rotated);
+                    refreshed = rtt.refresh_due(rotated) && rtt.refresh(&d.rtt, rotated);
                     let thr = rtt.threshold_us;
-                    spike =
-                        Some(obs.rtt_us >= cfg.rtt_ceiling_us || (thr != 0 && obs.rtt_us > thr));
-                    rtt.add(obs.rtt_us);
-                }
-                let rotated = server
-                    .c
-                    .record(&obs.outcome, spike, now, d.bucket_us, d.burst_shift);
-                let quiet = clean
-                    && spike != Some(true)
-                    && !rotated
-                    && !refreshed
-                    && server.c.gates_open(d);
-                if !(quiet && server.sev == [0.0; SERVER_DETECTORS]) {
-                    let sev = server.c.severities(cfg, server.rtt.quota);
-                    if sev != server.sev {
-                        server.sev = sev;
-                        update = Some(sev);
+                    let s = obs.rtt_us >= cfg.rtt_ceiling_us || (thr != 0 && obs.rtt_us > thr);
+                    // A spike that raises (or keeps raised) the detector is part of a
+                    // fault, not of the baseline: kept out so that a repeated fault is
+                    // detected again (a lasting shift is learned once the old baseline
+                    // has expired and the warm-up starts over).
+                    let raising = s && {
+                        let q = u32::from(rtt.quota.max(cfg.rtt_confirm));
+                        burst(server.c.rtt_bits(), d.burst_mask) + 3 > q
+                    };
+                    if !raising {
+                        rtt.add(obs.rtt_us);
                     }
+                    spike = Some(s);
+                    step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
+                }
+                let rotated = server.c.record(step, now, d.bucket_us);
+                let calm = spike != Some(true) && !rotated && !refreshed && !server.raised;
+                let sev = if calm && clean && server.c.gates_open(d) {
+                    None
+                } else if calm && nx_only && server.c.gates_open(d) {
+                    let nx = server.c.nx_severity(cfg);
+                    (nx > 0.0).then_some([0.0, 0.0, nx, 0.0, 0.0, 0.0])
+                } else {
+                    server.c.flush();
+                    Some(server.c.severities(cfg, server.rtt.quota))
+                };
+                if let Some(sev) = sev
+                    && sev != server.sev
+                {
+                    server.sev = sev;
+                    server.raised = any_raised(&sev);
+                    update = Some(sev);
                 }
             }
             if let Some(sev) = update {
@@ -766,17 +1028,24 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.refresh_global_quota();
         }
         let (cfg, d) = (&self.cfg, &self.d);
-        let rotated = self
-            .global
-            .record(&obs.outcome, spike, now, d.bucket_us, d.burst_shift);
-        let quiet =
-            clean && spike != Some(true) && !rotated && !refreshed && self.global.gates_open(d);
-        if !(quiet && self.global_sev == [0.0; SERVER_DETECTORS]) {
-            let sev = self.global.severities(cfg, self.global_quota);
-            if sev != self.global_sev {
-                self.global_sev = sev;
-                changed = true;
-            }
+        let g = &mut self.global;
+        let rotated = g.record(step, now, d.bucket_us);
+        let calm = spike != Some(true) && !rotated && !refreshed && !self.global_raised;
+        let sev = if calm && clean && g.gates_open(d) {
+            None
+        } else if calm && nx_only && g.gates_open(d) {
+            let nx = g.nx_severity(cfg);
+            (nx > 0.0).then_some([0.0, 0.0, nx, 0.0, 0.0, 0.0])
+        } else {
+            g.flush();
+            Some(g.severities(cfg, self.global_quota))
+        };
+        if let Some(sev) = sev
+            && sev != self.global_sev
+        {
+            self.global_sev = sev;
+            self.global_raised = any_raised(&sev);
+            changed = true;
         }
 
         if let Some(ti) = self.target_slot(obs, now)
@@ -803,7 +1072,10 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let now = self.tick(now_us);
         let cfg = &self.cfg;
         let d = &self.d;
-        self.global.win.advance(now, d.bucket_us);
+        self.global.flush();
+        if self.global.win.advance(now, d.bucket_us) {
+            self.global.anchor();
+        }
         for ((server, &used), &last) in self
             .servers
             .iter_mut()
@@ -813,7 +1085,10 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             if !used {
                 continue;
             }
-            server.c.win.advance(now, d.bucket_us);
+            server.c.flush();
+            if server.c.win.advance(now, d.bucket_us) {
+                server.c.anchor();
+            }
             if server.rtt.advance(now, d.slice_us) {
                 server.rtt.refresh(&d.rtt, true);
             }
@@ -822,6 +1097,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             } else {
                 server.sev = server.c.severities(cfg, server.rtt.quota);
             }
+            server.raised = any_raised(&server.sev);
         }
         for ((t, &used), &last) in self
             .targets
@@ -845,6 +1121,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         } else {
             self.global.severities(&self.cfg, self.global_quota)
         };
+        self.global_raised = any_raised(&self.global_sev);
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
@@ -1007,7 +1284,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     pub fn reasons(&self) -> Reasons {
         let mut out = Reasons::new();
         let cfg = &self.cfg;
-        let g = self.global.assess(cfg, self.global_quota);
+        let g = self.global.settled().assess(cfg, self.global_quota);
         for (i, (det, gc)) in Detector::ALL.iter().zip(g.iter()).enumerate() {
             let best = self.server_best.get(i).copied().unwrap_or_default();
             let overall = if gc.sev > best.v { gc.sev } else { best.v };
@@ -1026,7 +1303,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             if best.v > gc.sev
                 && let Some(server) = self.servers.get(best.i)
             {
-                let comps = server.c.assess(cfg, server.rtt.quota);
+                let comps = server.c.settled().assess(cfg, server.rtt.quota);
                 if let Some(c) = comps.get(i) {
                     reason.cause = c.cause;
                     reason.evidence = c.evidence;
@@ -1075,7 +1352,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     pub fn servfail_entropy(&self) -> (f32, u16) {
         let fresh = self.fresh_servers();
         let bits = entropy_bits(fresh.clone().map(|s| s.c.win.sum(Ev::Servfail)));
-        let seen = fresh.filter(|s| s.c.win.sum(Ev::Responses) > 0).count();
+        let seen = fresh.filter(|s| s.c.responses() > 0).count();
         (bits, u16::try_from(seen).unwrap_or(u16::MAX))
     }
 
@@ -1123,6 +1400,47 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 reason.server = None;
             }
         }
+    }
+
+    /// The new-truncation rule's per-pair memory: whether this observation is a TC
+    /// answer from a server/target pair whose last `tc_new_after` answers (or more) came
+    /// without TC, within `tc_new_hold_us` of the start of its TC run.
+    #[inline]
+    fn tc_pair(&mut self, obs: &Observation<'_>, now: u64) -> bool {
+        let tc = match obs.outcome {
+            Outcome::Truncated(_) => true,
+            Outcome::Response(_) => false,
+            _ => return false,
+        };
+        let key = (u64::from(obs.server) << 32) | u64::from(obs.target);
+        let h = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize; // 0..128
+        let Some(e) = self.tc.get_mut(h) else {
+            return false;
+        };
+        if e.key != key {
+            *e = TcPair {
+                key,
+                ..TcPair::EMPTY
+            };
+        }
+        if !tc {
+            e.clean = e.clean.saturating_add(1);
+            e.in_run = false;
+            return false;
+        }
+        if !e.in_run {
+            e.in_run = true;
+            e.run_since_us = now;
+        }
+        if e.clean < self.cfg.tc_new_after {
+            return false;
+        }
+        if now.saturating_sub(e.run_since_us) >= self.cfg.tc_new_hold_us {
+            // Truncated for long enough: the pair's new normal.
+            e.clean = 0;
+            return false;
+        }
+        true
     }
 
     /// Moves the clock forward (never back).
@@ -1422,12 +1740,16 @@ mod tests {
                 s.observe(&Observation::new(server, 0, now, outcome).rtt(rtt));
                 for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
                     if u {
-                        assert_eq!(srv.sev, srv.c.severities(&s.cfg, srv.rtt.quota), "step {i}");
+                        assert_eq!(
+                            srv.sev,
+                            srv.c.settled().severities(&s.cfg, srv.rtt.quota),
+                            "step {i}"
+                        );
                     }
                 }
                 assert_eq!(
                     s.global_sev,
-                    s.global.severities(&s.cfg, s.global_quota),
+                    s.global.settled().severities(&s.cfg, s.global_quota),
                     "step {i}"
                 );
                 let before = s.score;
@@ -1438,6 +1760,20 @@ mod tests {
     }
 
     /// The fast `severities` and the explaining `assess` must agree on every input.
+    #[test]
+    fn span_counts_match_count_ones() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let want = NX_SPANS.map(|n| (x & (u64::MAX >> (64 - n))).count_ones());
+            assert_eq!(span_counts(x), want);
+        }
+        assert_eq!(span_counts(u64::MAX), [8, 16, 32, 64]);
+        assert_eq!(span_counts(0), [0; 4]);
+    }
+
     #[test]
     fn fast_severities_match_assess() {
         let edge = ScoreConfig {
@@ -1478,13 +1814,15 @@ mod tests {
                     1 => Some(true),
                     _ => Some(false),
                 };
-                c.record(
-                    &outcome,
-                    spike,
-                    now,
-                    d.bucket_us,
-                    u32::from(cfg.burst_window),
-                );
+                let mut step = Step::of(&outcome);
+                if let Some(s) = spike {
+                    step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
+                }
+                if (x >> 24) & 1 == 0 && matches!(outcome, Outcome::Truncated(_)) {
+                    step.bits |= Step::TCNEW;
+                }
+                c.record(step, now, d.bucket_us);
+                c.flush();
                 let quota = ((x >> 16) % 10) as u8;
                 let fast = c.severities(&cfg, quota);
                 let full = c.assess(&cfg, quota);

@@ -243,8 +243,10 @@ impl Target {
     };
 
     /// Whether an observation needs a slot for this target when it has none.
+    #[inline]
     pub(crate) fn wants_slot(obs: &Observation<'_>) -> bool {
-        obs.outcome.rcode() == Some(Rcode::NOERROR)
+        obs.answers.count >= 2
+            && obs.outcome.rcode() == Some(Rcode::NOERROR)
             && (2..=RR_SLOTS as u16).contains(&obs.answers.count)
             && obs.answers.first != 0
     }

@@ -83,22 +83,16 @@ impl Window {
         true
     }
 
-    /// Adds `inc[k]` events of each kind `k` to the newest bucket (wrapping: a bucket
-    /// would need 2³² events to wrap, and bucket and sum wrap together).
-    #[inline]
-    pub(crate) fn add_all(&mut self, inc: &[u32; EVENTS]) {
-        if let Some(row) = self.counts.get_mut(self.slot) {
-            for ((c, s), i) in row.iter_mut().zip(self.sums.iter_mut()).zip(inc.iter()) {
-                *c = c.wrapping_add(*i);
-                *s = s.wrapping_add(*i);
-            }
-        }
-    }
-
-    /// Counts one event of kind `ev` in the newest bucket.
+    /// Counts one event of kind `ev` in the newest bucket (wrapping: a bucket would need
+    /// 2³² events to wrap, and bucket and sum wrap together).
     #[cfg(test)]
     pub(crate) fn add(&mut self, ev: Ev) {
-        let k = ev as usize;
+        self.add_index(ev as usize);
+    }
+
+    /// Counts one event of kind index `k` (an [`Ev`] as `usize`) in the newest bucket.
+    #[inline]
+    pub(crate) fn add_index(&mut self, k: usize) {
         if let (Some(c), Some(s)) = (
             self.counts.get_mut(self.slot).and_then(|b| b.get_mut(k)),
             self.sums.get_mut(k),
@@ -106,6 +100,25 @@ impl Window {
             *c = c.wrapping_add(1);
             *s = s.wrapping_add(1);
         }
+    }
+
+    /// Counts `n` events of kind `ev` in the newest bucket.
+    #[inline]
+    pub(crate) fn add_n(&mut self, ev: Ev, n: u32) {
+        let k = ev as usize;
+        if let (Some(c), Some(s)) = (
+            self.counts.get_mut(self.slot).and_then(|b| b.get_mut(k)),
+            self.sums.get_mut(k),
+        ) {
+            *c = c.wrapping_add(n);
+            *s = s.wrapping_add(n);
+        }
+    }
+
+    /// When the newest bucket ends: until then an event lands in it without sliding.
+    #[inline]
+    pub(crate) fn next_us(&self) -> u64 {
+        self.next_us
     }
 
     /// Events of kind `ev` in the whole window.
