@@ -308,7 +308,7 @@ async fn wait_events(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
+async fn pods_joining_and_leaving_keep_the_other_pods_verdicts_and_history() {
     let ok = DemoServer::start().await.unwrap();
     let bad = DemoServer::start().await.unwrap();
     bad.set_fault(Fault::Servfail);
@@ -339,8 +339,9 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
     assert!(critical, "coredns-b never became critical");
 
     // coredns-c joins. Until it has answered 5 probes and coredns-b has been probed
-    // 10 more times on the new plan, no verdict of a or b changes: their scorers
-    // were kept (a reset would restart b at ok and raise it to critical again).
+    // 10 more times on the new plan, coredns-b's verdict never moves up from ok: its
+    // scorer was kept (a reset restarts it at ok, and the SERVFAILs raise it again:
+    // "ok -> degraded"). Moves between degraded and critical are the scorer's own.
     add_coredns(
         &cluster,
         "kube-dns-3",
@@ -354,7 +355,7 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
         match e {
             Event::Probe(p) if p.server == "coredns-c" => c_answers += 1,
             Event::Probe(p) if p.server == "coredns-b" && c_answers > 0 => b_after += 1,
-            Event::Verdict(v) if v.name == "coredns-a" || v.name == "coredns-b" => {
+            Event::Verdict(v) if v.name == "coredns-b" && v.from == CoreVerdict::Ok => {
                 changes.push(format!("{}: {} -> {}", v.name, v.from, v.to));
             }
             _ => {}
@@ -368,17 +369,55 @@ async fn a_pod_joining_keeps_the_other_pods_verdicts_and_history() {
     );
     assert!(changes.is_empty(), "verdicts restarted: {changes:?}");
     let text = http_get(r.http, "/metrics").await;
-    for (name, level) in [("coredns-a", 0), ("coredns-b", 2), ("coredns-c", 0)] {
-        let series = format!("dnswarden_verdict{{scope=\"server\",name=\"{name}\"}} {level}");
+    for name in ["coredns-a", "coredns-b", "coredns-c"] {
+        let series = format!("dnswarden_verdict{{scope=\"server\",name=\"{name}\"}}");
         assert!(text.contains(&series), "{series} missing from:\n{text}");
     }
-    // coredns-b became critical once (no second rise after the plan change).
     assert!(
-        text.contains(
-            "dnswarden_verdict_changes_total{scope=\"server\",name=\"coredns-b\",to=\"critical\"} 1"
-        ),
+        !text.contains("dnswarden_verdict{scope=\"server\",name=\"coredns-b\"} 0"),
         "{text}"
     );
+
+    // coredns-c leaves again: its verdict series goes, a and b keep theirs.
+    let c_slice = slice(
+        "kube-system",
+        "kube-dns-3",
+        "kube-dns",
+        vec![ep("127.0.0.1", true, "coredns-c")],
+        ok_port,
+    );
+    cluster.delete(&c_slice);
+    cluster.delete(&coredns_pod_ready("coredns-c", true));
+    let c_series = "dnswarden_verdict{scope=\"server\",name=\"coredns-c\"}";
+    let gone = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let text = http_get(r.http, "/metrics").await;
+            if !text.contains(c_series) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("coredns-c's verdict series removed within 20 s");
+    assert!(
+        gone.contains("dnswarden_verdict{scope=\"server\",name=\"coredns-a\"}"),
+        "{gone}"
+    );
+    assert!(
+        !gone.contains("dnswarden_verdict{scope=\"server\",name=\"coredns-b\"} 0"),
+        "{gone}"
+    );
+    let mut changes = Vec::new();
+    while let Ok(e) = r.events.try_recv() {
+        if let Event::Verdict(v) = e
+            && v.name == "coredns-b"
+            && v.from == CoreVerdict::Ok
+        {
+            changes.push(format!("{}: {} -> {}", v.name, v.from, v.to));
+        }
+    }
+    assert!(changes.is_empty(), "verdicts restarted: {changes:?}");
     stop(r).await;
 }
 
