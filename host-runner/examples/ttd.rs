@@ -7,6 +7,7 @@
 //! cargo run --release -p dnswarden --example ttd -- 5       # quicker
 //! cargo run --release -p dnswarden --example ttd -- 20 SERVFAIL   # some classes
 //! TTD_FRESH=1 cargo run --release -p dnswarden --example ttd # a new runner per trial
+//! TTD_CONFIRM=0 cargo run --release -p dnswarden --example ttd # suspicion cadence off
 //! ```
 //!
 //! Needs knot and dnsdist (`lab/install.sh`). Traffic goes to loopback only.
@@ -17,7 +18,7 @@ mod lab;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dnswarden::config::{Config, Overrides};
+use dnswarden::config::{Config, ConfirmSettings, Overrides};
 use dnswarden::runner::{Event, Runner, Scope, VerdictChange};
 use dnswarden::scoring::Verdict;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -188,7 +189,12 @@ scoring: {{weights: {{round_robin: 0}}}}
         lab.addr("LAB_DNSDIST_PORT"),
         lab.addr("LAB_KNOT_PORT")
     );
-    let config = Config::from_yaml_str(&yaml, &Overrides::default()).expect("config");
+    let mut config = Config::from_yaml_str(&yaml, &Overrides::default()).expect("config");
+    // For comparison: the runner without its suspicion cadence (`probe.confirm`).
+    if std::env::var("TTD_CONFIRM").is_ok_and(|v| v == "0") {
+        config.probe.confirm = ConfirmSettings::OFF;
+    }
+    let confirm = config.probe.confirm;
     let (interval, timeout) = (config.probe.interval, config.probe.timeout);
     let scorers = config.servers.len() + config.targets.len();
     let fresh_mode = std::env::var("TTD_FRESH").is_ok_and(|v| v == "1");
@@ -198,6 +204,16 @@ scoring: {{weights: {{round_robin: 0}}}}
         interval.as_millis(),
         timeout.as_millis()
     );
+    if confirm.rounds == 0 {
+        println!("suspicion cadence: off");
+    } else {
+        println!(
+            "suspicion cadence: {} rounds {} ms apart, cool-down {} ms",
+            confirm.rounds,
+            confirm.spacing.as_millis(),
+            confirm.cooldown.as_millis()
+        );
+    }
     println!(
         "\n{:<30} {:>8} {:>9} {:>9} {:>9}  {:<8} cause(s)",
         "fault", "detected", "p50 ms", "p99 ms", "max ms", "target"

@@ -108,6 +108,16 @@ struct RawProbe {
     concurrency: Option<usize>,
     edns_udp_size: Option<u16>,
     tcp_reuse: Option<bool>,
+    #[serde(default)]
+    confirm: RawConfirm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfirm {
+    rounds: Option<u32>,
+    spacing_ms: Option<u64>,
+    cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,6 +260,43 @@ pub struct ProbeSettings {
     pub edns_udp_size: u16,
     /// Keep TCP connections open between probes of the same server.
     pub tcp_reuse: bool,
+    /// The suspicion cadence (`probe.confirm`).
+    pub confirm: ConfirmSettings,
+}
+
+/// The suspicion cadence: when a (server, target) pair answers in a way that is new for
+/// it (a SERVFAIL or NXDOMAIN where it answered NOERROR, TC=1 where there was none, a
+/// new RCODE, a wrong answer set, a mismatched or malformed response), the runner probes
+/// that pair and the server's other targets again right away, `rounds` times
+/// `spacing` apart, so the scorer gets the few extra samples its burst and share rules
+/// need within tens of milliseconds instead of several probe intervals. Confirmation
+/// probes take tokens from the same rate limits as scheduled ones (and are skipped
+/// rather than delayed when there are none); scheduled probes keep their rhythm.
+/// Timeouts do not start a burst (a confirmation would take a timeout too, no sooner
+/// than the next scheduled probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmSettings {
+    /// Confirmation rounds per burst; 0 turns the cadence off.
+    pub rounds: u32,
+    /// Time between two rounds (the first round starts at once).
+    pub spacing: Duration,
+    /// After a burst, the same server starts no new one for this long.
+    pub cooldown: Duration,
+}
+
+impl ConfirmSettings {
+    /// The default burst: 3 rounds, 10 ms apart, then 1 s of cool-down per server.
+    pub const DEFAULT: ConfirmSettings = ConfirmSettings {
+        rounds: defaults::CONFIRM_ROUNDS,
+        spacing: Duration::from_millis(defaults::CONFIRM_SPACING_MS),
+        cooldown: Duration::from_millis(defaults::CONFIRM_COOLDOWN_MS),
+    };
+
+    /// Off (no confirmation probes).
+    pub const OFF: ConfirmSettings = ConfirmSettings {
+        rounds: 0,
+        ..ConfirmSettings::DEFAULT
+    };
 }
 
 /// Retry settings.
@@ -293,6 +340,12 @@ pub mod defaults {
     pub const CONCURRENCY: usize = 64;
     /// `probe.edns_udp_size`.
     pub const EDNS_UDP_SIZE: u16 = 1232;
+    /// `probe.confirm.rounds`.
+    pub const CONFIRM_ROUNDS: u32 = 3;
+    /// `probe.confirm.spacing_ms`.
+    pub const CONFIRM_SPACING_MS: u64 = 10;
+    /// `probe.confirm.cooldown_ms`.
+    pub const CONFIRM_COOLDOWN_MS: u64 = 1000;
     /// `retry.max_attempts`.
     pub const RETRY_MAX_ATTEMPTS: u32 = 2;
     /// `retry.base_ms`.
@@ -345,6 +398,7 @@ impl Config {
                 concurrency: defaults::CONCURRENCY,
                 edns_udp_size: defaults::EDNS_UDP_SIZE,
                 tcp_reuse: true,
+                confirm: ConfirmSettings::DEFAULT,
             },
             retry: RetrySettings {
                 max_attempts: defaults::RETRY_MAX_ATTEMPTS,
@@ -489,6 +543,45 @@ fn number_in(field: &str, v: Option<f64>, default: f64, lo: f64, hi: f64) -> Res
         ));
     }
     Ok(x)
+}
+
+/// Most confirmation rounds per burst.
+const MAX_CONFIRM_ROUNDS: u32 = 20;
+
+fn confirm_settings(raw: &RawConfirm) -> Result<ConfirmSettings> {
+    let rounds = raw.rounds.unwrap_or(defaults::CONFIRM_ROUNDS);
+    if rounds > MAX_CONFIRM_ROUNDS {
+        return Err(Error::config(
+            "probe.confirm.rounds",
+            format!("{rounds} rounds per burst is too many"),
+            format!(
+                "use 0 (off) to {MAX_CONFIRM_ROUNDS} (default {})",
+                defaults::CONFIRM_ROUNDS
+            ),
+        ));
+    }
+    let spacing = positive_ms(
+        "probe.confirm.spacing_ms",
+        raw.spacing_ms,
+        defaults::CONFIRM_SPACING_MS,
+        10_000,
+    )?;
+    let cooldown_ms = raw.cooldown_ms.unwrap_or(defaults::CONFIRM_COOLDOWN_MS);
+    if cooldown_ms > 3_600_000 {
+        return Err(Error::config(
+            "probe.confirm.cooldown_ms",
+            format!("{cooldown_ms} ms is out of range"),
+            format!(
+                "use a value between 0 and 3600000 milliseconds (default {})",
+                defaults::CONFIRM_COOLDOWN_MS
+            ),
+        ));
+    }
+    Ok(ConfirmSettings {
+        rounds,
+        spacing,
+        cooldown: Duration::from_millis(cooldown_ms),
+    })
 }
 
 /// The namespace of a Kubernetes service name `svc.NS.svc.<domain>` or pod name
@@ -694,6 +787,7 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
             n => n,
         },
         tcp_reuse: raw.probe.tcp_reuse.unwrap_or(true),
+        confirm: confirm_settings(&raw.probe.confirm)?,
     };
 
     if raw.targets.is_empty() && raw.kube.is_none() {
@@ -890,6 +984,27 @@ targets:
         assert_eq!(c.probe.timeout, Duration::from_millis(100));
         assert_eq!(c.probe.interval, Duration::from_millis(100));
         assert!(c.targets[0].expect.contains("10.96.0.1"));
+        // The suspicion cadence is on by default.
+        assert_eq!(c.probe.confirm, ConfirmSettings::DEFAULT);
+        assert!(c.probe.confirm.rounds > 0);
+    }
+
+    #[test]
+    fn confirm_cadence_can_be_tuned_or_turned_off() {
+        let yaml = format!("{GOOD}probe: {{confirm: {{rounds: 0}}}}\n");
+        let c = Config::from_yaml_str(&yaml, &Overrides::default()).unwrap();
+        assert_eq!(c.probe.confirm.rounds, 0);
+        let yaml =
+            format!("{GOOD}probe: {{confirm: {{rounds: 5, spacing_ms: 20, cooldown_ms: 0}}}}\n");
+        let c = Config::from_yaml_str(&yaml, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.probe.confirm,
+            ConfirmSettings {
+                rounds: 5,
+                spacing: Duration::from_millis(20),
+                cooldown: Duration::ZERO,
+            }
+        );
     }
 
     #[test]
@@ -993,6 +1108,22 @@ targets:
             (
                 "listen: 1\nservers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]",
                 "listen",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {confirm: {rounds: 50}}",
+                "probe.confirm.rounds",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {confirm: {spacing_ms: 0}}",
+                "probe.confirm.spacing_ms",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {confirm: {cooldown_ms: 99999999}}",
+                "probe.confirm.cooldown_ms",
+            ),
+            (
+                "servers: [{name: a, address: '127.0.0.1'}]\ntargets: [{name: a, qname: x.y}]\nprobe: {confirm: {round: 2}}",
+                "probe.confirm",
             ),
         ];
         for (yaml, want) in cases {

@@ -18,6 +18,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod confirm;
 pub mod demo;
 pub mod heal;
 pub mod http;

@@ -91,9 +91,18 @@ pub struct FallbackLabels {
 }
 
 /// Labels of a skipped probe.
+/// Labels of per-server series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    /// Server name.
+    pub server: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SkipLabels {
-    /// `global_rate`, `namespace_rate` or `concurrency`.
+    /// `global_rate`, `namespace_rate` or `concurrency` (scheduled probes), or
+    /// `confirm_global_rate`, `confirm_namespace_rate`, `confirm_concurrency`
+    /// (confirmation probes, skipped rather than delayed).
     pub reason: String,
 }
 
@@ -127,6 +136,11 @@ pub struct Metrics {
     pub retries: Family<PairLabels, Counter>,
     /// `dnswarden_probes_skipped_total`.
     pub skipped: Family<SkipLabels, Counter>,
+    /// `dnswarden_confirm_probes_total`: confirmation probes sent by the suspicion
+    /// cadence, per pair.
+    pub confirm_probes: Family<PairLabels, Counter>,
+    /// `dnswarden_confirm_bursts_total`: confirmation bursts started, per server.
+    pub confirm_bursts: Family<ServerLabels, Counter>,
     /// `dnswarden_score`.
     pub score: Family<ScopeLabels, Gauge<f64, AtomicU64>>,
     /// `dnswarden_verdict`.
@@ -158,6 +172,8 @@ impl Metrics {
             tcp_fallbacks: Family::default(),
             retries: Family::default(),
             skipped: Family::default(),
+            confirm_probes: Family::default(),
+            confirm_bursts: Family::default(),
             score: Family::default(),
             verdict: Family::default(),
             verdict_changes: Family::default(),
@@ -206,8 +222,18 @@ impl Metrics {
         );
         registry.register(
             "probes_skipped",
-            "Scheduled probes skipped because a rate limit had no token before the next tick",
+            "Probes skipped: scheduled ones when a rate limit had no token before the next tick, confirmation ones (confirm_*) when a rate limit or the concurrency bound had no room at once",
             m.skipped.clone(),
+        );
+        registry.register(
+            "confirm_probes",
+            "Confirmation probes sent right after a suspicious answer (the suspicion cadence, probe.confirm)",
+            m.confirm_probes.clone(),
+        );
+        registry.register(
+            "confirm_bursts",
+            "Confirmation bursts started by a suspicious answer, per server",
+            m.confirm_bursts.clone(),
         );
         registry.register("score", "Fused anomaly score in [0, 1]", m.score.clone());
         registry.register(

@@ -194,6 +194,15 @@ impl ProbeResult {
         }
     }
 
+    /// A bare result with this outcome (unit tests of code that classifies results).
+    #[cfg(test)]
+    pub(crate) fn for_tests(outcome: Outcome, transport: Transport) -> Self {
+        ProbeResult {
+            outcome,
+            ..ProbeResult::new(0, transport)
+        }
+    }
+
     /// Whether a NOERROR answer's set differs from `expected` (sorted presentation
     /// forms; empty means no expectation).
     pub fn answer_drift(&self, expected: &[String], qtype: Rtype) -> bool {

@@ -19,13 +19,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::{Config, ServerConfig, TargetConfig};
+use crate::confirm::{Class, Confirm, classify};
 use crate::heal::{self, HealMetrics, Healer, HealthSnapshot, LeaderElector, PodHealth};
 use crate::http::{self, HttpState};
 use crate::kube::plan::{CoreExpectation, TargetSource};
 use crate::kube::{Discovery, Expected, ProbePlan, RecordType, ServerKind};
 use crate::metrics::{
     ChangeLabels, FallbackLabels, Metrics, OutcomeLabels, PairLabels, ProbeLabels, ReasonLabels,
-    ScopeLabels, SkipLabels,
+    ScopeLabels, ServerLabels, SkipLabels,
 };
 use crate::probe::{Outcome, ProbeResult, ProbeSpec, Prober, Transport};
 use crate::ratelimit::{TokenBucket, backoff};
@@ -94,6 +95,8 @@ pub struct ProbeEvent {
     pub at: Instant,
     /// It was a retry.
     pub retry: bool,
+    /// It was a confirmation probe of the suspicion cadence (`probe.confirm`).
+    pub confirm: bool,
 }
 
 /// What a running [`Runner`] reports to subscribers.
@@ -890,9 +893,20 @@ impl Shared {
 async fn probe_until(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let mut loops = JoinSet::new();
     loops.spawn(evaluate_loop(shared.clone(), stop.clone()));
+    let confirm = Arc::new(Confirm::new(
+        shared.config.probe.confirm,
+        shared.config.servers.len(),
+        shared.config.targets.len(),
+    ));
     for si in 0..shared.config.servers.len() {
         for ti in 0..shared.config.targets.len() {
-            loops.spawn(pair_loop(shared.clone(), si, ti, stop.clone()));
+            loops.spawn(pair_loop(
+                shared.clone(),
+                confirm.clone(),
+                si,
+                ti,
+                stop.clone(),
+            ));
         }
     }
     while loops.join_next().await.is_some() {}
@@ -939,7 +953,69 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-async fn pair_loop(shared: Arc<Shared>, si: usize, ti: usize, mut stop: watch::Receiver<bool>) {
+/// Which kind of probe [`probe_and_score`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeKind {
+    Scheduled,
+    Retry,
+    Confirm,
+}
+
+/// What [`probe_and_score`] found.
+#[derive(Debug, Clone, Copy)]
+struct Scored {
+    /// No answer at all: worth a retry.
+    failed: bool,
+    /// The result's class, for the suspicion cadence.
+    class: Class,
+}
+
+/// One (server, target) pair's schedule. Suspicious answers (see [`Confirm::note`])
+/// start a confirmation burst on the side ([`confirm_burst`]); the loop waits for its
+/// bursts before it returns, so their probes are scored before shutdown completes.
+async fn pair_loop(
+    shared: Arc<Shared>,
+    confirm: Arc<Confirm>,
+    si: usize,
+    ti: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut bursts = JoinSet::new();
+    pair_schedule(&shared, &confirm, si, ti, &mut stop, &mut bursts).await;
+    while bursts.join_next().await.is_some() {}
+}
+
+/// Starts a confirmation burst for server `si` if `class` is news for the pair and the
+/// server may burst now.
+fn maybe_confirm(
+    shared: &Arc<Shared>,
+    confirm: &Arc<Confirm>,
+    si: usize,
+    ti: usize,
+    class: Class,
+    stop: &watch::Receiver<bool>,
+    bursts: &mut JoinSet<()>,
+) {
+    while bursts.try_join_next().is_some() {}
+    if confirm.note(si, ti, class) && confirm.claim(si, Instant::now()) {
+        bursts.spawn(confirm_burst(
+            shared.clone(),
+            confirm.clone(),
+            si,
+            ti,
+            stop.clone(),
+        ));
+    }
+}
+
+async fn pair_schedule(
+    shared: &Arc<Shared>,
+    confirm: &Arc<Confirm>,
+    si: usize,
+    ti: usize,
+    stop: &mut watch::Receiver<bool>,
+    bursts: &mut JoinSet<()>,
+) {
     let cfg = &shared.config;
     let (Some(server), Some(target)) = (cfg.servers.get(si), cfg.targets.get(ti)) else {
         return;
@@ -957,9 +1033,9 @@ async fn pair_loop(shared: Arc<Shared>, si: usize, ti: usize, mut stop: watch::R
         };
         tokio::select! {
             _ = tokio::time::sleep_until(at) => {}
-            _ = stop_requested(&mut stop) => break,
+            _ = stop_requested(stop) => break,
         }
-        if stopped(&stop) {
+        if stopped(stop) {
             break;
         }
         // The schedule keeps its rhythm: the next tick does not depend on how long this
@@ -970,21 +1046,23 @@ async fn pair_loop(shared: Arc<Shared>, si: usize, ti: usize, mut stop: watch::R
             next = now + interval;
         }
         if !shared.global.take(next).await {
-            skip(&shared, "global_rate");
+            skip(shared, "global_rate");
             continue;
         }
         if let Some(bucket) = shared.namespaces.get(&target.namespace)
             && !bucket.take(next).await
         {
-            skip(&shared, "namespace_rate");
+            skip(shared, "namespace_rate");
             continue;
         }
         let permit = tokio::select! {
             p = shared.in_flight.acquire() => p,
-            _ = stop_requested(&mut stop) => break,
+            _ = stop_requested(stop) => break,
         };
         let Ok(_permit) = permit else { break };
-        let mut failed = probe_and_score(&shared, si, ti, false).await;
+        let scored = probe_and_score(shared, si, ti, ProbeKind::Scheduled).await;
+        maybe_confirm(shared, confirm, si, ti, scored.class, stop, bursts);
+        let mut failed = scored.failed;
         if first {
             first = false;
             if shared.unprobed.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -994,14 +1072,14 @@ async fn pair_loop(shared: Arc<Shared>, si: usize, ti: usize, mut stop: watch::R
         // Retries only for failures, with backoff, and only when they fit before the
         // next scheduled probe.
         let mut attempt = 0;
-        while failed && attempt < cfg.retry.max_attempts && !stopped(&stop) {
+        while failed && attempt < cfg.retry.max_attempts && !stopped(stop) {
             let delay = backoff(cfg.retry.base, cfg.retry.max, attempt);
             if Instant::now() + delay + cfg.probe.timeout >= next {
                 break;
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = stop_requested(&mut stop) => break,
+                _ = stop_requested(stop) => break,
             }
             shared
                 .metrics
@@ -1011,10 +1089,95 @@ async fn pair_loop(shared: Arc<Shared>, si: usize, ti: usize, mut stop: watch::R
                     target: target.name.clone(),
                 })
                 .inc();
-            failed = probe_and_score(&shared, si, ti, true).await;
+            let scored = probe_and_score(shared, si, ti, ProbeKind::Retry).await;
+            maybe_confirm(shared, confirm, si, ti, scored.class, stop, bursts);
+            failed = scored.failed;
             attempt += 1;
         }
     }
+}
+
+/// The suspicion cadence's burst for server `si`, started by a suspicious answer of
+/// target `first`: `rounds` rounds `spacing` apart (the first at once), each probing
+/// `first` and then the server's other targets. Each confirmation probe needs a token
+/// of the global and of its namespace's rate limit and a free in-flight slot right
+/// away; otherwise it is skipped (counted in `probes_skipped{reason="confirm_*"}`), so
+/// bursts never delay scheduled probes beyond the tokens they use. Rounds do not wait
+/// for the previous round's answers (a slow answer does not slow the cadence); the
+/// burst returns when all its probes are scored.
+async fn confirm_burst(
+    shared: Arc<Shared>,
+    confirm: Arc<Confirm>,
+    si: usize,
+    first: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let settings = confirm.settings();
+    let Some(server) = shared.config.servers.get(si) else {
+        return;
+    };
+    shared
+        .metrics
+        .confirm_bursts
+        .get_or_create(&ServerLabels {
+            server: server.name.clone(),
+        })
+        .inc();
+    let n = shared.config.targets.len();
+    let start = Instant::now();
+    let mut probes = JoinSet::new();
+    for round in 0..settings.rounds {
+        if round > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep_until(start + settings.spacing * round) => {}
+                _ = stop_requested(&mut stop) => break,
+            }
+        }
+        if stopped(&stop) {
+            break;
+        }
+        for k in 0..n {
+            let ti = (first + k) % n;
+            let Some(target) = shared.config.targets.get(ti) else {
+                continue;
+            };
+            let now = Instant::now();
+            if shared.global.try_take(now).is_err() {
+                skip(&shared, "confirm_global_rate");
+                continue;
+            }
+            if let Some(bucket) = shared.namespaces.get(&target.namespace)
+                && bucket.try_take(now).is_err()
+            {
+                skip(&shared, "confirm_namespace_rate");
+                continue;
+            }
+            let (shared, confirm) = (shared.clone(), confirm.clone());
+            probes.spawn(async move {
+                let Ok(_permit) = shared.in_flight.try_acquire() else {
+                    skip(&shared, "confirm_concurrency");
+                    return;
+                };
+                if let (Some(server), Some(target)) =
+                    (shared.config.servers.get(si), shared.config.targets.get(ti))
+                {
+                    shared
+                        .metrics
+                        .confirm_probes
+                        .get_or_create(&PairLabels {
+                            server: server.name.clone(),
+                            target: target.name.clone(),
+                        })
+                        .inc();
+                }
+                let scored = probe_and_score(&shared, si, ti, ProbeKind::Confirm).await;
+                // Keeps the pair's class current, so its next scheduled probe is not
+                // news again; this burst (and its cool-down) covers the server.
+                confirm.note(si, ti, scored.class);
+            });
+        }
+    }
+    while probes.join_next().await.is_some() {}
 }
 
 fn skip(shared: &Shared, reason: &str) {
@@ -1028,11 +1191,14 @@ fn skip(shared: &Shared, reason: &str) {
 }
 
 /// Probes once, records metrics, feeds both scorers. Returns whether the probe failed
-/// (no answer at all: worth a retry).
-async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> bool {
+/// (no answer at all: worth a retry) and the result's class.
+async fn probe_and_score(shared: &Shared, si: usize, ti: usize, kind: ProbeKind) -> Scored {
     let cfg = &shared.config;
     let (Some(server), Some(target)) = (cfg.servers.get(si), cfg.targets.get(ti)) else {
-        return false;
+        return Scored {
+            failed: false,
+            class: Class::Unknown,
+        };
     };
     let spec = ProbeSpec {
         server: server.address,
@@ -1087,7 +1253,7 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
     }
     let at_us = micros(shared, at);
     let drift_counts = shared.drift_from_us.get(ti).is_none_or(|&t| at_us >= t);
-    if drift_counts
+    let drift = drift_counts
         && res.answer_drift(
             shared
                 .expected
@@ -1095,10 +1261,11 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
                 .map(Vec::as_slice)
                 .unwrap_or_default(),
             target.qtype,
-        )
-    {
+        );
+    if drift {
         m.drift.get_or_create(&pair).inc();
     }
+    let class = classify(&res, drift);
     let from = Some((server.name.as_str(), target.name.as_str()));
     let server_a = score(shared, Scope::Server, si, &server.name, at, from, |s| {
         s.observe_probe(shared.server_key(si), shared.target_key(ti), at_us, &res)
@@ -1119,10 +1286,11 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, retry: bool) -> 
             server_assessment: server_a,
             target_assessment: target_a,
             at,
-            retry,
+            retry: kind == ProbeKind::Retry,
+            confirm: kind == ProbeKind::Confirm,
         })));
     }
-    failed
+    Scored { failed, class }
 }
 
 fn micros(shared: &Shared, at: Instant) -> u64 {

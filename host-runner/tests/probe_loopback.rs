@@ -1,13 +1,19 @@
 //! The prober against real servers on loopback: the demo's embedded hickory server
-//! (with its fault switch), and a hand-made UDP responder for the integrity cases.
+//! (with its fault switch), and a hand-made UDP responder for the integrity cases; and
+//! the runner's suspicion cadence (`probe.confirm`) against the embedded server.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dnswarden::demo::{DemoServer, Fault};
+use dnswarden::config::{Config, ConfirmSettings};
+use dnswarden::demo::{DemoServer, Fault, demo_targets};
+use dnswarden::metrics::{PairLabels, ServerLabels};
 use dnswarden::probe::{Outcome, ProbeSpec, Prober, Transport};
+use dnswarden::runner::{Event, Runner, Scope};
+use dnswarden::scoring::Verdict;
 use dnswarden_core::wire::{Message, Rcode, Rtype};
 use tokio::net::UdpSocket;
+use tokio::sync::broadcast::error::RecvError;
 
 fn spec(server: SocketAddr, qname: &str, tcp: bool) -> ProbeSpec<'_> {
     ProbeSpec {
@@ -111,4 +117,128 @@ async fn only_mismatches_until_the_deadline_is_a_mismatch_outcome() {
     let addr = tricky_responder(false).await;
     let r = Prober::new(false).probe(&spec(addr, API, false)).await;
     assert_eq!(r.outcome, Outcome::Mismatch);
+}
+
+// ---- the runner's suspicion cadence (probe.confirm) on the embedded server ----------
+
+/// What happened on one pair between a fault and the server's verdict change.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Scheduled (not retry, not confirmation) probes that answered SERVFAIL.
+    scheduled_servfails: usize,
+    /// Confirmation probes scored.
+    confirmations: usize,
+    /// The server's verdict left ok.
+    changed: bool,
+}
+
+/// One server, one target probed every `interval`, SERVFAIL switched on once the pair
+/// answered NOERROR; events are read until the server's verdict changes (or `limit`).
+async fn servfail_on_one_pair(confirm: ConfirmSettings, interval: Duration) -> (Seen, Finished) {
+    let server = DemoServer::start().await.unwrap();
+    let mut config = Config::single(
+        server.addr(),
+        demo_targets(interval).into_iter().take(1).collect(),
+    );
+    config.probe.interval = interval;
+    config.probe.confirm = confirm;
+    config.scoring.weights.round_robin = 0.0;
+    let runner = Runner::new(config).await.unwrap();
+    let metrics = runner.metrics();
+    let mut rx = runner.subscribe();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(async move {
+        let _ = stop_rx.await;
+    }));
+    let limit = tokio::time::Instant::now() + interval * 10;
+    // A clean answer first.
+    loop {
+        match tokio::time::timeout_at(limit, rx.recv()).await {
+            Ok(Ok(Event::Probe(p))) if p.result.outcome == Outcome::Answer(Rcode::NOERROR) => {
+                break;
+            }
+            Ok(Ok(_) | Err(RecvError::Lagged(_))) => {}
+            other => panic!("no clean answer: {other:?}"),
+        }
+    }
+    server.set_fault(Fault::Servfail);
+    let mut seen = Seen::default();
+    // A probe's verdict change is published before the probe itself: read on to the
+    // probe that caused the change.
+    let mut probes_after_change = 0;
+    while probes_after_change == 0 {
+        match tokio::time::timeout_at(limit, rx.recv()).await {
+            Ok(Ok(Event::Probe(p))) => {
+                if p.confirm {
+                    seen.confirmations += 1;
+                } else if !p.retry && p.result.outcome == Outcome::Answer(Rcode::SERVFAIL) {
+                    seen.scheduled_servfails += 1;
+                }
+                if seen.changed {
+                    probes_after_change += 1;
+                }
+            }
+            Ok(Ok(Event::Verdict(v))) => {
+                seen.changed |= v.scope == Scope::Server && v.to != Verdict::Ok;
+            }
+            Ok(Err(RecvError::Lagged(_))) => {}
+            _ => break,
+        }
+    }
+    // Let the burst finish, then stop: its probes are scored before run() returns.
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    drop(server);
+    (seen, Finished { metrics })
+}
+
+/// The metrics of a finished runner.
+struct Finished {
+    metrics: std::sync::Arc<dnswarden::metrics::Metrics>,
+}
+
+impl Finished {
+    fn confirm_probes(&self) -> u64 {
+        self.metrics
+            .confirm_probes
+            .get_or_create(&PairLabels {
+                server: "server".into(),
+                target: "kubernetes".into(),
+            })
+            .get()
+    }
+
+    fn confirm_bursts(&self) -> u64 {
+        self.metrics
+            .confirm_bursts
+            .get_or_create(&ServerLabels {
+                server: "server".into(),
+            })
+            .get()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_servfail_is_confirmed_before_the_next_scheduled_probe() {
+    // The interval is long (the next scheduled probe of the only pair is at least
+    // 0.8 s away), so a change after a single scheduled SERVFAIL comes from the burst.
+    let (seen, m) =
+        servfail_on_one_pair(ConfirmSettings::DEFAULT, Duration::from_millis(1000)).await;
+    assert!(seen.changed, "{seen:?}");
+    assert_eq!(seen.scheduled_servfails, 1, "{seen:?}");
+    assert!(seen.confirmations >= 1, "{seen:?}");
+    // One burst (the clean answers before the fault started none), its probes counted.
+    assert_eq!(m.confirm_bursts(), 1);
+    assert!(m.confirm_probes() >= 1);
+    assert!(m.confirm_probes() <= u64::from(ConfirmSettings::DEFAULT.rounds));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_cadence_the_scorer_waits_for_scheduled_probes() {
+    let (seen, m) = servfail_on_one_pair(ConfirmSettings::OFF, Duration::from_millis(300)).await;
+    assert!(seen.changed, "{seen:?}");
+    assert!(seen.scheduled_servfails >= 2, "{seen:?}");
+    assert_eq!(seen.confirmations, 0);
+    assert_eq!(m.confirm_bursts(), 0);
+    assert_eq!(m.confirm_probes(), 0);
 }
