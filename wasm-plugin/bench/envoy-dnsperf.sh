@@ -18,6 +18,9 @@
 #   DNSWARDEN_WASM                filter .wasm (default: wasm-plugin/build-wasm.sh)
 #   BENCH_DIR                     state dir (default: a new mktemp -d; kept for the logs)
 #   RUNTIME=envoy.wasm.runtime.v8 Wasm runtime of the filter Envoy
+#   FILTER=dnswarden              or `null`: the do-nothing module of null-filter/ (clock +
+#                                 buffer copy per callback) instead, to measure the
+#                                 proxy-wasm plumbing alone
 #
 # Needs dnsperf, knot (lab/install.sh), python3. Loopback only; stops only what it
 # started (recorded PIDs), also on error or Ctrl-C.
@@ -30,6 +33,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-64}
 RUNTIME=${RUNTIME:-envoy.wasm.runtime.v8}
+FILTER=${FILTER:-dnswarden}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/dnswarden-envoy-bench.XXXXXX")}
 ADDR=127.0.0.1
 
@@ -72,7 +76,11 @@ if [ -z "$envoy" ]; then
 fi
 [ -x "$envoy" ] || die "no envoy binary at '$envoy'"
 wasm=${DNSWARDEN_WASM:-}
-if [ -z "$wasm" ]; then
+if [ "$FILTER" = null ]; then
+  null_target=${NULL_FILTER_TARGET_DIR:-$root/target/null-filter}
+  (cd "$here/null-filter" && CARGO_TARGET_DIR="$null_target" cargo build --quiet --release --target wasm32-wasip1)
+  wasm="$null_target/wasm32-wasip1/release/null_filter.wasm"
+elif [ -z "$wasm" ]; then
   wasm=$(bash "$root/wasm-plugin/build-wasm.sh" | tail -n 1)
 fi
 [ -r "$wasm" ] || die "no filter module at '$wasm'"
@@ -201,7 +209,7 @@ run() { # round side port pid
 }
 
 echo "envoy-dnsperf: $ROUNDS rounds x ${SECONDS_PER_RUN}s, dnsperf -m tcp -c $CLIENTS -q $OUTSTANDING," \
-  "$(wc -l <"$BENCH_DIR/queries.txt") names; filter $(stat -c %s "$wasm") bytes ($RUNTIME); logs in $BENCH_DIR" >&2
+  "$(wc -l <"$BENCH_DIR/queries.txt") names; $FILTER filter $(stat -c %s "$wasm") bytes ($RUNTIME); logs in $BENCH_DIR" >&2
 printf 'round\tside\tqps\tqueries\tcpu_s\tcpu_us_per_query\n'
 for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 1 ]; then
@@ -214,13 +222,17 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # The filter really ran: its query counter in the filter Envoy's stats.
-seen=$(python3 - "$filter_admin" <<'PY'
+if [ "$FILTER" = null ]; then
+  seen=0
+else
+  seen=$(python3 - "$filter_admin" <<'PY'
 import sys, urllib.request
 text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats?filter=wasmcustom", timeout=5).read().decode()
 print(sum(int(l.rsplit(":", 1)[1]) for l in text.splitlines() if ".queries." in l))
 PY
-)
-[ "$seen" -gt 0 ] || die "the filter Envoy reports no dnswarden queries: the filter did not run"
+  )
+  [ "$seen" -gt 0 ] || die "the filter Envoy reports no dnswarden queries: the filter did not run"
+fi
 
 python3 - "$results" "$seen" <<'PY'
 import csv, statistics, sys
