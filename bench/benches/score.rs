@@ -6,11 +6,27 @@
 //!
 //! Run: `cargo bench -p dnswarden-bench --bench score` (add `-- --test` to run every
 //! benchmark once as a check). Target: ≤ 50 ns per observation.
+//!
+//! Instruction count (deterministic, unlike time on a shared machine): with
+//! `DNSWARDEN_SCORE_IR=N` set, the binary skips criterion, warms a scorer on the clean
+//! 3-server stream (and, with `DNSWARDEN_SCORE_IR_FAULTS=1`, the 5 % fault stream) and
+//! feeds `N` more observations inside `measured`; run it under callgrind collecting only
+//! that function and divide the total by `N`:
+//!
+//! ```sh
+//! cargo bench -p dnswarden-bench --bench score --no-run   # prints the binary path
+//! DNSWARDEN_SCORE_IR=100000 valgrind --tool=callgrind --toggle-collect='*measured*' \
+//!     --callgrind-out-file=/tmp/score.cg target/release/deps/score-HASH
+//! callgrind_annotate /tmp/score.cg | head   # "PROGRAM TOTALS" Ir / 100000
+//! ```
+//!
+//! The loop copies a pre-built observation and sets its time (a few instructions per
+//! observation); everything else counted is `Scorer::observe`.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use dnswarden_core::score::{
     AnswerSummary, Fallback, Observation, Outcome, ScoreConfig, Scorer, member_hash_ip,
 };
@@ -182,5 +198,49 @@ fn evaluate_and_reasons(c: &mut Criterion) {
     group.finish();
 }
 
+/// Feeds `n` observations (cycling through `obs`, 10 ms apart from `t0`); the only
+/// function collected by the callgrind run.
+#[inline(never)]
+fn measured<const S: usize, const T: usize>(
+    scorer: &mut Scorer<S, T>,
+    obs: &[Observation<'_>],
+    t0: u64,
+    n: usize,
+) -> f32 {
+    let mut t = t0;
+    let mut acc = 0.0f32;
+    for o in obs.iter().cycle().take(n) {
+        t += 10_000;
+        let o = Observation { at_us: t, ..*o };
+        acc += scorer.observe(black_box(&o)).score;
+    }
+    acc
+}
+
+fn instruction_count(n: usize, faults: bool) {
+    let fault = if faults { 0.05 } else { 0.0 };
+    let items = stream(4096, 3, 6, fault, 0x5EED);
+    let (mut scorer, t0) = warmed::<16, 64>(&items, 6);
+    let obs: Vec<Observation<'_>> = items.iter().map(|i| i.observation(0)).collect();
+    let acc = measured(&mut scorer, &obs, t0, n);
+    println!(
+        "fed {n} observations ({}), score sum {acc}, verdict {}",
+        if faults { "5 % faults" } else { "clean" },
+        scorer.verdict()
+    );
+}
+
 criterion_group!(benches, observe, evaluate_and_reasons);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(n) = std::env::var("DNSWARDEN_SCORE_IR") {
+        let n = n
+            .parse()
+            .expect("DNSWARDEN_SCORE_IR: a number of observations");
+        let faults = std::env::var_os("DNSWARDEN_SCORE_IR_FAULTS").is_some();
+        instruction_count(n, faults);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

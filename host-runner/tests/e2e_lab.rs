@@ -349,6 +349,13 @@ async fn faults_are_detected_attributed_and_recovered() {
                 "dnswarden_reasons_total",
                 &[("scope", "server"), ("name", "dnsdist")]
             ));
+            // The first SERVFAIL of a pair started a confirmation burst on dnsdist.
+            assert!(increased(
+                b,
+                a,
+                "dnswarden_confirm_probes_total",
+                &[("server", "dnsdist")]
+            ));
             // knot is probed directly and is fine: a sick server is told apart.
             assert_eq!(
                 metric(
@@ -403,7 +410,7 @@ async fn faults_are_detected_attributed_and_recovered() {
         &mut run,
         "TC storm",
         ("AllRule()", "TCAction()"),
-        dnsdist_bad(&["truncation_rate", "tcp_fallback_failed"]),
+        dnsdist_bad(&["truncation_new", "truncation_rate", "tcp_fallback_failed"]),
         Duration::from_secs(8),
         |b, a| {
             // Truncation is reported...
@@ -580,6 +587,8 @@ async fn clean_run_under_light_load_raises_no_alarm() {
         "false alarms on a clean run: {alarms:#?}"
     );
     assert_eq!(metric(&m, "dnswarden_verdict_changes_total", &[]), 0.0);
+    // Healthy servers never answer anything new: the suspicion cadence stays idle.
+    assert_eq!(metric(&m, "dnswarden_confirm_bursts_total", &[]), 0.0);
     // A lone timeout on a busy CI machine is not an alarm (the core needs several); it is
     // reported for the record.
     eprintln!(

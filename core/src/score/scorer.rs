@@ -131,11 +131,11 @@ struct Counters {
     /// response counts: [`Counters::record`] only counts them, [`Counters::flush`] adds
     /// them before anything else touches the window.
     pending: u32,
-    /// Items pushed so far (wrapping) into the per-observation, per-response and
+    /// Items pushed so far into the per-observation, per-response and
     /// per-answered-exchange histories.
-    seq_obs: u32,
-    seq_resp: u32,
-    seq_ans: u32,
+    seq_obs: u64,
+    seq_resp: u64,
+    seq_ans: u64,
     /// Bit histories (see [`Hist`]). A burst is the number of set bits among the last
     /// `burst_window`, counted when a severity is computed. `nx`, `sf`: per response;
     /// `rtt`: per answered exchange (1 = spike); `tcpf`, `integ`, `tcnew` (a TC answer
@@ -152,31 +152,13 @@ struct Counters {
 /// The NXDOMAIN horizons (last 8, 16, 32 and 64 responses).
 const NX_SPANS: [u32; 4] = [8, 16, 32, 64];
 
-/// Set bits among the newest 8, 16, 32 and 64 of `x` ([`NX_SPANS`]), from one
-/// byte-wise population count.
-#[inline]
-fn span_counts(x: u64) -> [u32; 4] {
-    const M1: u64 = 0x5555_5555_5555_5555;
-    const M2: u64 = 0x3333_3333_3333_3333;
-    const M4: u64 = 0x0F0F_0F0F_0F0F_0F0F;
-    const BYTES: u64 = 0x0101_0101_0101_0101;
-    let x = x - ((x >> 1) & M1);
-    let x = (x & M2) + ((x >> 2) & M2);
-    let x = (x + (x >> 4)) & M4; // one count (0..=8) per byte
-    let c8 = x & 0xFF;
-    let c16 = c8 + ((x >> 8) & 0xFF);
-    let c32 = ((x & 0xFFFF_FFFF).wrapping_mul(BYTES) >> 24) & 0xFF;
-    let c64 = x.wrapping_mul(BYTES) >> 56;
-    [c8 as u32, c16 as u32, c32 as u32, c64 as u32]
-}
-
 /// A history of the last 64 items of a sequence (newest in bit 0) that costs nothing for
 /// a 0: `bits` is the history as it was when item `at` was about to be pushed, so the
 /// history after `seq` items is `bits << (seq - at)`, and only a 1 writes.
 #[derive(Clone, Copy, Debug)]
 struct Hist {
     bits: u64,
-    at: u32,
+    at: u64,
 }
 
 impl Hist {
@@ -184,24 +166,17 @@ impl Hist {
 
     /// The history after `seq` items.
     #[inline]
-    fn get(&self, seq: u32) -> u64 {
-        self.bits
-            .checked_shl(seq.wrapping_sub(self.at))
-            .unwrap_or(0)
+    fn get(&self, seq: u64) -> u64 {
+        // Sequences are u64: they do not wrap in the life of a process.
+        let d = seq.wrapping_sub(self.at);
+        if d >= 64 { 0 } else { self.bits << d }
     }
 
     /// Item number `seq` (0-based) is a 1.
     #[inline]
-    fn one(&mut self, seq: u32) {
+    fn one(&mut self, seq: u64) {
         self.bits = (self.get(seq) << 1) | 1;
         self.at = seq.wrapping_add(1);
-    }
-
-    /// Re-anchors at `seq` (so that `seq - at` never wraps around).
-    #[inline]
-    fn anchor(&mut self, seq: u32) {
-        self.bits = self.get(seq);
-        self.at = seq;
     }
 }
 
@@ -366,12 +341,12 @@ impl Counters {
 
     /// Counts one observation (classified once by [`Step::of`]); returns whether the
     /// rate window dropped old buckets.
-    #[inline(always)]
+    #[inline]
     fn record(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
-        self.seq_resp = r.wrapping_add(u32::from(step.bits & Step::RESPONSE != 0));
-        self.seq_ans = a.wrapping_add(u32::from(step.bits & Step::ANSWERED != 0));
+        self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
+        self.seq_ans = a.wrapping_add(u64::from(step.bits & Step::ANSWERED != 0));
         if step.bits & Step::CLEAR_TIMEOUTS != 0 {
             self.consec_timeouts = 0;
         }
@@ -389,7 +364,7 @@ impl Counters {
     /// [`Counters::record`] for everything but a clean answer within the newest bucket;
     /// `seq` is the item numbers of this observation in the three histories.
     #[inline(never)]
-    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64, seq: [u32; 3]) -> bool {
+    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64, seq: [u64; 3]) -> bool {
         self.flush();
         let rotated = self.win.advance(now, bucket_us);
         let mut events = step.events;
@@ -420,26 +395,48 @@ impl Counters {
         if b & Step::TIMEOUT != 0 {
             self.consec_timeouts = self.consec_timeouts.saturating_add(1);
         }
-        if rotated {
-            self.anchor();
-        }
         rotated
     }
 
-    /// Re-anchors every history (on each window slide, so no sequence distance wraps).
-    fn anchor(&mut self) {
-        let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
-        self.nx.anchor(r);
-        self.sf.anchor(r);
-        self.rtt.anchor(a);
-        self.tcpf.anchor(o);
-        self.integ.anchor(o);
-        self.tcnew.anchor(o);
+    /// The view's severities after [`Counters::record`], or `None` when they cannot have
+    /// changed: a clean answer into a calm view (no spike, no slide, no new quota, every
+    /// severity 0, every minimum-sample gate open) can only keep them at 0.
+    #[inline]
+    fn after(
+        &mut self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        calm: bool,
+        clean: bool,
+        nx_only: bool,
+    ) -> Option<[f32; SERVER_DETECTORS]> {
+        if calm && clean && self.gates_open(d) {
+            return None;
+        }
+        self.recompute(cfg, d, quota, calm && nx_only)
+    }
+
+    /// [`Counters::after`] beyond the clean case; `nx_only`: an NXDOMAIN answer into a
+    /// calm view, which can only raise the NXDOMAIN detector.
+    #[inline(never)]
+    fn recompute(
+        &mut self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        nx_only: bool,
+    ) -> Option<[f32; SERVER_DETECTORS]> {
+        self.flush();
+        if nx_only && self.gates_open(d) {
+            let nx = self.nx_severity(cfg);
+            return (nx > 0.0).then_some([0.0, 0.0, nx, 0.0, 0.0, 0.0]);
+        }
+        Some(self.severities(cfg, quota))
     }
 
     /// The six severities only, with integer early-outs for the common quiet case; equal
     /// to `assess(..).map(|c| c.sev)` (a unit test holds them together).
-    #[inline]
     fn severities(&self, cfg: &ScoreConfig, quota: u8) -> [f32; SERVER_DETECTORS] {
         let mask = burst_mask(cfg);
         let burst = |h: u64| burst(h, mask);
@@ -504,7 +501,6 @@ impl Counters {
     }
 
     /// The NXDOMAIN detector alone (see [`Counters::nx_share`]).
-    #[inline]
     fn nx_severity(&self, cfg: &ScoreConfig) -> f32 {
         if self.win.sum(Ev::Nxdomain) == 0 {
             return 0.0;
@@ -516,8 +512,10 @@ impl Counters {
     fn nx_share(&self, cfg: &ScoreConfig) -> f32 {
         let responses = self.win.sum(Ev::Responses);
         let mut share = 0.0f32;
-        for (n, c) in NX_SPANS.into_iter().zip(span_counts(self.nx_bits())) {
+        let nx = self.nx_bits();
+        for n in NX_SPANS {
             if n >= cfg.nx_min_samples && responses >= n {
+                let c = burst(nx, u64::MAX >> (64 - n));
                 // n is a power of two: the product is the exact quotient.
                 let s = c as f32 * (1.0 / n as f32);
                 if s > share {
@@ -811,9 +809,9 @@ impl VerdictState {
 ///
 /// `S` servers and `T` targets are tracked in fixed slots (eviction: least recently
 /// observed; targets with an expectation are pinned). The size is fixed at compile time:
-/// about 2.1 KiB per server, 0.85 KiB per target and 1.2 KiB besides, 88 KiB for the
-/// defaults (`S = 16`, `T = 64`). Build it once (e.g. in a `Box` or a static) rather than
-/// on a small stack.
+/// about 2.1 KiB per server, 0.85 KiB per target and 4.2 KiB besides (3 KiB of it the
+/// new-truncation pair table), 92 KiB for the defaults (`S = 16`, `T = 64`). Build it
+/// once (e.g. in a `Box` or a static) rather than on a small stack.
 ///
 /// Typical use: [`observe`](Self::observe) every exchange, [`evaluate`](Self::evaluate)
 /// about once a second (time-driven changes: windows sliding, stale servers, drift grace,
@@ -962,8 +960,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         // window dropped old buckets or the spike quota moved: when all severities of a
         // view are already 0 they stay 0, and the work is skipped. An NXDOMAIN answer
         // likewise can only raise the NXDOMAIN detector.
-        let clean = obs.outcome == Outcome::Response(Rcode::NOERROR);
-        let nx_only = obs.outcome == Outcome::Response(Rcode::NXDOMAIN);
+        let rcode = match obs.outcome {
+            Outcome::Response(rc) => Some(rc),
+            _ => None,
+        };
+        let clean = rcode == Some(Rcode::NOERROR);
+        let nx_only = rcode == Some(Rcode::NXDOMAIN);
         let mut step = if clean {
             Step::CLEAN
         } else {
@@ -1002,15 +1004,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 }
                 let rotated = server.c.record(step, now, d.bucket_us);
                 let calm = spike != Some(true) && !rotated && !refreshed && !server.raised;
-                let sev = if calm && clean && server.c.gates_open(d) {
-                    None
-                } else if calm && nx_only && server.c.gates_open(d) {
-                    let nx = server.c.nx_severity(cfg);
-                    (nx > 0.0).then_some([0.0, 0.0, nx, 0.0, 0.0, 0.0])
-                } else {
-                    server.c.flush();
-                    Some(server.c.severities(cfg, server.rtt.quota))
-                };
+                let sev = server
+                    .c
+                    .after(cfg, d, server.rtt.quota, calm, clean, nx_only);
                 if let Some(sev) = sev
                     && sev != server.sev
                 {
@@ -1031,15 +1027,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let g = &mut self.global;
         let rotated = g.record(step, now, d.bucket_us);
         let calm = spike != Some(true) && !rotated && !refreshed && !self.global_raised;
-        let sev = if calm && clean && g.gates_open(d) {
-            None
-        } else if calm && nx_only && g.gates_open(d) {
-            let nx = g.nx_severity(cfg);
-            (nx > 0.0).then_some([0.0, 0.0, nx, 0.0, 0.0, 0.0])
-        } else {
-            g.flush();
-            Some(g.severities(cfg, self.global_quota))
-        };
+        let sev = g.after(cfg, d, self.global_quota, calm, clean, nx_only);
         if let Some(sev) = sev
             && sev != self.global_sev
         {
@@ -1073,9 +1061,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let cfg = &self.cfg;
         let d = &self.d;
         self.global.flush();
-        if self.global.win.advance(now, d.bucket_us) {
-            self.global.anchor();
-        }
+        self.global.win.advance(now, d.bucket_us);
         for ((server, &used), &last) in self
             .servers
             .iter_mut()
@@ -1086,9 +1072,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 continue;
             }
             server.c.flush();
-            if server.c.win.advance(now, d.bucket_us) {
-                server.c.anchor();
-            }
+            server.c.win.advance(now, d.bucket_us);
             if server.rtt.advance(now, d.slice_us) {
                 server.rtt.refresh(&d.rtt, true);
             }
@@ -1760,20 +1744,6 @@ mod tests {
     }
 
     /// The fast `severities` and the explaining `assess` must agree on every input.
-    #[test]
-    fn span_counts_match_count_ones() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..10_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let want = NX_SPANS.map(|n| (x & (u64::MAX >> (64 - n))).count_ones());
-            assert_eq!(span_counts(x), want);
-        }
-        assert_eq!(span_counts(u64::MAX), [8, 16, 32, 64]);
-        assert_eq!(span_counts(0), [0; 4]);
-    }
-
     #[test]
     fn fast_severities_match_assess() {
         let edge = ScoreConfig {

@@ -93,19 +93,16 @@ impl Window {
     /// Counts one event of kind index `k` (an [`Ev`] as `usize`) in the newest bucket.
     #[inline]
     pub(crate) fn add_index(&mut self, k: usize) {
-        if let (Some(c), Some(s)) = (
-            self.counts.get_mut(self.slot).and_then(|b| b.get_mut(k)),
-            self.sums.get_mut(k),
-        ) {
-            *c = c.wrapping_add(1);
-            *s = s.wrapping_add(1);
-        }
+        self.add_n_index(k, 1);
     }
 
     /// Counts `n` events of kind `ev` in the newest bucket.
     #[inline]
     pub(crate) fn add_n(&mut self, ev: Ev, n: u32) {
-        let k = ev as usize;
+        self.add_n_index(ev as usize, n);
+    }
+
+    fn add_n_index(&mut self, k: usize, n: u32) {
         if let (Some(c), Some(s)) = (
             self.counts.get_mut(self.slot).and_then(|b| b.get_mut(k)),
             self.sums.get_mut(k),
