@@ -23,7 +23,7 @@ pub const MAX_POINTER_HOPS: u8 = 16;
 /// What is known about a validated name that starts at some offset of a message.
 #[derive(Clone, Copy, Debug, Default)]
 struct Known {
-    /// Offset of the first octet; 0 marks an empty slot (no name starts inside the header).
+    /// Offset of the first octet.
     start: u16,
     /// Uncompressed length including the root label.
     len: u8,
@@ -38,27 +38,60 @@ struct Known {
 /// walked while validating a name is the start of a valid suffix, so each is remembered
 /// with the suffix's length, label count and pointer hops. A pointer landing on a
 /// remembered offset is then resolved in O(1) instead of walking the suffix again.
-/// Direct-mapped by offset (16 slots, 96 octets), no allocation.
-#[derive(Clone, Copy, Debug, Default)]
+///
+/// Direct-mapped by offset, first come first kept: the question's suffixes, where most
+/// pointers land, are never evicted by later names. Each slot is one `u32` (the offset's
+/// high bits, length, labels, hops; 0 = empty), so the cache is 64 octets, cheap to
+/// clear per message and to move with its iterator. No allocation.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct NameCache {
-    slots: [Known; CACHE_SLOTS],
+    slots: [u32; CACHE_SLOTS],
+}
+
+impl Default for NameCache {
+    #[inline]
+    fn default() -> Self {
+        NameCache {
+            slots: [0; CACHE_SLOTS],
+        }
+    }
 }
 
 const CACHE_SLOTS: usize = 16;
 /// Label starts remembered per name read (the first ones; the rest are just walked).
 const MEMO_LABELS: usize = 6;
 
+// Slot layout: offset / CACHE_SLOTS (10 bits: pointers reach offsets < 0x4000), length
+// (8 bits, never 0 for a name), labels (7 bits: at most 127), hops (5 bits: at most 16).
+const LEN_SHIFT: u32 = 10;
+const LABELS_SHIFT: u32 = LEN_SHIFT + 8;
+const HOPS_SHIFT: u32 = LABELS_SHIFT + 7;
+
 impl NameCache {
     #[inline]
     fn get(&self, start: usize) -> Option<Known> {
-        let k = self.slots.get(start % CACHE_SLOTS)?;
-        (k.start != 0 && usize::from(k.start) == start).then_some(*k)
+        let slot = *self.slots.get(start % CACHE_SLOTS)?;
+        let key = (start / CACHE_SLOTS) as u32;
+        (slot & ((1 << LEN_SHIFT) - 1) == key && slot >> LEN_SHIFT != 0).then_some(Known {
+            start: start as u16,
+            len: (slot >> LEN_SHIFT) as u8,
+            labels: ((slot >> LABELS_SHIFT) & 0x7F) as u8,
+            hops: (slot >> HOPS_SHIFT) as u8,
+        })
     }
 
     #[inline]
     fn put(&mut self, known: Known) {
-        if let Some(slot) = self.slots.get_mut(usize::from(known.start) % CACHE_SLOTS) {
-            *slot = known;
+        let start = usize::from(known.start);
+        // The callers pass label starts a pointer can reach (< 0x4000) of validated names
+        // (at most 127 labels and 16 hops), so every field fits its bits.
+        if let Some(slot) = self.slots.get_mut(start % CACHE_SLOTS)
+            && *slot == 0
+        {
+            *slot = (start / CACHE_SLOTS) as u32
+                | u32::from(known.len) << LEN_SHIFT
+                | u32::from(known.labels) << LABELS_SHIFT
+                | u32::from(known.hops) << HOPS_SHIFT;
         }
     }
 }
