@@ -453,9 +453,13 @@ enum Conn {
     Doh(Box<Doh>),
 }
 
-impl Context for Conn {}
+impl Context for Conn {
+    crate::stubs::context!();
+}
 
 impl RootContext for Conn {
+    crate::stubs::root_context!();
+
     fn on_vm_start(&mut self, vm_configuration_size: usize) -> bool {
         match self {
             Conn::Root(r) => r.on_vm_start(vm_configuration_size),
@@ -500,6 +504,8 @@ impl RootContext for Conn {
 }
 
 impl StreamContext for Conn {
+    crate::stubs::stream_context!();
+
     fn on_new_connection(&mut self) -> Action {
         Action::Continue
     }
@@ -532,6 +538,8 @@ impl StreamContext for Conn {
 }
 
 impl HttpContext for Conn {
+    crate::stubs::http_context!();
+
     fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
         if let Conn::Doh(d) = self {
             d.on_http_request_headers(num_headers, end_of_stream);

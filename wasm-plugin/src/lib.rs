@@ -32,6 +32,7 @@ pub mod pending;
 pub mod targets;
 
 mod filter;
+mod stubs;
 
 proxy_wasm::main! {{
     filter::start();
