@@ -236,8 +236,7 @@ impl Shared {
     ) {
         match outcome {
             Outcome::Response(Rcode(rcode)) => {
-                let transport = self.transport;
-                let prefix = self.config.metric_prefix.clone();
+                let (transport, prefix) = (self.transport, &self.config.metric_prefix);
                 let Some(u) = self.upstreams.get_mut(upstream) else {
                     return;
                 };
@@ -246,7 +245,7 @@ impl Shared {
                     None => {
                         let label = rcode_label(rcode);
                         let name = metric_name(
-                            &prefix,
+                            prefix,
                             "responses",
                             &[
                                 ("transport", transport),
