@@ -444,43 +444,53 @@ fn carry_scorers(previous: Option<Shared>, g: &Generation, now_us: u64) -> Resul
         })
         .map(|(ti, _)| ti)
         .collect();
-    let keep = |mut s: Scorer| {
+    // `only`: the one target a target's own scorer is fed (it learns only that
+    // target's expectation); `None` for a server's scorer, which sees every target.
+    let keep = |mut s: Scorer, only: Option<usize>| {
         s.rekey(
             server_names.clone(),
             target_names.clone(),
             &gone_servers,
             &gone_targets,
         );
-        for &ti in &relearn {
+        for &ti in relearn.iter().filter(|&&ti| only.is_none_or(|o| o == ti)) {
             if let Some(&key) = keys.target.get(ti) {
                 expect_target(&mut s, g, ti, key, now_us);
             }
         }
         s
     };
-    let fresh = || -> Result<Scorer> {
-        let mut s = Scorer::new(g.config.scoring, server_names.clone(), target_names.clone())
-            .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
+    let fresh = |only: Option<usize>| -> Result<Scorer> {
+        let (cfg, servers, targets) =
+            (g.config.scoring, server_names.clone(), target_names.clone());
+        let mut s = match only {
+            None => Scorer::new(cfg, servers, targets),
+            Some(_) => Scorer::for_one_target(cfg, servers, targets),
+        }
+        .map_err(|e| Error::config(format!("scoring.{}", e.field), e.problem, e.fix))?;
         for (ti, &key) in keys.target.iter().enumerate() {
-            expect_target(&mut s, g, ti, key, now_us);
+            if only.is_none_or(|o| o == ti) {
+                expect_target(&mut s, g, ti, key, now_us);
+            }
         }
         Ok(s)
     };
-    let pick = |old: Option<Scorer>| -> Result<(Mutex<Scorer>, bool)> {
+    let pick = |old: Option<Scorer>, only: Option<usize>| -> Result<(Mutex<Scorer>, bool)> {
         Ok(match old {
-            Some(s) => (Mutex::new(keep(s)), true),
-            None => (Mutex::new(fresh()?), false),
+            Some(s) => (Mutex::new(keep(s, only)), true),
+            None => (Mutex::new(fresh(only)?), false),
         })
     };
     let (servers, kept_servers) = server_ids
         .iter()
-        .map(|id| pick(old_servers.remove(id)))
+        .map(|id| pick(old_servers.remove(id), None))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .unzip();
     let (targets, kept_targets) = target_ids
         .iter()
-        .map(|id| pick(old_targets.remove(id)))
+        .enumerate()
+        .map(|(ti, id)| pick(old_targets.remove(id), Some(ti)))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .unzip();
@@ -1565,6 +1575,12 @@ mod tests {
         assert_ne!(sick, Verdict::Ok, "five timeouts make coredns-a unwell");
         assert_eq!(observations(&s1.servers), [5, 0]);
         assert_eq!(observations(&s1.targets), [5]);
+        // A target's scorer is fed that one target only: one slot, not 64 (memory).
+        let slots = |v: &[Mutex<Scorer>]| -> Vec<usize> {
+            v.iter().map(|m| m.lock().unwrap().target_slots()).collect()
+        };
+        assert_eq!(slots(&s1.servers), [64, 64]);
+        assert_eq!(slots(&s1.targets), [1]);
         let pod_health = |v: Verdict| PodHealth {
             verdict: v.into(),
             since_us: 7,

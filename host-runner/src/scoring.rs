@@ -110,9 +110,29 @@ pub fn expected_members(qtype: Rtype, expect: &[String]) -> Option<Vec<u64>> {
 /// A core scorer for one server or one target, with the names of the keys it sees.
 #[derive(Debug)]
 pub struct Scorer {
-    inner: Box<core_score::Scorer>,
+    inner: Inner,
     server_names: Vec<String>,
     target_names: Vec<String>,
+}
+
+/// The core scorer in the width its role needs: a server's scorer (or a one-shot
+/// probe's) sees every target, 64 target slots (94 KB); a target's scorer sees one
+/// target from every server, one target slot (40 KB), which is what keeps a runner
+/// with a hundred targets small.
+#[derive(Debug)]
+enum Inner {
+    Wide(Box<core_score::Scorer>),
+    OneTarget(Box<core_score::Scorer<16, 1>>),
+}
+
+/// Runs `$body` with `$s` bound to the core scorer, whichever its width.
+macro_rules! with_core {
+    ($inner:expr, $s:ident => $body:expr) => {
+        match $inner {
+            Inner::Wide($s) => $body,
+            Inner::OneTarget($s) => $body,
+        }
+    };
 }
 
 impl Scorer {
@@ -124,7 +144,21 @@ impl Scorer {
         target_names: Vec<String>,
     ) -> Result<Scorer, core_score::ConfigError> {
         Ok(Scorer {
-            inner: Box::new(core_score::Scorer::new(cfg)?),
+            inner: Inner::Wide(Box::new(core_score::Scorer::new(cfg)?)),
+            server_names,
+            target_names,
+        })
+    }
+
+    /// Like [`Scorer::new`], for a scorer that is only ever fed one target (a target's
+    /// own scorer): room for one target instead of 64.
+    pub fn for_one_target(
+        cfg: ScoreConfig,
+        server_names: Vec<String>,
+        target_names: Vec<String>,
+    ) -> Result<Scorer, core_score::ConfigError> {
+        Ok(Scorer {
+            inner: Inner::OneTarget(Box::new(core_score::Scorer::new(cfg)?)),
             server_names,
             target_names,
         })
@@ -133,21 +167,22 @@ impl Scorer {
     /// Sets a target's expected answer members (see [`expected_members`]).
     pub fn expect(&mut self, target: u32, now_us: u64, members: &[u64]) {
         // More than 64 members: fall back to the set fingerprint.
-        if self.inner.expect_members(target, now_us, members).is_err() {
-            let _ = self.inner.expect_fingerprint(
-                target,
-                now_us,
-                core_score::set_fingerprint(members),
-                u16::try_from(members.len()).ok(),
-            );
-        }
+        with_core!(&mut self.inner, s => {
+            if s.expect_members(target, now_us, members).is_err() {
+                let _ = s.expect_fingerprint(
+                    target,
+                    now_us,
+                    core_score::set_fingerprint(members),
+                    u16::try_from(members.len()).ok(),
+                );
+            }
+        });
     }
 
     /// Sets the name a target's CNAME chain must end at (a `fingerprint_str`).
     pub fn expect_final_name(&mut self, target: u32, now_us: u64, name_fingerprint: u64) {
-        let _ = self
-            .inner
-            .expect_final_name(target, now_us, name_fingerprint);
+        let _ =
+            with_core!(&mut self.inner, s => s.expect_final_name(target, now_us, name_fingerprint));
     }
 
     /// Feeds one probe result. `server`/`target` are the keys.
@@ -164,7 +199,7 @@ impl Scorer {
         for _ in 0..res.mismatches.min(MAX_MISMATCH_OBS) {
             let m = res.last_mismatch.unwrap_or(Mismatch::ID);
             let obs = Observation::new(server, target, at_us, CoreOutcome::Mismatch(m));
-            change = self.inner.observe(&obs).change.or(change);
+            change = with_core!(&mut self.inner, s => s.observe(&obs).change).or(change);
         }
         let mut members = [0u64; 64];
         let query = Message::parse(&res.query).ok();
@@ -212,19 +247,19 @@ impl Scorer {
                 Observation::new(server, target, at_us, CoreOutcome::Timeout).rtt(rtt_us)
             }
         };
-        let a = self.inner.observe(&obs);
+        let a = with_core!(&mut self.inner, s => s.observe(&obs));
         self.view(a.score, a.verdict, a.change.or(change))
     }
 
     /// Advances the scorer's clock without an observation (lets verdicts step down).
     pub fn evaluate(&mut self, now_us: u64) -> Assessment {
-        let a = self.inner.evaluate(now_us);
+        let a = with_core!(&mut self.inner, s => s.evaluate(now_us));
         self.view(a.score, a.verdict, a.change)
     }
 
     /// The current verdict.
     pub fn verdict(&self) -> Verdict {
-        self.inner.verdict()
+        with_core!(&self.inner, s => s.verdict())
     }
 
     /// Keeps this scorer across a probe-plan change in which servers or targets came
@@ -240,10 +275,10 @@ impl Scorer {
         gone_targets: &[u32],
     ) {
         for &k in gone_servers {
-            self.inner.forget_server(k);
+            with_core!(&mut self.inner, s => s.forget_server(k));
         }
         for &k in gone_targets {
-            self.inner.forget_target(k);
+            with_core!(&mut self.inner, s => s.forget_target(k));
         }
         self.server_names = server_names;
         self.target_names = target_names;
@@ -251,19 +286,28 @@ impl Scorer {
 
     /// Drops a target's expectation and statistics (it now expects no particular answer).
     pub fn forget_target(&mut self, target: u32) {
-        self.inner.forget_target(target);
+        with_core!(&mut self.inner, s => s.forget_target(target));
+    }
+
+    /// How many targets the core scorer tracks: 64, or 1 for [`Scorer::for_one_target`].
+    pub fn target_slots(&self) -> usize {
+        match &self.inner {
+            Inner::Wide(_) => 64,
+            Inner::OneTarget(_) => 1,
+        }
     }
 
     /// Observations fed so far (kept across plan changes with [`Scorer::rekey`]).
     pub fn observations(&self) -> u64 {
-        self.inner.observations()
+        with_core!(&self.inner, s => s.observations())
     }
 
     fn view(&self, score: f32, verdict: Verdict, change: Option<VerdictChange>) -> Assessment {
         let mut reasons = Vec::new();
         if score > 0.0 || change.is_some() {
             // A detector with weight 0 is still reported by the core; it is not a reason.
-            for r in self.inner.reasons().iter().filter(|r| r.weighted > 0.0) {
+            let core_reasons = with_core!(&self.inner, s => s.reasons());
+            for r in core_reasons.iter().filter(|r| r.weighted > 0.0) {
                 let server = r
                     .server
                     .and_then(|k| self.server_names.get(k as usize).cloned());
