@@ -13,7 +13,7 @@
 //! it is tested without sockets or clocks.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use dnswarden_core::wire::Rcode;
 use tokio::time::Instant;
@@ -43,6 +43,8 @@ pub enum Class {
     Integrity = 7,
     /// No answer (timeout, network error).
     Lost = 8,
+    /// A good answer, but far slower than the pair's usual (see [`Confirm::note_answer`]).
+    Slow = 9,
 }
 
 impl Class {
@@ -56,6 +58,7 @@ impl Class {
             6 => Class::Drift,
             7 => Class::Integrity,
             8 => Class::Lost,
+            9 => Class::Slow,
             _ => Class::Unknown,
         }
     }
@@ -89,26 +92,83 @@ pub fn classify(res: &ProbeResult, drift: bool) -> Class {
     }
 }
 
-/// Per pair: the class of its last probe; per server: when it may start a burst.
+/// Good answers a pair needs before its RTT baseline can call an answer slow.
+const RTT_WARM: u8 = 8;
+/// An answer is slow when it takes longer than `RTT_SLOW_FACTOR` times the pair's
+/// usual RTT plus `RTT_SLOW_MARGIN_US`: the +tens of milliseconds of a sick server,
+/// not the few milliseconds of scheduling jitter on a busy machine.
+const RTT_SLOW_FACTOR: u32 = 4;
+const RTT_SLOW_MARGIN_US: u32 = 10_000;
+
+/// Per pair: the class of its last probe and its usual RTT; per server: when it may
+/// start a burst.
 #[derive(Debug)]
 pub struct Confirm {
     settings: ConfirmSettings,
     targets: usize,
     last: Vec<AtomicU8>,
+    /// Per pair: moving average (1/8) of good answers' RTT, microseconds.
+    rtt_us: Vec<AtomicU32>,
+    /// Per pair: good answers in that average, up to [`RTT_WARM`].
+    rtt_seen: Vec<AtomicU8>,
     next_burst: Vec<Mutex<Option<Instant>>>,
 }
 
 impl Confirm {
     /// State for `servers × targets` pairs.
     pub fn new(settings: ConfirmSettings, servers: usize, targets: usize) -> Confirm {
+        let pairs = servers.saturating_mul(targets);
         Confirm {
             settings,
             targets,
-            last: (0..servers.saturating_mul(targets))
+            last: (0..pairs)
                 .map(|_| AtomicU8::new(Class::Unknown as u8))
                 .collect(),
+            rtt_us: (0..pairs).map(|_| AtomicU32::new(0)).collect(),
+            rtt_seen: (0..pairs).map(|_| AtomicU8::new(0)).collect(),
             next_burst: (0..servers).map(|_| Mutex::new(None)).collect(),
         }
+    }
+
+    fn pair(&self, server: usize, target: usize) -> Option<usize> {
+        server
+            .checked_mul(self.targets)
+            .and_then(|b| b.checked_add(target))
+            .filter(|&i| target < self.targets && i < self.last.len())
+    }
+
+    /// [`Confirm::note`] for a probe that took `rtt_us`: a good answer far slower than
+    /// the pair's usual (once it has [`RTT_WARM`] good answers) is [`Class::Slow`], so
+    /// the first slow answer of a delay fault starts a burst that gives the core's RTT
+    /// spike rule its samples at once. Only good answers that are not slow update the
+    /// pair's usual RTT, so a lasting delay stays slow until it ends.
+    pub fn note_answer(&self, server: usize, target: usize, class: Class, rtt_us: u32) -> bool {
+        let class = match (class, self.pair(server, target)) {
+            (Class::Good, Some(i)) => self.judge_rtt(i, rtt_us),
+            (c, _) => c,
+        };
+        self.note(server, target, class)
+    }
+
+    fn judge_rtt(&self, i: usize, rtt_us: u32) -> Class {
+        let (Some(avg), Some(seen)) = (self.rtt_us.get(i), self.rtt_seen.get(i)) else {
+            return Class::Good;
+        };
+        let (usual, n) = (avg.load(Ordering::Relaxed), seen.load(Ordering::Relaxed));
+        let limit = usual
+            .saturating_mul(RTT_SLOW_FACTOR)
+            .saturating_add(RTT_SLOW_MARGIN_US);
+        if n >= RTT_WARM && rtt_us > limit {
+            return Class::Slow;
+        }
+        let next = if n == 0 {
+            rtt_us
+        } else {
+            usual - usual / 8 + rtt_us / 8
+        };
+        avg.store(next, Ordering::Relaxed);
+        seen.store(n.saturating_add(1).min(RTT_WARM), Ordering::Relaxed);
+        Class::Good
     }
 
     /// The settings.
@@ -119,12 +179,7 @@ impl Confirm {
     /// Records the class of a pair's latest probe; `true` when it is suspicious and
     /// differs from the pair's previous one (news worth confirming).
     pub fn note(&self, server: usize, target: usize, class: Class) -> bool {
-        let Some(slot) = server
-            .checked_mul(self.targets)
-            .and_then(|b| b.checked_add(target))
-            .filter(|_| target < self.targets)
-            .and_then(|i| self.last.get(i))
-        else {
+        let Some(slot) = self.pair(server, target).and_then(|i| self.last.get(i)) else {
             return false;
         };
         let prev = Class::from_u8(slot.swap(class as u8, Ordering::Relaxed));
@@ -227,6 +282,30 @@ mod tests {
         // Out of range keys are ignored.
         assert!(!c.note(0, 3, Class::Servfail));
         assert!(!c.note(2, 0, Class::Servfail));
+    }
+
+    #[test]
+    fn a_good_answer_far_slower_than_usual_is_news_once() {
+        let c = Confirm::new(ConfirmSettings::DEFAULT, 1, 2);
+        // Cold: even a slow answer is just good (no baseline to judge it against).
+        assert!(!c.note_answer(0, 0, Class::Good, 40_000));
+        for _ in 0..RTT_WARM {
+            assert!(!c.note_answer(0, 1, Class::Good, 300));
+        }
+        // Jitter of a few milliseconds on a busy machine is not slow.
+        assert!(!c.note_answer(0, 1, Class::Good, 8_000));
+        // +30 ms is; the delay lasting is not news again, and does not become usual.
+        assert!(c.note_answer(0, 1, Class::Good, 30_500));
+        for _ in 0..50 {
+            assert!(!c.note_answer(0, 1, Class::Good, 30_500));
+        }
+        // Back to normal, then slow again: news again.
+        assert!(!c.note_answer(0, 1, Class::Good, 300));
+        assert!(c.note_answer(0, 1, Class::Good, 30_500));
+        // Other classes keep their own meaning.
+        assert!(c.note_answer(0, 1, Class::Servfail, 300));
+        assert!(!c.note_answer(0, 1, Class::Lost, 100_000));
+        assert!(!c.note_answer(3, 0, Class::Good, 30_500));
     }
 
     #[test]

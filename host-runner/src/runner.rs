@@ -978,6 +978,8 @@ struct Scored {
     failed: bool,
     /// The result's class, for the suspicion cadence.
     class: Class,
+    /// The probe's RTT in microseconds (for the cadence's slow-answer check).
+    rtt_us: u32,
 }
 
 /// One (server, target) pair's schedule. Suspicious answers (see [`Confirm::note`])
@@ -995,19 +997,20 @@ async fn pair_loop(
     while bursts.join_next().await.is_some() {}
 }
 
-/// Starts a confirmation burst for server `si` if `class` is news for the pair and the
-/// server may burst now.
+/// Starts a confirmation burst for server `si` if the probe's answer is news for the
+/// pair (see [`Confirm::note_answer`]) and the server may burst now.
 fn maybe_confirm(
     shared: &Arc<Shared>,
     confirm: &Arc<Confirm>,
     si: usize,
     ti: usize,
-    class: Class,
+    scored: &Scored,
     stop: &watch::Receiver<bool>,
     bursts: &mut JoinSet<()>,
 ) {
     while bursts.try_join_next().is_some() {}
-    if confirm.note(si, ti, class) && confirm.claim(si, Instant::now()) {
+    if confirm.note_answer(si, ti, scored.class, scored.rtt_us) && confirm.claim(si, Instant::now())
+    {
         bursts.spawn(confirm_burst(
             shared.clone(),
             confirm.clone(),
@@ -1071,7 +1074,7 @@ async fn pair_schedule(
         };
         let Ok(_permit) = permit else { break };
         let scored = probe_and_score(shared, si, ti, ProbeKind::Scheduled).await;
-        maybe_confirm(shared, confirm, si, ti, scored.class, stop, bursts);
+        maybe_confirm(shared, confirm, si, ti, &scored, stop, bursts);
         let mut failed = scored.failed;
         if first {
             first = false;
@@ -1100,7 +1103,7 @@ async fn pair_schedule(
                 })
                 .inc();
             let scored = probe_and_score(shared, si, ti, ProbeKind::Retry).await;
-            maybe_confirm(shared, confirm, si, ti, scored.class, stop, bursts);
+            maybe_confirm(shared, confirm, si, ti, &scored, stop, bursts);
             failed = scored.failed;
             attempt += 1;
         }
@@ -1183,7 +1186,7 @@ async fn confirm_burst(
                 let scored = probe_and_score(&shared, si, ti, ProbeKind::Confirm).await;
                 // Keeps the pair's class current, so its next scheduled probe is not
                 // news again; this burst (and its cool-down) covers the server.
-                confirm.note(si, ti, scored.class);
+                confirm.note_answer(si, ti, scored.class, scored.rtt_us);
             });
         }
     }
@@ -1208,6 +1211,7 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, kind: ProbeKind)
         return Scored {
             failed: false,
             class: Class::Unknown,
+            rtt_us: 0,
         };
     };
     let spec = ProbeSpec {
@@ -1288,6 +1292,7 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, kind: ProbeKind)
             res.outcome,
             Outcome::Timeout | Outcome::NetworkError(_) | Outcome::Mismatch | Outcome::Malformed
         );
+    let rtt_us = u32::try_from(res.rtt.as_micros()).unwrap_or(u32::MAX);
     if shared.events.receiver_count() > 0 {
         let _ = shared.events.send(Event::Probe(Box::new(ProbeEvent {
             server: server.name.clone(),
@@ -1300,7 +1305,11 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, kind: ProbeKind)
             confirm: kind == ProbeKind::Confirm,
         })));
     }
-    Scored { failed, class }
+    Scored {
+        failed,
+        class,
+        rtt_us,
+    }
 }
 
 fn micros(shared: &Shared, at: Instant) -> u64 {
