@@ -138,10 +138,10 @@ impl Confirm {
     }
 
     /// [`Confirm::note`] for a probe that took `rtt_us`: a good answer far slower than
-    /// the pair's usual (once it has [`RTT_WARM`] good answers) is [`Class::Slow`], so
-    /// the first slow answer of a delay fault starts a burst that gives the core's RTT
-    /// spike rule its samples at once. Only good answers that are not slow update the
-    /// pair's usual RTT, so a lasting delay stays slow until it ends.
+    /// the pair's usual (4x its moving average + 10 ms, once it has 8 good answers) is
+    /// [`Class::Slow`], so the first slow answer of a delay fault starts a burst that
+    /// gives the core's RTT spike rule its samples at once. Only good answers that are
+    /// not slow update the pair's usual RTT, so a lasting delay stays slow until it ends.
     pub fn note_answer(&self, server: usize, target: usize, class: Class, rtt_us: u32) -> bool {
         let class = match (class, self.pair(server, target)) {
             (Class::Good, Some(i)) => self.judge_rtt(i, rtt_us),
