@@ -206,21 +206,30 @@ fn selector_matches(sel: Option<&String>, obj: &Value) -> bool {
     })
 }
 
+/// An object as the API serves it (with `apiVersion` and `kind`) and its storage key
+/// (resource, namespace, name).
+fn typed<K: serde::Serialize + k8s_openapi::Resource>(
+    obj: &K,
+) -> (Value, (String, String, String)) {
+    let mut v = serde_json::to_value(obj).unwrap();
+    v["apiVersion"] = json!(K::API_VERSION);
+    v["kind"] = json!(K::KIND);
+    let key = resource_key(&v);
+    let ns = v["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let name = v["metadata"]["name"].as_str().unwrap().to_string();
+    (v, (key, ns, name))
+}
+
 impl FakeCluster {
     pub fn apply<K: serde::Serialize + k8s_openapi::Resource>(&self, obj: &K) {
-        let mut v = serde_json::to_value(obj).unwrap();
-        v["apiVersion"] = json!(K::API_VERSION);
-        v["kind"] = json!(K::KIND);
+        let (mut v, (key, ns, name)) = typed(obj);
         let mut st = self.state.lock().unwrap();
         st.rv += 1;
         let rv = st.rv;
         v["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let key = resource_key(&v);
-        let ns = v["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let name = v["metadata"]["name"].as_str().unwrap().to_string();
         let existed = st
             .objects
             .insert(
@@ -240,15 +249,7 @@ impl FakeCluster {
     }
 
     pub fn delete<K: serde::Serialize + k8s_openapi::Resource>(&self, obj: &K) {
-        let mut v = serde_json::to_value(obj).unwrap();
-        v["apiVersion"] = json!(K::API_VERSION);
-        v["kind"] = json!(K::KIND);
-        let key = resource_key(&v);
-        let ns = v["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let name = v["metadata"]["name"].as_str().unwrap().to_string();
+        let (mut v, (key, ns, name)) = typed(obj);
         let mut st = self.state.lock().unwrap();
         st.rv += 1;
         let rv = st.rv;
@@ -281,15 +282,7 @@ impl FakeCluster {
     /// Removes an object without a watch event (as if the event was lost to etcd
     /// compaction), then makes every older watch of that resource answer `410 Gone`, forcing a re-list.
     pub fn delete_silently_and_expire<K: serde::Serialize + k8s_openapi::Resource>(&self, obj: &K) {
-        let mut v = serde_json::to_value(obj).unwrap();
-        v["apiVersion"] = json!(K::API_VERSION);
-        v["kind"] = json!(K::KIND);
-        let key = resource_key(&v);
-        let ns = v["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let name = v["metadata"]["name"].as_str().unwrap().to_string();
+        let (_, (key, ns, name)) = typed(obj);
         let mut st = self.state.lock().unwrap();
         st.rv += 1;
         st.objects.remove(&(key.clone(), ns, name));
