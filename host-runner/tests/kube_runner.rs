@@ -162,6 +162,33 @@ fn add_coredns(cluster: &FakeCluster, slice_name: &str, pod: Pod, ready: bool, p
 }
 
 /// `run()` against the fake cluster, until [`stop`].
+/// Two CoreDNS "pods" behind a fake API, each a loopback DNS server: coredns-a healthy
+/// (also behind the kube-dns Service), coredns-b answering SERVFAIL and Ready as
+/// `b_ready` says. The servers run as long as the returned handles live.
+async fn healthy_and_servfailing_pods(b_ready: bool) -> (DemoServer, DemoServer, FakeCluster) {
+    let ok = DemoServer::start().await.unwrap();
+    let bad = DemoServer::start().await.unwrap();
+    bad.set_fault(Fault::Servfail);
+    let cluster = FakeCluster::default();
+    let (ok_port, bad_port) = (ok.addr().port(), bad.addr().port());
+    cluster.apply(&kube_dns(ok_port));
+    add_coredns(
+        &cluster,
+        "kube-dns-1",
+        coredns_pod_ready("coredns-a", true),
+        true,
+        ok_port,
+    );
+    add_coredns(
+        &cluster,
+        "kube-dns-2",
+        coredns_pod_ready("coredns-b", b_ready),
+        b_ready,
+        bad_port,
+    );
+    (ok, bad, cluster)
+}
+
 struct Running {
     http: SocketAddr,
     events: tokio::sync::broadcast::Receiver<Event>,
@@ -309,26 +336,8 @@ async fn wait_events(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_joining_and_leaving_keep_the_other_pods_verdicts_and_history() {
-    let ok = DemoServer::start().await.unwrap();
-    let bad = DemoServer::start().await.unwrap();
-    bad.set_fault(Fault::Servfail);
-    let cluster = FakeCluster::default();
-    let (ok_port, bad_port) = (ok.addr().port(), bad.addr().port());
-    cluster.apply(&kube_dns(ok_port));
-    add_coredns(
-        &cluster,
-        "kube-dns-1",
-        coredns_pod_ready("coredns-a", true),
-        true,
-        ok_port,
-    );
-    add_coredns(
-        &cluster,
-        "kube-dns-2",
-        coredns_pod_ready("coredns-b", true),
-        true,
-        bad_port,
-    );
+    let (ok, _bad, cluster) = healthy_and_servfailing_pods(true).await;
+    let ok_port = ok.addr().port();
     let mut r = start(&cluster, DRY_RUN).await;
 
     // coredns-b answers SERVFAIL: critical.
@@ -482,26 +491,7 @@ async fn wait_requests(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_evicts_exactly_the_sick_pod_in_enforce_mode() {
     captured_logs();
-    let ok = DemoServer::start().await.unwrap();
-    let bad = DemoServer::start().await.unwrap();
-    bad.set_fault(Fault::Servfail);
-    let cluster = FakeCluster::default();
-    let (ok_port, bad_port) = (ok.addr().port(), bad.addr().port());
-    cluster.apply(&kube_dns(ok_port));
-    add_coredns(
-        &cluster,
-        "kube-dns-1",
-        coredns_pod_ready("coredns-a", true),
-        true,
-        ok_port,
-    );
-    add_coredns(
-        &cluster,
-        "kube-dns-2",
-        coredns_pod_ready("coredns-b", false),
-        false,
-        bad_port,
-    );
+    let (_ok, _bad, cluster) = healthy_and_servfailing_pods(false).await;
     let yaml = "listen: 127.0.0.1:0\n\
                 probe: {interval_ms: 50, timeout_ms: 500}\n\
                 kube: {cluster_domain: cluster.local, drift_grace_s: 0}\n\
