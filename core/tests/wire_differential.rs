@@ -266,3 +266,49 @@ proptest! {
         prop_assert_eq!(ours(body).unwrap(), theirs);
     }
 }
+
+/// Owner names that are pointers to every label start of a long question name (past the
+/// 64 octets whose label starts are remembered, too), alone and after a label of their
+/// own, read the same as hickory's.
+#[test]
+fn pointers_to_every_suffix_of_a_long_question_read_the_same_as_hickory() {
+    let labels: Vec<String> = (0..9).map(|i| format!("label-{i}-abcde")).collect();
+    let mut bytes = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
+    let mut starts = Vec::new();
+    for l in &labels {
+        starts.push(bytes.len());
+        bytes.push(l.len() as u8);
+        bytes.extend_from_slice(l.as_bytes());
+    }
+    assert!(
+        *starts.last().unwrap() > 64 + 12,
+        "the name must reach past 64 octets"
+    );
+    bytes.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut answers = 0u16;
+    for (i, &at) in starts.iter().enumerate() {
+        for prefix in [&b""[..], b"\x03www"] {
+            bytes.extend_from_slice(prefix);
+            bytes.extend_from_slice(&[0xC0 | (at >> 8) as u8, at as u8]);
+            // TYPE A, CLASS IN, TTL, RDLENGTH 4, an address.
+            bytes.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, i as u8]);
+            answers += 1;
+        }
+    }
+    bytes[6..8].copy_from_slice(&answers.to_be_bytes());
+    let theirs = hickory(&bytes).expect("hickory reads the message");
+    assert_eq!(ours(&bytes).unwrap(), theirs);
+    let msg = dnswarden_core::wire::Message::parse(&bytes).unwrap();
+    for (i, r) in msg.answers().enumerate() {
+        let r = r.unwrap();
+        let suffix = labels[i / 2..].join(".");
+        let want = if i % 2 == 0 {
+            suffix
+        } else {
+            format!("www.{suffix}")
+        };
+        assert!(r.name().eq_str(&want), "{i}: {} != {want}", r.name());
+        assert_eq!(r.name().label_count(), want.split('.').count(), "{i}");
+        assert_eq!(r.name().wire_len(), want.len() + 2, "{i}");
+    }
+}

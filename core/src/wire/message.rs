@@ -1,6 +1,6 @@
 //! The message view: header, questions and records over a borrowed `&[u8]`.
 
-use super::name::NameCache;
+use super::name::NameMemo;
 use super::{Class, Error, Name, Opcode, Opt, RData, Rcode, Rtype, Section};
 
 /// Length of the fixed header (RFC 1035 §4.1.1).
@@ -162,7 +162,7 @@ impl<'a> Message<'a> {
             pos: HEADER_LEN,
             left: h.qdcount(),
             record_counts: [h.ancount(), h.nscount(), h.arcount()],
-            cache: NameCache::default(),
+            memo: NameMemo::default(),
         }
     }
 
@@ -251,7 +251,7 @@ pub struct Questions<'a> {
     pos: usize,
     left: u16,
     record_counts: [u16; 3],
-    cache: NameCache,
+    memo: NameMemo,
 }
 
 impl<'a> Iterator for Questions<'a> {
@@ -293,7 +293,7 @@ impl<'a> Questions<'a> {
 
     #[inline]
     fn read(&mut self) -> Result<Question<'a>, Error> {
-        let (name, at) = Name::read(self.msg, self.pos, &mut self.cache)?;
+        let (name, at) = Name::read_question(self.msg, self.pos, &mut self.memo)?;
         let (Some(qtype), Some(qclass)) = (be16(self.msg, at), be16(self.msg, at + 2)) else {
             return Err(Error::Truncated);
         };
@@ -416,7 +416,7 @@ impl<'a> Records<'a> {
     fn read(&mut self) -> Result<Record<'a>, Error> {
         let q = &mut self.questions;
         let msg = q.msg;
-        let (name, at) = Name::read(msg, q.pos, &mut q.cache)?;
+        let (name, at) = Name::read(msg, q.pos, &q.memo)?;
         // TYPE, CLASS, TTL, RDLENGTH: one bounds check for the 10 fixed octets.
         let Some(&[t0, t1, c0, c1, l0, l1, l2, l3, r0, r1]) =
             msg.get(at..).and_then(|rest| rest.first_chunk::<10>())

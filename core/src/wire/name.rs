@@ -20,79 +20,56 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// adversarial messages. Real compressors need one or two hops.
 pub const MAX_POINTER_HOPS: u8 = 16;
 
-/// What is known about a validated name that starts at some offset of a message.
-#[derive(Clone, Copy, Debug, Default)]
+/// What is known about a validated name suffix: enough to build a [`Name`] that ends
+/// with it without walking it again.
+#[derive(Clone, Copy, Debug)]
 struct Known {
-    /// Offset of the first octet.
+    /// Uncompressed length including the root label.
+    len: u8,
+    labels: u8,
+}
+
+/// Where the labels of the first uncompressed question name start.
+///
+/// Compression pointers point at the start of a name read earlier *or at any label
+/// inside it* (the suffix `cluster.local` of the question name, say), and in a response
+/// nearly all of them land in the question name: every owner `c0 0c`, and the suffixes
+/// of NS, CNAME, SOA and SRV names. Each label start walked while validating an
+/// uncompressed name is the start of a valid suffix whose length and label count follow
+/// from the name's, so one bit per label start (set during the walk: one `or`) is all
+/// there is to remember; a pointer landing on a set bit is resolved in O(1). 16 octets,
+/// no allocation.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct NameMemo {
+    /// Offset of the name's first octet.
     start: u16,
     /// Uncompressed length including the root label.
     len: u8,
     labels: u8,
-    hops: u8,
+    /// Bit `i` set: a label starts at `start + i` (for `i < 64`). 0: nothing remembered.
+    starts: u64,
 }
 
-/// A small memory of name suffixes already validated in one message, keyed by offset.
-///
-/// Compression pointers point at the start of a name read earlier *or at any label
-/// inside it* (the suffix `cluster.local` of the question name, say). Every label start
-/// walked while validating a name is the start of a valid suffix, so each is remembered
-/// with the suffix's length, label count and pointer hops. A pointer landing on a
-/// remembered offset is then resolved in O(1) instead of walking the suffix again.
-///
-/// Direct-mapped by offset, first come first kept: the question's suffixes, where most
-/// pointers land, are never evicted by later names. Each slot is one `u32` (the offset's
-/// high bits, length, labels, hops; 0 = empty), so the cache is 64 octets, cheap to
-/// clear per message and to move with its iterator. No allocation.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct NameCache {
-    slots: [u32; CACHE_SLOTS],
-}
-
-impl Default for NameCache {
+impl NameMemo {
+    /// The suffix starting at `target`, if it is a remembered label start.
     #[inline]
-    fn default() -> Self {
-        NameCache {
-            slots: [0; CACHE_SLOTS],
+    fn get(&self, target: usize) -> Option<Known> {
+        let off = target.wrapping_sub(usize::from(self.start));
+        if off >= 64 || (self.starts >> off) & 1 == 0 {
+            return None;
         }
-    }
-}
-
-const CACHE_SLOTS: usize = 16;
-/// Label starts remembered per name read (the first ones; the rest are just walked).
-const MEMO_LABELS: usize = 6;
-
-// Slot layout: offset / CACHE_SLOTS (10 bits: pointers reach offsets < 0x4000), length
-// (8 bits, never 0 for a name), labels (7 bits: at most 127), hops (5 bits: at most 16).
-const LEN_SHIFT: u32 = 10;
-const LABELS_SHIFT: u32 = LEN_SHIFT + 8;
-const HOPS_SHIFT: u32 = LABELS_SHIFT + 7;
-
-impl NameCache {
-    #[inline]
-    fn get(&self, start: usize) -> Option<Known> {
-        let slot = *self.slots.get(start % CACHE_SLOTS)?;
-        let key = (start / CACHE_SLOTS) as u32;
-        (slot & ((1 << LEN_SHIFT) - 1) == key && slot >> LEN_SHIFT != 0).then_some(Known {
-            start: start as u16,
-            len: (slot >> LEN_SHIFT) as u8,
-            labels: ((slot >> LABELS_SHIFT) & 0x7F) as u8,
-            hops: (slot >> HOPS_SHIFT) as u8,
+        // Labels before the suffix: the set bits below it (0 for the whole name, the
+        // usual `c0 0c`, without counting).
+        let before = if off == 0 {
+            0
+        } else {
+            (self.starts & ((1u64 << off) - 1)).count_ones() as u8
+        };
+        Some(Known {
+            // off < len: the bit of a label start inside the name.
+            len: self.len.wrapping_sub(off as u8),
+            labels: self.labels.wrapping_sub(before),
         })
-    }
-
-    #[inline]
-    fn put(&mut self, known: Known) {
-        let start = usize::from(known.start);
-        // The callers pass label starts a pointer can reach (< 0x4000) of validated names
-        // (at most 127 labels and 16 hops), so every field fits its bits.
-        if let Some(slot) = self.slots.get_mut(start % CACHE_SLOTS)
-            && *slot == 0
-        {
-            *slot = (start / CACHE_SLOTS) as u32
-                | u32::from(known.len) << LEN_SHIFT
-                | u32::from(known.labels) << LABELS_SHIFT
-                | u32::from(known.hops) << HOPS_SHIFT;
-        }
     }
 }
 
@@ -112,21 +89,21 @@ pub struct Name<'a> {
 
 impl<'a> Name<'a> {
     /// Reads and validates the name that starts at `start`, returning it and the offset of
-    /// the first octet after it in place (after the first pointer, if any).
+    /// the first octet after it in place (after the first pointer, if any). Pointers that
+    /// land on a label start remembered in `memo` are resolved without walking further.
     #[inline]
     pub(crate) fn read(
         msg: &'a [u8],
         start: usize,
-        cache: &mut NameCache,
+        memo: &NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
-        // Fast path: a name that is just a pointer to a suffix validated before (an owner
-        // name `c0 0c`, typically) is resolved from the cache without the general walk.
+        // Fast path: a name that is just a pointer to a remembered suffix (an owner name
+        // `c0 0c`, typically) is resolved without the general walk.
         if let Some(&[hi, lo]) = msg.get(start..).and_then(|r| r.first_chunk::<2>())
             && hi & 0xC0 == 0xC0
             && let target = usize::from(hi & 0x3F) << 8 | usize::from(lo)
             && target < start
-            && let Some(k) = cache.get(target)
-            && k.hops < MAX_POINTER_HOPS
+            && let Some(k) = memo.get(target)
         {
             let start16 = u16::try_from(start).map_err(|_| Error::MessageTooLong)?;
             let name = Name {
@@ -137,99 +114,99 @@ impl<'a> Name<'a> {
             };
             return Ok((name, start + 2));
         }
-        Self::read_slow::<MEMO_LABELS>(msg, start, Some(cache))
+        let (name, end, _) = Self::walk(msg, start, memo)?;
+        Ok((name, end))
     }
 
-    /// The general walk. With a cache, pointers landing on a remembered suffix stop the
-    /// walk, and the first `MEMO` label starts walked are remembered; without one (names
-    /// in rdata), nothing is looked up or remembered.
-    fn read_slow<const MEMO: usize>(
+    /// Reads a question name like [`read`](Self::read) and, when `memo` is still empty
+    /// and the name is not compressed, remembers where its labels start.
+    #[inline]
+    pub(crate) fn read_question(
         msg: &'a [u8],
         start: usize,
-        mut cache: Option<&mut NameCache>,
+        memo: &mut NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
+        let (name, end, starts) = Self::walk(msg, start, memo)?;
+        if memo.starts == 0 {
+            // `starts` is 0 for a compressed name (its suffix is not contiguous).
+            *memo = NameMemo {
+                start: name.start,
+                len: name.len,
+                labels: name.labels,
+                starts,
+            };
+        }
+        Ok((name, end))
+    }
+
+    /// The general walk: validates every label and pointer. Returns the name, the offset
+    /// after it in place and, for a name without pointers, a bit per label start (bit `i`:
+    /// offset `start + i`, for `i < 64`); 0 otherwise.
+    fn walk(msg: &'a [u8], start: usize, memo: &NameMemo) -> Result<(Name<'a>, usize, u64), Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
         let mut run_start = start;
         let mut len: usize = 0; // octets of the labels so far, length octets included
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
+        let mut starts: u64 = 0;
         let mut end: Option<usize> = None;
-        // (offset, octets before, labels before, hops before) of the first label starts.
-        let mut memo = [(0u16, 0u8, 0u8, 0u8); MEMO];
-        let mut memo_len = 0;
-        let (total, labels, hops) = loop {
+        let (total, labels) = loop {
             let Some(&b) = msg.get(pos) else {
                 return Err(Error::Truncated);
             };
-            match b & 0xC0 {
-                0x00 if b == 0 => break (len + 1, labels, hops),
-                0x00 => {
-                    // Remember where this suffix starts (its length, labels and
-                    // hops are filled in once the whole name is known).
-                    if pos != 0
-                        && pos <= 0x3FFF
-                        && let Some(m) = memo.get_mut(memo_len)
-                    {
-                        *m = (pos as u16, len as u8, labels, hops);
-                        memo_len += 1;
-                    }
-                    len += 1 + usize::from(b);
-                    if len + 1 > MAX_NAME_LEN {
-                        return Err(Error::NameTooLong);
-                    }
-                    labels += 1;
-                    pos += 1 + usize::from(b);
-                }
-                0xC0 => {
-                    let Some(&lo) = msg.get(pos + 1) else {
-                        return Err(Error::Truncated);
-                    };
-                    if end.is_none() {
-                        end = Some(pos + 2);
-                    }
-                    let target = usize::from(b & 0x3F) << 8 | usize::from(lo);
-                    // RFC 1035 §4.1.4: a pointer refers to a *prior* occurrence of a name.
-                    if target >= run_start {
-                        return Err(Error::PointerNotBackwards);
-                    }
-                    hops += 1;
-                    if hops > MAX_POINTER_HOPS {
-                        return Err(Error::TooManyPointers);
-                    }
-                    if let Some(k) = cache.as_deref().and_then(|c| c.get(target)) {
-                        let total = len + usize::from(k.len);
-                        if total > MAX_NAME_LEN {
-                            return Err(Error::NameTooLong);
-                        }
-                        let hops = hops.saturating_add(k.hops);
-                        if hops > MAX_POINTER_HOPS {
-                            return Err(Error::TooManyPointers);
-                        }
-                        break (total, labels.saturating_add(k.labels), hops);
-                    }
-                    run_start = target;
-                    pos = target;
-                }
-                // 0b01 (extended label types, RFC 6891 §5) and 0b10 are reserved.
-                _ => return Err(Error::ReservedLabelType),
+            if b == 0 {
+                break (len + 1, labels);
             }
+            if b < 0x40 {
+                let off = pos.wrapping_sub(start);
+                if off < 64 {
+                    starts |= 1 << off;
+                }
+                len += 1 + usize::from(b);
+                if len >= MAX_NAME_LEN {
+                    return Err(Error::NameTooLong);
+                }
+                labels += 1;
+                pos += 1 + usize::from(b);
+                continue;
+            }
+            // 0b01 (extended label types, RFC 6891 §5) and 0b10 are reserved.
+            if b < 0xC0 {
+                return Err(Error::ReservedLabelType);
+            }
+            let Some(&lo) = msg.get(pos + 1) else {
+                return Err(Error::Truncated);
+            };
+            if end.is_none() {
+                end = Some(pos + 2);
+            }
+            let target = usize::from(b & 0x3F) << 8 | usize::from(lo);
+            // RFC 1035 §4.1.4: a pointer refers to a *prior* occurrence of a name.
+            if target >= run_start {
+                return Err(Error::PointerNotBackwards);
+            }
+            hops += 1;
+            if hops > MAX_POINTER_HOPS {
+                return Err(Error::TooManyPointers);
+            }
+            if let Some(k) = memo.get(target) {
+                let total = len + usize::from(k.len);
+                if total > MAX_NAME_LEN {
+                    return Err(Error::NameTooLong);
+                }
+                break (total, labels.saturating_add(k.labels));
+            }
+            run_start = target;
+            pos = target;
         };
         let end = end.unwrap_or(pos + 1);
+        if hops != 0 {
+            starts = 0;
+        }
         // Both fit: start < msg.len() <= 65535 and total <= 255 were checked above.
         let start16 = u16::try_from(start).map_err(|_| Error::MessageTooLong)?;
         let len8 = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
-        for &(at, len_before, labels_before, hops_before) in memo.iter().take(memo_len) {
-            let Some(cache) = cache.as_deref_mut() else {
-                break;
-            };
-            cache.put(Known {
-                start: at,
-                len: len8 - len_before,
-                labels: labels - labels_before,
-                hops: hops - hops_before,
-            });
-        }
         Ok((
             Name {
                 msg,
@@ -238,6 +215,7 @@ impl<'a> Name<'a> {
                 labels,
             },
             end,
+            starts,
         ))
     }
 
@@ -247,9 +225,10 @@ impl<'a> Name<'a> {
         self.msg
     }
 
-    /// Reads a name without a cache (used for names inside rdata).
+    /// Reads a name with nothing remembered (used for names inside rdata).
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        Name::read_slow::<0>(msg, start, None)
+        let (name, end, _) = Self::walk(msg, start, &NameMemo::default())?;
+        Ok((name, end))
     }
 
     /// The labels from the leftmost to the last before the root, each without its length
