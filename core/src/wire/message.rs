@@ -376,7 +376,7 @@ pub struct Records<'a> {
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, Error>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         while self.questions.left > 0 {
             if let Err(e) = self.questions.next()? {
@@ -412,7 +412,7 @@ impl<'a> Records<'a> {
         self.section = usize::MAX;
     }
 
-    #[inline]
+    #[inline(always)]
     fn read(&mut self) -> Result<Record<'a>, Error> {
         let q = &mut self.questions;
         let msg = q.msg;
