@@ -6,7 +6,12 @@
 #      crate) in its own target dir, so it never waits on another build's lock;
 #   2. wasm-opt -Oz --converge when installed: a further ~20 %. First choice binaryen 132
 #      from npm in <workspace>/target/binaryen (install-tools.sh puts it there; ~3.5 KiB
-#      smaller output than Debian's binaryen 108), else `wasm-opt` on PATH.
+#      smaller output than Debian's binaryen 108), else `wasm-opt` on PATH;
+#   3. export pruning: `wasm-metadce` (beside that wasm-opt, else on PATH) keeps every
+#      export except the callbacks the filter never triggers (PRUNED below: it makes no
+#      HTTP or gRPC calls and registers no queue or foreign function, so the host never
+#      calls them; Envoy does not require them), then `wasm-opt -Oz --converge` again:
+#      ~6.8 KiB. Skipped with a note when wasm-metadce/wasm-dis are missing.
 #
 # The result must stay within the 128 KiB budget (checked by the host tests).
 #
@@ -32,16 +37,48 @@ if [ -z "${WASM_OPT:-}" ] && [ -x "$npm_opt" ] && command -v node >/dev/null 2>&
     WASM_OPT=$npm_opt
 fi
 opt="${WASM_OPT:-$(command -v wasm-opt || true)}"
+
+# Callbacks the filter never triggers (no HTTP/gRPC calls, no queues, no foreign functions).
+PRUNED="proxy_on_grpc_close proxy_on_grpc_receive proxy_on_grpc_receive_initial_metadata \
+proxy_on_grpc_receive_trailing_metadata proxy_on_http_call_response proxy_on_foreign_function \
+proxy_on_queue_ready"
+
+# prune DIR FILE: drops the PRUNED exports of FILE and what only they reach, with
+# DIR/wasm-metadce (else wasm-metadce on PATH), then re-optimises FILE in place.
+prune() {
+    local dir=$1 file=$2 metadce dis exports e sep=""
+    metadce="$dir/wasm-metadce"; dis="$dir/wasm-dis"
+    [ -x "$metadce" ] || metadce=$(command -v wasm-metadce || true)
+    [ -x "$dis" ] || dis=$(command -v wasm-dis || true)
+    if [ -z "$metadce" ] || [ -z "$dis" ]; then
+        echo "build-wasm: wasm-metadce/wasm-dis not found: exports not pruned (~6.8 KiB larger)" >&2
+        return 0
+    fi
+    exports=$("$dis" "$file" | sed -n 's/^ *(export "\([^"]*\)".*/\1/p')
+    {
+        echo "["
+        for e in $exports; do
+            case " $PRUNED " in *" $e "*) continue ;; esac
+            printf '%s{"name": "export_%s", "export": "%s", "root": true}\n' "$sep" "$e" "$e"
+            sep=","
+        done
+        echo "]"
+    } >"$file.graph.json"
+    "$metadce" "${features[@]}" -f "$file.graph.json" "$file" -o "$file.dce" >/dev/null
+    "$opt" -Oz --converge "${features[@]}" "$file.dce" -o "$file"
+    rm -f "$file.dce" "$file.graph.json"
+}
 if [ -n "$opt" ] && [ "$opt" != none ]; then
     # The features rustc enables by default for wasm32 (bulk memory, sign extension,
     # saturating float-to-int, mutable globals, multi-value, reference types).
     # Redone when the module or the optimiser changed (a stamp names the optimiser used).
+    features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
+        --enable-mutable-globals --enable-multivalue --enable-reference-types)
     stamp="$out/dnswarden_wasm.opt.wasm.by"
     if [ ! -e "$out/dnswarden_wasm.opt.wasm" ] || [ "$wasm" -nt "$out/dnswarden_wasm.opt.wasm" ] ||
         [ "$(cat "$stamp" 2>/dev/null)" != "$opt" ]; then
-        "$opt" -Oz --converge --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-            --enable-mutable-globals --enable-multivalue --enable-reference-types \
-            "$wasm" -o "$out/dnswarden_wasm.opt.wasm.tmp"
+        "$opt" -Oz --converge "${features[@]}" "$wasm" -o "$out/dnswarden_wasm.opt.wasm.tmp"
+        prune "$(dirname "$opt")" "$out/dnswarden_wasm.opt.wasm.tmp"
         mv "$out/dnswarden_wasm.opt.wasm.tmp" "$out/dnswarden_wasm.opt.wasm"
         echo "$opt" >"$stamp"
     fi
