@@ -114,7 +114,7 @@ impl<'a> Name<'a> {
             };
             return Ok((name, start + 2));
         }
-        let (name, end, _) = Self::walk(msg, start, memo)?;
+        let (name, end, _) = Self::walk::<false>(msg, start, memo)?;
         Ok((name, end))
     }
 
@@ -126,7 +126,7 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
-        let (name, end, starts) = Self::walk(msg, start, memo)?;
+        let (name, end, starts) = Self::walk::<true>(msg, start, memo)?;
         if memo.starts == 0 {
             // `starts` is 0 for a compressed name (its suffix is not contiguous).
             *memo = NameMemo {
@@ -140,9 +140,13 @@ impl<'a> Name<'a> {
     }
 
     /// The general walk: validates every label and pointer. Returns the name, the offset
-    /// after it in place and, for a name without pointers, a bit per label start (bit `i`:
-    /// offset `start + i`, for `i < 64`); 0 otherwise.
-    fn walk(msg: &'a [u8], start: usize, memo: &NameMemo) -> Result<(Name<'a>, usize, u64), Error> {
+    /// after it in place and, with `STARTS` and for a name without pointers, a bit per
+    /// label start (bit `i`: offset `start + i`, for `i < 64`); 0 otherwise.
+    fn walk<const STARTS: bool>(
+        msg: &'a [u8],
+        start: usize,
+        memo: &NameMemo,
+    ) -> Result<(Name<'a>, usize, u64), Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
         let mut run_start = start;
@@ -160,7 +164,7 @@ impl<'a> Name<'a> {
             }
             if b < 0x40 {
                 let off = pos.wrapping_sub(start);
-                if off < 64 {
+                if STARTS && off < 64 {
                     starts |= 1 << off;
                 }
                 len += 1 + usize::from(b);
@@ -227,7 +231,7 @@ impl<'a> Name<'a> {
 
     /// Reads a name with nothing remembered (used for names inside rdata).
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        let (name, end, _) = Self::walk(msg, start, &NameMemo::default())?;
+        let (name, end, _) = Self::walk::<false>(msg, start, &NameMemo::default())?;
         Ok((name, end))
     }
 
