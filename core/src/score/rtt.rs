@@ -197,6 +197,19 @@ impl RttSketch {
         self.since_recompute = self.since_recompute.saturating_add(1);
     }
 
+    /// When the newest slice ends.
+    #[inline]
+    pub(crate) fn next_us(&self) -> u64 {
+        self.next_us
+    }
+
+    /// Warm and not due for a recomputation: a sample within the newest slice needs no
+    /// [`refresh`](Self::refresh) before it is judged.
+    #[inline]
+    pub(crate) fn fresh(&self) -> bool {
+        self.since_recompute < RECOMPUTE_EVERY && self.threshold_us != 0
+    }
+
     /// Whether [`refresh`](Self::refresh) has work to do: a cheap inline check, so the
     /// out-of-line recomputation is only called every `RECOMPUTE_EVERY` samples.
     #[inline]

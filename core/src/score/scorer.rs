@@ -128,8 +128,11 @@ struct Component {
 struct Counters {
     win: Window,
     /// Clean answers (NOERROR, no spike) not yet added to the newest bucket's total and
-    /// response counts: [`Counters::record`] only counts them, [`Counters::flush`] adds
-    /// them before anything else touches the window.
+    /// response counts nor to the three sequence numbers: [`Counters::record`] only
+    /// counts them, [`Counters::flush`] adds them before anything else touches the
+    /// window. A clean answer pushes a 0 into every history and ends a run of timeouts,
+    /// so readers add `pending` to the sequence numbers and treat `pending > 0` as "no
+    /// timeouts in a row".
     pending: u32,
     /// Items pushed so far into the per-observation, per-response and
     /// per-answered-exchange histories.
@@ -148,6 +151,10 @@ struct Counters {
     tcnew: Hist,
     consec_timeouts: u32,
 }
+
+/// Clean answers a view counts before it adds them to its window (a bound far above any
+/// real rate within one window bucket).
+const PENDING_MAX: u32 = u16::MAX as u32;
 
 /// The NXDOMAIN horizons (last 8, 16, 32 and 64 responses).
 const NX_SPANS: [u32; 4] = [8, 16, 32, 64];
@@ -205,13 +212,11 @@ impl Step {
     const TIMEOUT: u16 = 256;
     /// Ends a run of timeouts (an answer).
     const CLEAR_TIMEOUTS: u16 = 512;
-    /// The bits that write a 1 into a history.
-    const ONES: u16 = Step::NX | Step::SF | Step::SPIKE | Step::TCPF | Step::INTEG | Step::TCNEW;
 
-    /// A clean answer: NOERROR, not truncated, no spike.
+    /// A clean answer: NOERROR, not truncated, no spike (its RTT judged).
     const CLEAN: Step = Step {
         events: (1 << Ev::Total as u16) | (1 << Ev::Responses as u16),
-        bits: Step::RESPONSE | Step::CLEAR_TIMEOUTS,
+        bits: Step::RESPONSE | Step::CLEAR_TIMEOUTS | Step::ANSWERED,
     };
 
     #[inline(never)]
@@ -288,12 +293,17 @@ impl Counters {
         consec_timeouts: 0,
     };
 
-    /// Adds the pending clean answers to the newest bucket.
+    /// Adds the pending clean answers to the newest bucket and the sequence numbers.
     #[inline]
     fn flush(&mut self) {
         let n = self.pending;
         if n != 0 {
             self.pending = 0;
+            let n64 = u64::from(n);
+            self.seq_obs = self.seq_obs.wrapping_add(n64);
+            self.seq_resp = self.seq_resp.wrapping_add(n64);
+            self.seq_ans = self.seq_ans.wrapping_add(n64);
+            self.consec_timeouts = 0;
             self.win.add_n(Ev::Total, n);
             self.win.add_n(Ev::Responses, n);
         }
@@ -312,23 +322,29 @@ impl Counters {
         self.win.sum(Ev::Responses).wrapping_add(self.pending)
     }
 
+    /// `seq` plus the pending clean answers (each one item of every history).
+    #[inline]
+    fn at(&self, seq: u64) -> u64 {
+        seq.wrapping_add(u64::from(self.pending))
+    }
     fn nx_bits(&self) -> u64 {
-        self.nx.get(self.seq_resp)
+        self.nx.get(self.at(self.seq_resp))
     }
     fn sf_bits(&self) -> u64 {
-        self.sf.get(self.seq_resp)
+        self.sf.get(self.at(self.seq_resp))
     }
+    #[inline]
     fn rtt_bits(&self) -> u64 {
-        self.rtt.get(self.seq_ans)
+        self.rtt.get(self.at(self.seq_ans))
     }
     fn tcpf_bits(&self) -> u64 {
-        self.tcpf.get(self.seq_obs)
+        self.tcpf.get(self.at(self.seq_obs))
     }
     fn integ_bits(&self) -> u64 {
-        self.integ.get(self.seq_obs)
+        self.integ.get(self.at(self.seq_obs))
     }
     fn tcnew_bits(&self) -> u64 {
-        self.tcnew.get(self.seq_obs)
+        self.tcnew.get(self.at(self.seq_obs))
     }
 
     /// Whether every minimum-sample gate was already open before the last observation,
@@ -343,6 +359,21 @@ impl Counters {
     /// rate window dropped old buckets.
     #[inline]
     fn record(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+        if step.events == Step::CLEAN.events
+            && step.bits == Step::CLEAN.bits
+            && now < self.win.next_us()
+            && self.pending < PENDING_MAX
+        {
+            self.pending += 1;
+            return false;
+        }
+        self.record_slow(step, now, bucket_us)
+    }
+
+    /// [`Counters::record`] for everything but a clean answer within the newest bucket.
+    #[inline(never)]
+    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+        self.flush();
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
         self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
@@ -350,29 +381,12 @@ impl Counters {
         if step.bits & Step::CLEAR_TIMEOUTS != 0 {
             self.consec_timeouts = 0;
         }
-        if step.events == Step::CLEAN.events
-            && step.bits & Step::ONES == 0
-            && now < self.win.next_us()
-            && self.pending < u32::from(u16::MAX)
-        {
-            self.pending += 1;
-            return false;
-        }
-        self.record_slow(step, now, bucket_us, [o, r, a])
-    }
-
-    /// [`Counters::record`] for everything but a clean answer within the newest bucket;
-    /// `seq` is the item numbers of this observation in the three histories.
-    #[inline(never)]
-    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64, seq: [u64; 3]) -> bool {
-        self.flush();
         let rotated = self.win.advance(now, bucket_us);
         let mut events = step.events;
         while events != 0 {
             self.win.add_index(events.trailing_zeros() as usize);
             events &= events - 1;
         }
-        let [o, r, a] = seq;
         let b = step.bits;
         if b & Step::NX != 0 {
             self.nx.one(r);
@@ -500,17 +514,36 @@ impl Counters {
         )
     }
 
-    /// The NXDOMAIN detector alone (see [`Counters::nx_share`]).
+    /// The NXDOMAIN detector alone (see [`Counters::nx_share`]), pending answers
+    /// included. The severity is above 0 only when some share is above
+    /// `lo = nx_share − 0.1`; an integer-and-multiply test of every share against `lo`
+    /// (never stricter than the exact one) answers 0 for the common case without the
+    /// divisions.
     fn nx_severity(&self, cfg: &ScoreConfig) -> f32 {
-        if self.win.sum(Ev::Nxdomain) == 0 {
+        let nx_sum = self.win.sum(Ev::Nxdomain);
+        if nx_sum == 0 {
             return 0.0;
         }
-        ramp(self.nx_share(cfg), cfg.nx_share - 0.1, cfg.nx_share)
+        let lo = cfg.nx_share - 0.1;
+        let responses = self.responses();
+        let nx = self.nx_bits();
+        // `c / n > lo` ⇔ `c > lo · n` (n a power of two: both sides exact).
+        let span_maybe = NX_SPANS.iter().any(|&n| {
+            n >= cfg.nx_min_samples
+                && responses >= n
+                && burst(nx, u64::MAX >> (64 - n)) as f32 >= lo * n as f32
+        });
+        // The window share with a margin far above the rounding of the exact quotient.
+        if !span_maybe && (nx_sum as f32) < (lo - 0.01) * responses as f32 {
+            return 0.0;
+        }
+        ramp(self.nx_share(cfg), lo, cfg.nx_share)
     }
 
-    /// The largest NXDOMAIN share over the short horizons and the rate window.
+    /// The largest NXDOMAIN share over the short horizons and the rate window (pending
+    /// answers included).
     fn nx_share(&self, cfg: &ScoreConfig) -> f32 {
-        let responses = self.win.sum(Ev::Responses);
+        let responses = self.responses();
         let mut share = 0.0f32;
         let nx = self.nx_bits();
         for n in NX_SPANS {
@@ -523,14 +556,25 @@ impl Counters {
                 }
             }
         }
-        if let Some(s) = self
-            .win
-            .share(Ev::Nxdomain, Ev::Responses, cfg.nx_min_samples)
-            && s > share
-        {
-            share = s;
+        if responses != 0 && responses >= cfg.nx_min_samples {
+            let s = self.win.sum(Ev::Nxdomain) as f32 / responses as f32;
+            if s > share {
+                share = s;
+            }
         }
         share
+    }
+
+    /// The quick path's NXDOMAIN answer (see [`Scorer::quick`]): one more response in
+    /// the newest bucket with its NXDOMAIN bit; returns the NXDOMAIN severity, the only
+    /// one it can raise.
+    #[inline]
+    fn quick_nx(&mut self, cfg: &ScoreConfig) -> f32 {
+        let item = self.at(self.seq_resp);
+        self.nx.one(item);
+        self.pending += 1;
+        self.win.add_n(Ev::Nxdomain, 1);
+        self.nx_severity(cfg)
     }
 
     /// All six per-view detectors, with causes and evidence.
@@ -692,6 +736,10 @@ struct Server {
     sev: [f32; SERVER_DETECTORS],
     /// Whether any of `sev` is above 0 (kept with `sev`: the quiet path reads one flag).
     raised: bool,
+    /// The epoch in which the quick path may take this server's clean answers (0:
+    /// none), and the largest RTT that is not a spike.
+    fast_epoch: u64,
+    fast_rtt_max: u32,
 }
 
 impl Server {
@@ -700,6 +748,8 @@ impl Server {
         rtt: RttSketch::EMPTY,
         sev: [0.0; SERVER_DETECTORS],
         raised: false,
+        fast_epoch: 0,
+        fast_rtt_max: 0,
     };
 }
 
@@ -851,6 +901,11 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     /// A best-severity tracker changed outside the observed views (eviction, forget).
     dirty: bool,
     verdict: VerdictState,
+    /// The current epoch (see [`Scorer::next_epoch`]) and when it ends; a view may take
+    /// the quick path ([`Scorer::quick`]) while its mark equals `epoch` (0: never).
+    epoch: u64,
+    fast_until: u64,
+    global_fast: u64,
 }
 
 impl<const S: usize, const T: usize> Scorer<S, T> {
@@ -889,6 +944,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 calm_since: None,
                 quiet_since: None,
             },
+            epoch: 1,
+            fast_until: 0,
+            global_fast: 0,
         })
     }
 
@@ -950,6 +1008,118 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let now = self.tick(obs.at_us);
         self.observations = self.observations.saturating_add(1);
         self.global_last = now;
+        if now >= self.fast_until {
+            self.next_epoch(now);
+        }
+        let mut changed = match self.quick(obs, now) {
+            Some(changed) => changed,
+            None => self.observe_views(obs, now),
+        };
+        if let Some(ti) = self.target_slot(obs, now)
+            && let Some(t) = self.targets.get_mut(ti)
+        {
+            let before = t.sev;
+            t.observe(obs, now, &self.cfg, &self.d.tables);
+            let sev = t.sev;
+            if sev != before {
+                self.update_target_best(ti, &sev);
+                changed = true;
+            }
+        }
+        if changed || self.dirty {
+            self.fuse_score();
+        }
+        self.step(now)
+    }
+
+    /// Starts the epoch holding `now`: the stretch of time until the next rate-window
+    /// bucket or RTT slice begins (both are fixed grids of absolute time), within which
+    /// no window of any view slides.
+    #[inline(never)]
+    fn next_epoch(&mut self, now: u64) {
+        let next = |width: u64| (now / width).saturating_add(1).saturating_mul(width);
+        self.epoch = self.epoch.wrapping_add(1);
+        self.fast_until = next(self.d.bucket_us).min(next(self.d.slice_us));
+    }
+
+    /// The quick path: a clean answer (NOERROR, not truncated, RTT within the server's
+    /// threshold) to a server and into a global view that are both calm (every severity
+    /// 0, every minimum-sample gate open) within the current epoch, with the RTT baseline
+    /// not due for a recomputation. Such an answer cannot change any server or global
+    /// severity (it can only lower them, and they are 0), so it is only counted: one RTT
+    /// histogram increment and a pending count per view. Exactly what the full path
+    /// ([`Scorer::observe_views`]) would do; returns false when it does not apply.
+    ///
+    /// An NXDOMAIN answer in the same conditions takes it too: it can only raise the
+    /// NXDOMAIN detector, which is then computed alone (and the view leaves the quick
+    /// path if it is raised). Returns whether a severity changed, or `None` when the
+    /// quick path does not apply.
+    #[inline]
+    fn quick(&mut self, obs: &Observation<'_>, now: u64) -> Option<bool> {
+        let nx = match obs.outcome {
+            Outcome::Response(Rcode::NOERROR) => false,
+            Outcome::Response(Rcode::NXDOMAIN) => true,
+            _ => return None,
+        };
+        if self.global_fast != self.epoch || self.global.pending >= PENDING_MAX {
+            return None;
+        }
+        let si = self.find_server(obs.server)?;
+        let server = self.servers.get_mut(si)?;
+        if server.fast_epoch != self.epoch
+            || obs.rtt_us > server.fast_rtt_max
+            || !server.rtt.fresh()
+            || server.c.pending >= PENDING_MAX
+        {
+            return None;
+        }
+        server.rtt.add(obs.rtt_us);
+        if !nx {
+            server.c.pending += 1;
+            self.global.pending += 1;
+        }
+        if let Some(l) = self.server_last.get_mut(si) {
+            *l = now;
+        }
+        self.tc_answer(obs, false, now);
+        Some(nx && self.quick_nx(si))
+    }
+
+    /// The NXDOMAIN part of [`Scorer::quick`] for server slot `si`.
+    #[inline(never)]
+    fn quick_nx(&mut self, si: usize) -> bool {
+        let mut changed = false;
+        let cfg = &self.cfg;
+        let mut update = None;
+        if let Some(server) = self.servers.get_mut(si) {
+            let nx = server.c.quick_nx(cfg);
+            if nx > 0.0 {
+                let sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
+                server.sev = sev;
+                server.raised = true;
+                server.fast_epoch = 0;
+                update = Some(sev);
+            }
+        }
+        if let Some(sev) = update {
+            self.update_server_best(si, &sev);
+            changed = true;
+        }
+        let nx = self.global.quick_nx(&self.cfg);
+        if nx > 0.0 {
+            self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
+            self.global_raised = true;
+            self.global_fast = 0;
+            changed = true;
+        }
+        changed
+    }
+
+    /// Everything an observation does to its server's view and the global view; returns
+    /// whether a severity changed. Ends by marking which views the quick path may take
+    /// for the rest of the epoch.
+    #[inline(never)]
+    fn observe_views(&mut self, obs: &Observation<'_>, now: u64) -> bool {
         let answered = matches!(
             obs.outcome,
             Outcome::Response(_)
@@ -971,7 +1141,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         } else {
             Step::of(&obs.outcome)
         };
-        if self.tc_pair(obs, now) {
+        let tc = match obs.outcome {
+            Outcome::Truncated(_) => Some(true),
+            Outcome::Response(_) => Some(false),
+            _ => None,
+        };
+        if let Some(tc) = tc
+            && self.tc_answer(obs, tc, now)
+        {
             step.bits |= Step::TCNEW;
         }
         let mut spike = None;
@@ -1019,6 +1196,18 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 self.update_server_best(si, &sev);
                 changed = true;
             }
+            let (epoch, ceiling) = (self.epoch, self.cfg.rtt_ceiling_us);
+            if let Some(server) = self.servers.get_mut(si) {
+                let rtt = &server.rtt;
+                let quick = !server.raised
+                    && server.c.gates_open(&self.d)
+                    && now < server.c.win.next_us()
+                    && now < rtt.next_us()
+                    && rtt.threshold_us != 0
+                    && ceiling != 0;
+                server.fast_epoch = if quick { epoch } else { 0 };
+                server.fast_rtt_max = rtt.threshold_us.min(ceiling.saturating_sub(1));
+            }
         }
         if refreshed {
             self.refresh_global_quota();
@@ -1035,22 +1224,10 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.global_raised = any_raised(&sev);
             changed = true;
         }
-
-        if let Some(ti) = self.target_slot(obs, now)
-            && let Some(t) = self.targets.get_mut(ti)
-        {
-            let before = t.sev;
-            t.observe(obs, now, &self.cfg, &self.d.tables);
-            let sev = t.sev;
-            if sev != before {
-                self.update_target_best(ti, &sev);
-                changed = true;
-            }
-        }
-        if changed || self.dirty {
-            self.fuse_score();
-        }
-        self.step(now)
+        let g = &self.global;
+        let quick = !self.global_raised && g.gates_open(&self.d) && now < g.win.next_us();
+        self.global_fast = if quick { self.epoch } else { 0 };
+        changed
     }
 
     /// Advances time without an observation: slides every window, retires stale servers
@@ -1058,6 +1235,8 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// periodically (e.g. every second); O(S + T).
     pub fn evaluate(&mut self, now_us: u64) -> Assessment {
         let now = self.tick(now_us);
+        // Windows slide and severities move here: every quick-path mark is void.
+        self.epoch = self.epoch.wrapping_add(1);
         let cfg = &self.cfg;
         let d = &self.d;
         self.global.flush();
@@ -1386,16 +1565,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
     }
 
-    /// The new-truncation rule's per-pair memory: whether this observation is a TC
-    /// answer from a server/target pair whose last `tc_new_after` answers (or more) came
-    /// without TC, within `tc_new_hold_us` of the start of its TC run.
+    /// The new-truncation rule's per-pair memory, fed with an answer (`tc`: whether it
+    /// was truncated): whether this is a TC answer from a server/target pair whose last
+    /// `tc_new_after` answers (or more) came without TC, within `tc_new_hold_us` of the
+    /// start of its TC run.
     #[inline]
-    fn tc_pair(&mut self, obs: &Observation<'_>, now: u64) -> bool {
-        let tc = match obs.outcome {
-            Outcome::Truncated(_) => true,
-            Outcome::Response(_) => false,
-            _ => return false,
-        };
+    fn tc_answer(&mut self, obs: &Observation<'_>, tc: bool, now: u64) -> bool {
         let key = (u64::from(obs.server) << 32) | u64::from(obs.target);
         let h = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize; // 0..128
         let Some(e) = self.tc.get_mut(h) else {
