@@ -73,6 +73,29 @@ impl NameMemo {
     }
 }
 
+/// What the walk learned about a valid name: where it ends in place, its uncompressed
+/// length and its label count.
+#[derive(Clone, Copy)]
+struct Shape {
+    end: u32,
+    len: u8,
+    labels: u8,
+}
+
+impl Shape {
+    #[inline(always)]
+    fn name(self, msg: &[u8], start: usize) -> (Name<'_>, usize) {
+        // `start` < `end` <= 65535: the walk read the name there.
+        let name = Name {
+            msg,
+            start: start as u16,
+            len: self.len,
+            labels: self.labels,
+        };
+        (name, self.end as usize)
+    }
+}
+
 /// A domain name inside a DNS message, possibly compressed.
 ///
 /// Guarantees (established when the name was read): every label is 1..=63 octets, the
@@ -114,8 +137,8 @@ impl<'a> Name<'a> {
             };
             return Ok((name, start + 2));
         }
-        let (name, end, _) = Self::walk::<false>(msg, start, memo)?;
-        Ok((name, end))
+        let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
+        Ok(shape.name(msg, start))
     }
 
     /// Reads a question name like [`read`](Self::read) and, when `memo` is still empty
@@ -126,7 +149,8 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
-        let (name, end, starts) = Self::walk::<true>(msg, start, memo)?;
+        let mut starts = 0;
+        let (name, end) = Self::walk::<true>(msg, start, memo, &mut starts)?.name(msg, start);
         if memo.starts == 0 {
             // `starts` is 0 for a compressed name (its suffix is not contiguous).
             *memo = NameMemo {
@@ -139,21 +163,23 @@ impl<'a> Name<'a> {
         Ok((name, end))
     }
 
-    /// The general walk: validates every label and pointer. Returns the name, the offset
-    /// after it in place and, with `STARTS` and for a name without pointers, a bit per
-    /// label start (bit `i`: offset `start + i`, for `i < 64`); 0 otherwise.
+    /// The general walk: validates every label and pointer. Returns the name's shape and,
+    /// with `STARTS` and for a name without pointers, sets a bit in `starts` per label
+    /// start (bit `i`: offset `start + i`, for `i < 64`). The shape is small enough to
+    /// come back in registers.
     fn walk<const STARTS: bool>(
-        msg: &'a [u8],
+        msg: &[u8],
         start: usize,
         memo: &NameMemo,
-    ) -> Result<(Name<'a>, usize, u64), Error> {
+        starts: &mut u64,
+    ) -> Result<Shape, Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
         let mut run_start = start;
         let mut len: usize = 0; // octets of the labels so far, length octets included
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
-        let mut starts: u64 = 0;
+        let mut bits: u64 = 0;
         let mut end: Option<usize> = None;
         let (total, labels) = loop {
             let Some(&b) = msg.get(pos) else {
@@ -165,7 +191,7 @@ impl<'a> Name<'a> {
             if b < 0x40 {
                 let off = pos.wrapping_sub(start);
                 if STARTS && off < 64 {
-                    starts |= 1 << off;
+                    bits |= 1 << off;
                 }
                 len += 1 + usize::from(b);
                 if len >= MAX_NAME_LEN {
@@ -204,23 +230,14 @@ impl<'a> Name<'a> {
             run_start = target;
             pos = target;
         };
-        let end = end.unwrap_or(pos + 1);
-        if hops != 0 {
-            starts = 0;
+        if STARTS && hops == 0 {
+            *starts = bits;
         }
-        // Both fit: start < msg.len() <= 65535 and total <= 255 were checked above.
-        let start16 = u16::try_from(start).map_err(|_| Error::MessageTooLong)?;
-        let len8 = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
-        Ok((
-            Name {
-                msg,
-                start: start16,
-                len: len8,
-                labels,
-            },
-            end,
-            starts,
-        ))
+        // All fit: the message is at most 65535 octets (checked in `Message::parse`), and
+        // total <= 255 was checked above.
+        let end = u32::try_from(end.unwrap_or(pos + 1)).map_err(|_| Error::MessageTooLong)?;
+        let len = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
+        Ok(Shape { end, len, labels })
     }
 
     /// The message this name lives in.
@@ -231,8 +248,8 @@ impl<'a> Name<'a> {
 
     /// Reads a name with nothing remembered (used for names inside rdata).
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        let (name, end, _) = Self::walk::<false>(msg, start, &NameMemo::default())?;
-        Ok((name, end))
+        let shape = Self::walk::<false>(msg, start, &NameMemo::default(), &mut 0)?;
+        Ok(shape.name(msg, start))
     }
 
     /// The labels from the leftmost to the last before the root, each without its length
