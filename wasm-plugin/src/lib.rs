@@ -32,6 +32,8 @@ pub mod pending;
 pub mod targets;
 
 mod filter;
+#[cfg(target_arch = "wasm32")]
+mod heap;
 mod stubs;
 
 proxy_wasm::main! {{

@@ -240,7 +240,13 @@ impl Host {
     /// # Errors
     /// The module does not compile, or an import cannot be linked.
     pub fn new(wasm: &[u8]) -> Result<Self> {
-        let engine = Engine::default();
+        // `DNSWARDEN_WASM_PERFMAP=1`: write /tmp/perf-<pid>.map so `perf report` names
+        // the module's functions (profiling the filter through the benches).
+        let mut config = wasmtime::Config::new();
+        if std::env::var_os("DNSWARDEN_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config)?;
         let module = Module::new(&engine, wasm)?;
         let mut linker = Linker::new(&engine);
         link_proxy_wasm(&mut linker)?;
@@ -633,6 +639,15 @@ impl Vm {
     #[must_use]
     pub fn stderr(&self) -> &[u8] {
         &self.store.data().stderr
+    }
+
+    /// The size of the module's linear memory in bytes (it only grows: a module whose
+    /// allocator reuses freed memory stops growing once its workload has peaked).
+    #[must_use]
+    pub fn memory_bytes(&mut self) -> usize {
+        self.instance
+            .get_memory(&mut self.store, "memory")
+            .map_or(0, |m| m.data_size(&self.store))
     }
 
     /// Why the VM failed, if a callback trapped.

@@ -508,6 +508,92 @@ fn tick_reevaluates_and_recovers() {
     assert_pass_through(&vm);
 }
 
+/// One round of a mixed workload: TCP connections (answered, unanswered, garbage, chunked
+/// responses) with names from a rotating set, closed and deleted; or DoH POST streams.
+fn mixed_round(vm: &mut Vm, round: u32, http: bool) {
+    for c in 0..if http { 0 } else { 40u32 } {
+        let (id, _) = vm.new_connection().expect("connect");
+        for i in 0..6u16 {
+            let name = format!("n{}.cluster.local", (c * 7 + u32::from(i)) % 97);
+            let q = query(i, &name, false);
+            vm.downstream_data(id, &framed(&q), false).expect("data");
+            vm.advance_ms(1);
+            if i % 5 != 4 {
+                let r = framed(&response(&q, [0, 3, 2][usize::from(i) % 3], false));
+                let (a, b) = r.split_at(r.len() / 2);
+                vm.upstream_data(id, a, false).expect("data");
+                vm.upstream_data(id, b, false).expect("data");
+            }
+        }
+        if c % 10 == 3 {
+            vm.downstream_data(id, &garbage(300, u64::from(round * 100 + c) + 1), false)
+                .expect("garbage");
+        }
+        vm.downstream_close(id, PeerType::Local).expect("close");
+        vm.upstream_close(id, PeerType::Remote).expect("close");
+        vm.finish(id).expect("finish");
+    }
+    for s in 0..if http { 40u16 } else { 0 } {
+        let id = vm.new_http().expect("http");
+        let q = query(s, "doh.cluster.local", false);
+        let headers: &[(&str, &[u8])] = &[
+            (":method", b"POST"),
+            (":path", b"/dns-query"),
+            ("content-type", b"application/dns-message"),
+        ];
+        vm.request_headers(id, headers, false).expect("headers");
+        vm.request_body(id, &q, true).expect("body");
+        vm.response_headers(
+            id,
+            &[
+                (":status", b"200"),
+                ("content-type", b"application/dns-message"),
+            ],
+            false,
+        )
+        .expect("headers");
+        vm.response_body(id, &response(&q, 0, false), true)
+            .expect("body");
+        vm.finish(id).expect("finish");
+    }
+    vm.advance_ms(1_000);
+    vm.tick().expect("tick");
+}
+
+#[test]
+fn memory_stays_bounded_over_many_connections() {
+    // The module's allocator reuses freed blocks: once a steady workload has peaked, the
+    // linear memory must stop growing, however long the traffic goes on.
+    for http in [false, true] {
+        let mut vm = if http { doh_vm() } else { tcp_vm() };
+        vm.set_recording(false);
+        for round in 0..20 {
+            mixed_round(&mut vm, round, http);
+        }
+        let warm = vm.memory_bytes();
+        assert!(warm > 0);
+        for round in 20..120 {
+            mixed_round(&mut vm, round, http);
+        }
+        assert!(vm.failure().is_none(), "{:?}", vm.failure());
+        let queries = if http {
+            doh("queries", &[])
+        } else {
+            tcp("queries", &[])
+        };
+        assert!(
+            vm.metric_value(&queries) >= 4_000,
+            "{}",
+            vm.metric_value(&queries)
+        );
+        assert_eq!(
+            vm.memory_bytes(),
+            warm,
+            "memory grew after warm-up (100 more rounds of 40 connections, http {http})"
+        );
+    }
+}
+
 #[test]
 fn shipped_module_stays_under_its_size_ceiling() {
     // Issue 6 sets a 128 KiB budget. With the core scorer and answer sets (per-question
