@@ -36,12 +36,24 @@ pub struct Header {
 
 impl Header {
     /// Reads the header at the start of `bytes`.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Header, Error> {
-        let word = |i: usize| be16(bytes, i * 2).ok_or(Error::ShortHeader);
+        // One bounds check for the 12 octets.
+        let Some(&[i0, i1, f0, f1, q0, q1, a0, a1, n0, n1, r0, r1]) =
+            bytes.first_chunk::<HEADER_LEN>()
+        else {
+            return Err(Error::ShortHeader);
+        };
+        let word = u16::from_be_bytes;
         Ok(Header {
-            id: word(0)?,
-            flags: word(1)?,
-            counts: [word(2)?, word(3)?, word(4)?, word(5)?],
+            id: word([i0, i1]),
+            flags: word([f0, f1]),
+            counts: [
+                word([q0, q1]),
+                word([a0, a1]),
+                word([n0, n1]),
+                word([r0, r1]),
+            ],
         })
     }
 
