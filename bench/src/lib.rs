@@ -227,15 +227,20 @@ pub fn walk_core<S: Sink>(bytes: &[u8], s: &mut S) -> Result<(), dw::Error> {
         s.num(Field::Qtype, u64::from(q.qtype.0));
         s.num(Field::Qclass, u64::from(q.qclass.0));
     }
-    // At most a few OPT records are deferred; more than one is visited in order.
-    let mut opts: [Option<dw::Record<'_>>; 2] = [None, None];
+    // At most a few OPT records are deferred (as their typed view); more than one is
+    // visited in order.
+    let mut opts: [Option<dw::Opt<'_>>; 2] = [None, None];
     for r in questions.into_records() {
         let r = r?;
         if r.rtype() == dw::Rtype::OPT && r.section() == dw::Section::Additional {
+            // `data()` of an OPT record is always `RData::Opt` (or an error).
+            let dw::RData::Opt(opt) = r.data()? else {
+                continue;
+            };
             match opts.iter_mut().find(|o| o.is_none()) {
-                Some(slot) => *slot = Some(r),
+                Some(slot) => *slot = Some(opt),
                 // hickory rejects a second OPT; keep walking so errors still surface.
-                None => core_opt(s, &r)?,
+                None => core_opt(s, &opt),
             }
             continue;
         }
@@ -277,25 +282,22 @@ pub fn walk_core<S: Sink>(bytes: &[u8], s: &mut S) -> Result<(), dw::Error> {
         }
         s.num(Field::RecordEnd, 0);
     }
-    for r in opts.iter().flatten() {
-        core_opt(s, r)?;
+    for opt in opts.iter().flatten() {
+        core_opt(s, opt);
     }
     Ok(())
 }
 
-fn core_opt<S: Sink>(s: &mut S, r: &dw::Record<'_>) -> Result<(), dw::Error> {
-    if let dw::RData::Opt(opt) = r.data()? {
-        s.num(Field::UdpSize, udp_size(opt.udp_payload_size()));
-        s.num(Field::ExtRcodeHigh, u64::from(opt.extended_rcode_high()));
-        s.num(Field::Version, u64::from(opt.version()));
-        s.num(Field::DnssecOk, u64::from(opt.dnssec_ok()));
-        for o in opt.options() {
-            s.num(Field::OptCode, u64::from(o.code));
-            s.bytes(Field::OptData, o.data);
-        }
+fn core_opt<S: Sink>(s: &mut S, opt: &dw::Opt<'_>) {
+    s.num(Field::UdpSize, udp_size(opt.udp_payload_size()));
+    s.num(Field::ExtRcodeHigh, u64::from(opt.extended_rcode_high()));
+    s.num(Field::Version, u64::from(opt.version()));
+    s.num(Field::DnssecOk, u64::from(opt.dnssec_ok()));
+    for o in opt.options() {
+        s.num(Field::OptCode, u64::from(o.code));
+        s.bytes(Field::OptData, o.data);
     }
     s.num(Field::RecordEnd, 0);
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------------
