@@ -408,9 +408,8 @@ impl<'a> Iterator for Labels<'a> {
                 self.pos = usize::from(b & 0x3F) << 8 | usize::from(lo);
                 continue;
             }
-            let end = self.pos + 1 + usize::from(b);
-            let label = self.msg.get(self.pos + 1..end)?;
-            self.pos = end;
+            let label = self.msg.get(self.pos + 1..)?.get(..usize::from(b))?;
+            self.pos += 1 + usize::from(b);
             self.left -= 1;
             return Some(label);
         }
