@@ -98,12 +98,12 @@ pub(crate) fn spike_quota(w: u8, p: f64, alpha: f64, min: u8) -> u8 {
     u8::try_from(k).unwrap_or(u8::MAX)
 }
 
-/// Counts per bucket for `RTT_SLICES` consecutive time slices, plus their running sum.
+/// Counts per bucket for `RTT_SLICES` consecutive time slices. A sample costs one
+/// increment; the window's histogram (the sum of the slices) is only formed when the
+/// baseline is recomputed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RttSketch {
     slices: [[u16; RTT_BUCKETS]; RTT_SLICES],
-    agg: [u32; RTT_BUCKETS],
-    n: u32,
     head: u64,
     /// `head % RTT_SLICES` and the start of slice `head + 1` (see `Window`).
     slot: usize,
@@ -122,8 +122,6 @@ pub(crate) struct RttSketch {
 impl RttSketch {
     pub(crate) const EMPTY: RttSketch = RttSketch {
         slices: [[0; RTT_BUCKETS]; RTT_SLICES],
-        agg: [0; RTT_BUCKETS],
-        n: 0,
         head: 0,
         slot: 0,
         next_us: 0,
@@ -137,7 +135,20 @@ impl RttSketch {
     /// Samples currently in the window.
     #[cfg(test)]
     pub(crate) fn samples(&self) -> u32 {
-        self.n
+        self.histogram().1
+    }
+
+    /// The window's histogram (every slice summed) and its sample count.
+    fn histogram(&self) -> ([u32; RTT_BUCKETS], u32) {
+        let mut agg = [0u32; RTT_BUCKETS];
+        for slice in &self.slices {
+            for (a, &c) in agg.iter_mut().zip(slice.iter()) {
+                *a += u32::from(c);
+            }
+        }
+        // At most 6 · 96 · 65 535 samples: no overflow.
+        let n = agg.iter().sum();
+        (agg, n)
     }
 
     /// Drops expired slices so that the slice holding `now_us` is the newest.
@@ -166,12 +177,7 @@ impl RttSketch {
         for s in 1..=steps {
             let slot = ((self.head + s) % RTT_SLICES as u64) as usize;
             if let Some(slice) = self.slices.get_mut(slot) {
-                for (a, c) in self.agg.iter_mut().zip(slice.iter_mut()) {
-                    let c32 = u32::from(*c);
-                    *a = a.saturating_sub(c32);
-                    self.n = self.n.saturating_sub(c32);
-                    *c = 0;
-                }
+                *slice = [0; RTT_BUCKETS];
             }
         }
         self.head = idx;
@@ -182,17 +188,11 @@ impl RttSketch {
 
     /// Adds a sample to the newest slice. A slice bucket that is full (65 535 samples in
     /// one slice) ignores further samples; the window stays consistent.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add(&mut self, rtt_us: u32) {
         let b = bucket_of(rtt_us);
-        if let (Some(c), Some(a)) = (
-            self.slices.get_mut(self.slot).and_then(|s| s.get_mut(b)),
-            self.agg.get_mut(b),
-        ) && *c < u16::MAX
-        {
-            *c += 1;
-            *a = a.saturating_add(1);
-            self.n = self.n.saturating_add(1);
+        if let Some(c) = self.slices.get_mut(self.slot).and_then(|s| s.get_mut(b)) {
+            *c = c.saturating_add(1);
         }
         self.since_recompute = self.since_recompute.saturating_add(1);
     }
@@ -232,17 +232,18 @@ impl RttSketch {
         if !force && self.since_recompute < RECOMPUTE_EVERY && self.threshold_us != 0 {
             return false;
         }
-        if self.n < warmup.max(1) {
+        let (agg, n) = self.histogram();
+        if n < warmup.max(1) {
             self.quota = p.min_spikes;
             self.threshold_us = 0;
             self.since_recompute = 0;
             return true;
         }
         self.since_recompute = 0;
-        let half = self.n.div_ceil(2);
+        let half = n.div_ceil(2);
         let mut cum = 0u32;
         let mut m = 0usize;
-        for (i, &c) in self.agg.iter().enumerate() {
+        for (i, &c) in agg.iter().enumerate() {
             cum = cum.saturating_add(c);
             if cum >= half {
                 m = i;
@@ -251,7 +252,7 @@ impl RttSketch {
         }
         let med = bucket_mid(m);
         // Outward walk for the MAD.
-        let mut covered = self.agg.get(m).copied().unwrap_or(0);
+        let mut covered = agg.get(m).copied().unwrap_or(0);
         let mut lo = m; // next candidate below is lo - 1
         let mut hi = m + 1; // next candidate above
         let mut mad = 0.0f32;
@@ -271,10 +272,10 @@ impl RttSketch {
             }
             if dl <= dh {
                 lo -= 1;
-                covered = covered.saturating_add(self.agg.get(lo).copied().unwrap_or(0));
+                covered = covered.saturating_add(agg.get(lo).copied().unwrap_or(0));
                 mad = dl;
             } else {
-                covered = covered.saturating_add(self.agg.get(hi).copied().unwrap_or(0));
+                covered = covered.saturating_add(agg.get(hi).copied().unwrap_or(0));
                 hi += 1;
                 mad = dh;
             }
@@ -290,14 +291,13 @@ impl RttSketch {
         // `as` saturates; never 0 once warm so "0 = not warm" stays unambiguous.
         self.threshold_us = ((med + margin) as u32).max(1);
         let thr = u64::from(self.threshold_us);
-        let above: u32 = self
-            .agg
+        let above: u32 = agg
             .iter()
             .enumerate()
             .filter(|(i, _)| bucket_low(*i) > thr)
             .map(|(_, &c)| c)
             .fold(0u32, u32::saturating_add);
-        let p_hat = (f64::from(above) + 1.0) / (f64::from(self.n) + 2.0);
+        let p_hat = (f64::from(above) + 1.0) / (f64::from(n) + 2.0);
         self.quota = spike_quota(p.window, p_hat, p.alpha, p.min_spikes);
         true
     }

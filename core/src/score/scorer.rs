@@ -150,11 +150,32 @@ struct Counters {
     integ: Hist,
     tcnew: Hist,
     consec_timeouts: u32,
+    /// NXDOMAIN answers the quick path may still add without a look at the NXDOMAIN
+    /// detector: each raises every share by at most one answer's worth, and clean
+    /// answers only lower them (see [`Counters::nx_eval`]); 0 after anything else.
+    nx_slack: u32,
 }
 
 /// Clean answers a view counts before it adds them to its window (a bound far above any
 /// real rate within one window bucket).
 const PENDING_MAX: u32 = u16::MAX as u32;
+
+/// Set bits among the newest 8, 16, 32 and 64 of `bits` (the [`NX_SPANS`]), from one
+/// population count: per-byte counts, then their prefix sums by one multiplication
+/// (byte `k` of the product is the count of bytes `0..=k`).
+#[inline]
+fn prefix_counts(bits: u64) -> [u32; 4] {
+    let mut x = bits.wrapping_sub((bits >> 1) & 0x5555_5555_5555_5555);
+    x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+    x = x.wrapping_add(x >> 4) & 0x0F0F_0F0F_0F0F_0F0F;
+    let p = x.wrapping_mul(0x0101_0101_0101_0101);
+    [
+        (p & 0xFF) as u32,
+        ((p >> 8) & 0xFF) as u32,
+        ((p >> 24) & 0xFF) as u32,
+        (p >> 56) as u32,
+    ]
+}
 
 /// The NXDOMAIN horizons (last 8, 16, 32 and 64 responses).
 const NX_SPANS: [u32; 4] = [8, 16, 32, 64];
@@ -265,10 +286,11 @@ impl Step {
     }
 }
 
-/// Set bits of `bits` under `mask`.
+/// Set bits of `bits` under `mask` (no population count for the common empty case).
 #[inline]
 fn burst(bits: u64, mask: u64) -> u32 {
-    (bits & mask).count_ones()
+    let b = bits & mask;
+    if b == 0 { 0 } else { b.count_ones() }
 }
 
 /// The newest `burst_window` bits.
@@ -291,6 +313,7 @@ impl Counters {
         integ: Hist::EMPTY,
         tcnew: Hist::EMPTY,
         consec_timeouts: 0,
+        nx_slack: 0,
     };
 
     /// Adds the pending clean answers to the newest bucket and the sequence numbers.
@@ -374,6 +397,7 @@ impl Counters {
     #[inline(never)]
     fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         self.flush();
+        self.nx_slack = 0;
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
         self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
@@ -516,9 +540,10 @@ impl Counters {
 
     /// The NXDOMAIN detector alone (see [`Counters::nx_share`]), pending answers
     /// included. The severity is above 0 only when some share is above
-    /// `lo = nx_share − 0.1`; an integer-and-multiply test of every share against `lo`
-    /// (never stricter than the exact one) answers 0 for the common case without the
-    /// divisions.
+    /// `lo = nx_share − 0.1`; the window's share is compared with `lo − 0.01` by a
+    /// multiplication first (the margin is far above the rounding of the exact
+    /// quotient, which is only computed when it could count).
+    #[inline]
     fn nx_severity(&self, cfg: &ScoreConfig) -> f32 {
         let nx_sum = self.win.sum(Ev::Nxdomain);
         if nx_sum == 0 {
@@ -526,18 +551,50 @@ impl Counters {
         }
         let lo = cfg.nx_share - 0.1;
         let responses = self.responses();
-        let nx = self.nx_bits();
-        // `c / n > lo` ⇔ `c > lo · n` (n a power of two: both sides exact).
-        let span_maybe = NX_SPANS.iter().any(|&n| {
-            n >= cfg.nx_min_samples
-                && responses >= n
-                && burst(nx, u64::MAX >> (64 - n)) as f32 >= lo * n as f32
-        });
-        // The window share with a margin far above the rounding of the exact quotient.
-        if !span_maybe && (nx_sum as f32) < (lo - 0.01) * responses as f32 {
-            return 0.0;
+        let counts = prefix_counts(self.nx_bits());
+        let mut share = 0.0f32;
+        for (&n, &c) in NX_SPANS.iter().zip(counts.iter()) {
+            if n >= cfg.nx_min_samples && responses >= n {
+                // n is a power of two: the product is the exact quotient.
+                let s = c as f32 * (1.0 / n as f32);
+                if s > share {
+                    share = s;
+                }
+            }
         }
-        ramp(self.nx_share(cfg), lo, cfg.nx_share)
+        if responses != 0
+            && responses >= cfg.nx_min_samples
+            && nx_sum as f32 >= (lo - 0.01) * responses as f32
+        {
+            let s = nx_sum as f32 / responses as f32;
+            if s > share {
+                share = s;
+            }
+        }
+        ramp(share, lo, cfg.nx_share)
+    }
+
+    /// [`Counters::nx_severity`], and how many more NXDOMAIN responses surely keep it
+    /// at 0 whatever the gates do, as long as the window does not slide (the quick
+    /// path's conditions): a span `n` holding `c` NXDOMAINs needs `⌈lo·n⌉ − c` more to
+    /// pass `lo` (each response adds at most one; clean ones only lower the counts),
+    /// and the window's `x / r` needs `k > (lo·r − x) / (1 − lo)` (with `lo − 0.01`,
+    /// and one answer less, to stay clear of rounding).
+    #[inline]
+    fn nx_eval(&self, cfg: &ScoreConfig, d: &Derived) -> (f32, u32) {
+        let sev = self.nx_severity(cfg);
+        if sev > 0.0 {
+            return (sev, 0);
+        }
+        let counts = prefix_counts(self.nx_bits());
+        let mut safe = u32::MAX;
+        for (&need, &c) in d.nx_need.iter().zip(counts.iter()) {
+            safe = safe.min(need.saturating_sub(c).saturating_sub(1));
+        }
+        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
+        let k = (d.nx_lo * r - x) * d.nx_inv;
+        // `as` saturates: 0 for k <= 0 (or NaN), u32::MAX when the window can never count.
+        (0.0, safe.min((k as u32).saturating_sub(1)))
     }
 
     /// The largest NXDOMAIN share over the short horizons and the rate window (pending
@@ -565,16 +622,43 @@ impl Counters {
         share
     }
 
+    /// Whether a slide of the window can raise no detector but the NXDOMAIN one: no
+    /// timeout, SERVFAIL or TC in the window (slides only lower these counts, so their
+    /// shares stay 0; every other detector reads histories, which slides leave alone).
+    #[inline]
+    fn slide_safe(&self) -> bool {
+        (self.win.sum(Ev::Timeout) | self.win.sum(Ev::Servfail) | self.win.sum(Ev::Truncated)) == 0
+    }
+
+    /// Slides a calm view (every severity 0, [`Counters::slide_safe`]) to `now`;
+    /// returns its NXDOMAIN severity after the slide, the only one that can have moved.
+    #[inline(never)]
+    fn quick_slide(&mut self, now: u64, cfg: &ScoreConfig, d: &Derived) -> f32 {
+        self.flush();
+        self.win.advance(now, d.bucket_us);
+        let (nx, safe) = self.nx_eval(cfg, d);
+        self.nx_slack = if nx == 0.0 { safe } else { 0 };
+        nx
+    }
+
     /// The quick path's NXDOMAIN answer (see [`Scorer::quick`]): one more response in
     /// the newest bucket with its NXDOMAIN bit; returns the NXDOMAIN severity, the only
     /// one it can raise.
     #[inline]
-    fn quick_nx(&mut self, cfg: &ScoreConfig) -> f32 {
+    fn quick_nx(&mut self, cfg: &ScoreConfig, d: &Derived) -> f32 {
         let item = self.at(self.seq_resp);
         self.nx.one(item);
         self.pending += 1;
         self.win.add_n(Ev::Nxdomain, 1);
-        self.nx_severity(cfg)
+        if self.nx_slack > 0 {
+            self.nx_slack -= 1;
+            return 0.0;
+        }
+        let (sev, safe) = self.nx_eval(cfg, d);
+        if sev == 0.0 {
+            self.nx_slack = safe;
+        }
+        sev
     }
 
     /// All six per-view detectors, with causes and evidence.
@@ -693,6 +777,12 @@ struct Derived {
     /// The newest `burst_window` bits.
     burst_mask: u64,
     weights: [f32; Detector::COUNT],
+    /// For [`Counters::nx_eval`]: `⌈lo·n⌉` NXDOMAINs per span `n` (`u32::MAX` when the
+    /// span is off), `lo − 0.01` and `1 / (1 − (lo − 0.01))` (0 when the window's
+    /// share can never pass), with `lo = nx_share − 0.1`.
+    nx_need: [u32; 4],
+    nx_lo: f32,
+    nx_inv: f32,
     bucket_us: u64,
     slice_us: u64,
     rtt: RttParams,
@@ -705,7 +795,26 @@ impl Derived {
         for (w, d) in weights.iter_mut().zip(Detector::ALL) {
             *w = cfg.weights.get(d);
         }
+        let lo = cfg.nx_share - 0.1;
+        let nx_need = NX_SPANS.map(|n| {
+            if n < cfg.nx_min_samples {
+                return u32::MAX;
+            }
+            let t = lo * n as f32;
+            let need = t as u32; // saturating: 0 for t <= 0
+            if (need as f32) < t { need + 1 } else { need }
+        });
+        let nx_lo = lo - 0.01;
         Derived {
+            nx_need,
+            nx_lo,
+            // k = (lo·r − x)·inv: with inv = +inf for lo >= 1 the count saturates
+            // (never), and for lo < 0 the product is negative (0: always look).
+            nx_inv: if nx_lo < 1.0 {
+                1.0 / (1.0 - nx_lo)
+            } else {
+                f32::INFINITY
+            },
             gate_total: cfg.loss_min_samples.max(cfg.tc_min_samples),
             gate_responses: cfg
                 .nx_min_samples
@@ -1061,10 +1170,15 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             Outcome::Response(Rcode::NXDOMAIN) => true,
             _ => return None,
         };
-        if self.global_fast != self.epoch || self.global.pending >= PENDING_MAX {
+        let si = self.find_server(obs.server)?;
+        if self.servers.get(si)?.fast_epoch != self.epoch && !self.slide_server(si, now) {
             return None;
         }
-        let si = self.find_server(obs.server)?;
+        if (self.global_fast != self.epoch && !self.slide_global(now))
+            || self.global.pending >= PENDING_MAX
+        {
+            return None;
+        }
         let server = self.servers.get_mut(si)?;
         if server.fast_epoch != self.epoch
             || obs.rtt_us > server.fast_rtt_max
@@ -1085,6 +1199,65 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         Some(nx && self.quick_nx(si))
     }
 
+    /// A new epoch for a calm server view without a full pass: when nothing in its
+    /// window but NXDOMAIN answers can raise a detector as old buckets leave
+    /// ([`Counters::slide_safe`]) and its RTT slice is current and the baseline fresh,
+    /// the window slides here and only the NXDOMAIN detector is recomputed. Returns
+    /// whether the server may take the quick path now. The state is complete either
+    /// way (severities stored, best trackers updated, the score marked for fusion), so
+    /// the full path can take the observation after a `false`.
+    #[inline(never)]
+    fn slide_server(&mut self, si: usize, now: u64) -> bool {
+        let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        if server.raised
+            || !server.rtt.fresh()
+            || now >= server.rtt.next_us()
+            || cfg.rtt_ceiling_us == 0
+            || !server.c.slide_safe()
+        {
+            return false;
+        }
+        let nx = server.c.quick_slide(now, cfg, d);
+        if nx > 0.0 {
+            let sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
+            server.sev = sev;
+            server.raised = true;
+            server.fast_epoch = 0;
+            self.update_server_best(si, &sev);
+            self.dirty = true;
+            return false;
+        }
+        let ok = server.c.gates_open(d);
+        server.fast_epoch = if ok { epoch } else { 0 };
+        server.fast_rtt_max = server
+            .rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        ok
+    }
+
+    /// [`Scorer::slide_server`] for the global view.
+    #[inline(never)]
+    fn slide_global(&mut self, now: u64) -> bool {
+        if self.global_raised || !self.global.slide_safe() {
+            return false;
+        }
+        let nx = self.global.quick_slide(now, &self.cfg, &self.d);
+        if nx > 0.0 {
+            self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
+            self.global_raised = true;
+            self.global_fast = 0;
+            self.dirty = true;
+            return false;
+        }
+        let ok = self.global.gates_open(&self.d);
+        self.global_fast = if ok { self.epoch } else { 0 };
+        ok
+    }
+
     /// The NXDOMAIN part of [`Scorer::quick`] for server slot `si`.
     #[inline(never)]
     fn quick_nx(&mut self, si: usize) -> bool {
@@ -1092,7 +1265,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let cfg = &self.cfg;
         let mut update = None;
         if let Some(server) = self.servers.get_mut(si) {
-            let nx = server.c.quick_nx(cfg);
+            let nx = server.c.quick_nx(cfg, &self.d);
             if nx > 0.0 {
                 let sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
                 server.sev = sev;
@@ -1105,7 +1278,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.update_server_best(si, &sev);
             changed = true;
         }
-        let nx = self.global.quick_nx(&self.cfg);
+        let nx = self.global.quick_nx(&self.cfg, &self.d);
         if nx > 0.0 {
             self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
             self.global_raised = true;
@@ -1241,6 +1414,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let d = &self.d;
         self.global.flush();
         self.global.win.advance(now, d.bucket_us);
+        self.global.nx_slack = 0;
         for ((server, &used), &last) in self
             .servers
             .iter_mut()
@@ -1252,6 +1426,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             }
             server.c.flush();
             server.c.win.advance(now, d.bucket_us);
+            server.c.nx_slack = 0;
             if server.rtt.advance(now, d.slice_us) {
                 server.rtt.refresh(&d.rtt, true);
             }
@@ -1919,6 +2094,20 @@ mod tests {
     }
 
     /// The fast `severities` and the explaining `assess` must agree on every input.
+    #[test]
+    fn prefix_counts_match_count_ones() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for bits in [x, x & (x >> 1), x | (x >> 3), 0, u64::MAX] {
+                let want = NX_SPANS.map(|n| (bits & (u64::MAX >> (64 - n))).count_ones());
+                assert_eq!(prefix_counts(bits), want, "{bits:#x}");
+            }
+        }
+    }
+
     #[test]
     fn fast_severities_match_assess() {
         let edge = ScoreConfig {
