@@ -643,3 +643,31 @@ fn always_truncated_name_is_not_new_truncation() {
     assert_eq!(allocations, 0);
     assert_eq!(max_tc, 0.0);
 }
+
+#[test]
+fn always_truncated_only_name_with_working_fallback_stays_ok() {
+    // The runner's per-name scorer for a big headless service: every answer is truncated
+    // over UDP and the TCP retry answers, from the first answer on, so TC is 100 % of
+    // what this scorer sees. That is how the name works, not a fault: neither the TC
+    // rate nor new truncation may rise (two servers, 20 observations/s, 2 minutes).
+    let mut scorer: Scorer<16, 1> = Scorer::new(ScoreConfig::default()).unwrap();
+    let mut sim = Sim::new(37, Noise::REALISTIC);
+    let step = 50 * MS;
+    let (max_tc, allocations) = count(|| {
+        let (mut t, mut max_tc) = (0u64, 0f32);
+        for i in 0..2400u32 {
+            t += step;
+            let mut o = sim.clean(i % 2, HEADLESS, t);
+            o.outcome = TC_ANSWERED;
+            let a = scorer.observe(&o.observation());
+            assert_eq!(a.verdict, Verdict::Ok, "at {t} µs: {}", scorer.reasons());
+            max_tc = max_tc.max(scorer.severity(Detector::Truncation));
+            if i % 20 == 0 {
+                assert_eq!(scorer.evaluate(t).verdict, Verdict::Ok);
+            }
+        }
+        max_tc
+    });
+    assert_eq!(allocations, 0);
+    assert_eq!(max_tc, 0.0);
+}

@@ -147,7 +147,10 @@ pub struct ScoreConfig {
     /// attributed to one server. Default 0.5.
     pub servfail_concentrated_entropy: f32,
 
-    /// TC rate that is still fine (large answers are truncated by design). Default 0.3.
+    /// TC rate that is still fine (large answers are truncated by design). The rate
+    /// counts TC answers without a TCP answer (no retry, or a failed one) and *new* TC
+    /// answers (see `tc_new_burst`); a TC answer that the TCP retry answered, from a pair
+    /// for which TC is normal, is a working lookup and does not count. Default 0.3.
     pub tc_rate_ok: f32,
     /// TC rate at full severity. Default 0.8.
     pub tc_rate_bad: f32,

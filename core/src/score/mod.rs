@@ -83,9 +83,12 @@
 //!   below 0.5 the burst is *concentrated* and the reason names the server
 //!   ([`Cause::ServfailConcentrated`]); above, it is *spread* ([`Cause::ServfailSpread`]).
 //! * **Truncation** ([`Detector::Truncation`]). A failed TCP fallback is a failed lookup:
-//!   failures among the last 8 observations ramp from 0 to 2 (1). TC responses with a
-//!   working fallback are normal for large answers, so a TC *rate* counts only above 30 %
-//!   (0) to 80 % (1) over the window. What is not normal is *new* truncation
+//!   failures among the last 8 observations ramp from 0 to 2 (1). A TC *rate* over the
+//!   window ramps from 30 % (0) to 80 % (1); it counts TC answers that no TCP retry
+//!   answered (none attempted, or a failed one) and new ones (below). A TC answer that
+//!   the TCP retry answered is a working lookup, normal for large answers: a name that
+//!   is always truncated is never a high TC rate, even for a scorer that sees only that
+//!   name. What is not normal is *new* truncation
 //!   ([`Cause::TruncationNew`]): the scorer remembers, per server/target pair (128
 //!   direct-mapped entries keyed by the pair; a collision replaces an entry, which can
 //!   only delay a detection, never cause one), how many answers in a row came without

@@ -257,9 +257,9 @@ impl Step {
                     events |= ev(Ev::Servfail);
                     bits |= Step::SF;
                 }
-                if matches!(outcome, Outcome::Truncated(_)) {
-                    events |= ev(Ev::Truncated);
-                }
+                // A TC answer that the TCP retry answered is a working lookup: it counts
+                // in the TC rate only when it is new for its pair (added by `observe`),
+                // so a name that is always truncated is never a high TC rate.
                 Step { events, bits }
             }
             Outcome::Truncated(Fallback::NotAttempted) => Step {
@@ -1323,6 +1323,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             && self.tc_answer(obs, tc, now)
         {
             step.bits |= Step::TCNEW;
+            step.events |= 1 << Ev::Truncated as u16;
         }
         let mut spike = None;
         let mut refreshed = false;
