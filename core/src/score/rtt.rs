@@ -40,6 +40,7 @@ pub(crate) fn bucket_mid(idx: usize) -> f32 {
 }
 
 /// Lower bound (µs) of a bucket.
+#[cfg(test)]
 pub(crate) fn bucket_low(idx: usize) -> u64 {
     if idx < 4 {
         return idx as u64;
@@ -96,6 +97,15 @@ pub(crate) fn spike_quota(w: u8, p: f64, alpha: f64, min: u8) -> u8 {
     }
     let k = k.max(u32::from(min));
     u8::try_from(k).unwrap_or(u8::MAX)
+}
+
+/// What a recomputation of the baseline yields (see [`RttSketch::refresh`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Baseline {
+    pub(crate) median_us: u32,
+    pub(crate) mad_us: u32,
+    pub(crate) threshold_us: u32,
+    pub(crate) quota: u8,
 }
 
 /// Counts per bucket for `RTT_SLICES` consecutive time slices. A sample costs one
@@ -228,18 +238,38 @@ impl RttSketch {
     /// last `W` answers whose binomial tail probability is at most `alpha`. A baseline
     /// with more natural outliers thus needs more spikes before it alarms.
     pub(crate) fn refresh(&mut self, p: &RttParams, force: bool) -> bool {
-        let (warmup, sigmas, floor_us) = (p.warmup, p.sigmas, p.floor_us);
         if !force && self.since_recompute < RECOMPUTE_EVERY && self.threshold_us != 0 {
             return false;
         }
+        let b = self.baseline(p);
+        self.apply(b);
+        true
+    }
+
+    /// Stores a [`baseline`](Self::baseline) and restarts the recompute count.
+    #[inline]
+    pub(crate) fn apply(&mut self, b: Baseline) {
+        self.median_us = b.median_us;
+        self.mad_us = b.mad_us;
+        self.threshold_us = b.threshold_us;
+        self.quota = b.quota;
+        self.since_recompute = 0;
+    }
+
+    /// The baseline of the current window (see [`refresh`](Self::refresh)), without
+    /// storing it. Before warm-up, threshold 0 and the configured minimum quota (median
+    /// and MAD kept).
+    pub(crate) fn baseline(&self, p: &RttParams) -> Baseline {
+        let (warmup, sigmas, floor_us) = (p.warmup, p.sigmas, p.floor_us);
         let (agg, n) = self.histogram();
         if n < warmup.max(1) {
-            self.quota = p.min_spikes;
-            self.threshold_us = 0;
-            self.since_recompute = 0;
-            return true;
+            return Baseline {
+                median_us: self.median_us,
+                mad_us: self.mad_us,
+                threshold_us: 0,
+                quota: p.min_spikes,
+            };
         }
-        self.since_recompute = 0;
         let half = n.div_ceil(2);
         let mut cum = 0u32;
         let mut m = 0usize;
@@ -286,20 +316,21 @@ impl RttSketch {
         } else {
             floor_us as f32
         };
-        self.median_us = med as u32;
-        self.mad_us = mad as u32;
         // `as` saturates; never 0 once warm so "0 = not warm" stays unambiguous.
-        self.threshold_us = ((med + margin) as u32).max(1);
-        let thr = u64::from(self.threshold_us);
+        let threshold_us = ((med + margin) as u32).max(1);
+        // Buckets wholly above the threshold: those after the one holding it.
         let above: u32 = agg
+            .get(bucket_of(threshold_us) + 1..)
+            .unwrap_or(&[])
             .iter()
-            .enumerate()
-            .filter(|(i, _)| bucket_low(*i) > thr)
-            .map(|(_, &c)| c)
-            .fold(0u32, u32::saturating_add);
+            .fold(0u32, |a, &c| a.saturating_add(c));
         let p_hat = (f64::from(above) + 1.0) / (f64::from(n) + 2.0);
-        self.quota = spike_quota(p.window, p_hat, p.alpha, p.min_spikes);
-        true
+        Baseline {
+            median_us: med as u32,
+            mad_us: mad as u32,
+            threshold_us,
+            quota: spike_quota(p.window, p_hat, p.alpha, p.min_spikes),
+        }
     }
 }
 
@@ -381,6 +412,16 @@ mod tests {
         // Nothing is unlikely enough: never alarms on counts.
         assert_eq!(spike_quota(8, 0.3, 1e-9, 4), 9);
         assert_eq!(spike_quota(8, f64::NAN, 1e-9, 4), 4);
+    }
+
+    #[test]
+    fn buckets_after_a_value_are_wholly_above_it() {
+        for v in (0..5000u32).chain([65_535, 1 << 20, 33_554_431, 33_554_432, u32::MAX]) {
+            let b = bucket_of(v);
+            for i in 0..RTT_BUCKETS {
+                assert_eq!(bucket_low(i) > u64::from(v), i > b, "{v} bucket {i}");
+            }
+        }
     }
 
     #[test]

@@ -1180,11 +1180,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             return None;
         }
         let server = self.servers.get_mut(si)?;
-        if server.fast_epoch != self.epoch
-            || obs.rtt_us > server.fast_rtt_max
-            || !server.rtt.fresh()
-            || server.c.pending >= PENDING_MAX
-        {
+        if server.fast_epoch != self.epoch || server.c.pending >= PENDING_MAX {
+            return None;
+        }
+        if !server.rtt.fresh() && !self.quick_refresh(si) {
+            return None;
+        }
+        let server = self.servers.get_mut(si)?;
+        if obs.rtt_us > server.fast_rtt_max {
             return None;
         }
         server.rtt.add(obs.rtt_us);
@@ -1237,6 +1240,29 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             .threshold_us
             .min(cfg.rtt_ceiling_us.saturating_sub(1));
         ok
+    }
+
+    /// The RTT baseline recomputation that is due every 256 samples, within the quick
+    /// path: stored when the spike quota stays the same (then no severity can move: they
+    /// read the spike history and the quota, and the global quota is unchanged); a new
+    /// quota leaves it to the full path. Returns whether the quick path may go on.
+    #[inline(never)]
+    fn quick_refresh(&mut self, si: usize) -> bool {
+        let (p, ceiling) = (&self.d.rtt, self.cfg.rtt_ceiling_us);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        let rtt = &mut server.rtt;
+        if rtt.threshold_us == 0 {
+            return false;
+        }
+        let b = rtt.baseline(p);
+        if b.quota != rtt.quota || b.threshold_us == 0 {
+            return false;
+        }
+        rtt.apply(b);
+        server.fast_rtt_max = b.threshold_us.min(ceiling.saturating_sub(1));
+        true
     }
 
     /// [`Scorer::slide_server`] for the global view.
