@@ -84,11 +84,16 @@ def main():
         md = "" if rd <= 0.5 else " ✗"
         mh = "" if rh <= 0.1 else " ✗"
         print(f"| {name} | {c:,} | {d:,} | {h:,} | {rd:.2f}{md} | {rh:.2f}{mh} |")
+    rds = sorted(results["core"][n] / results["domain"][n] for n in order)
+    rhs = sorted(results["core"][n] / results["hickory"][n] for n in order)
     tc, td, th = (sum(results[i].values()) for i in IMPS)
     print()
     print(f"corpus ({len(order)} messages): core {tc:,} Ir, domain {td:,} Ir, hickory {th:,} Ir; "
           f"core/domain {tc / td:.2f}, core/hickory {th and tc / th:.3f}; "
           f"worst message core/domain {worst_d:.2f}, core/hickory {worst_h:.2f}")
+    print(f"per message: core/domain median {rds[len(rds) // 2]:.2f}, "
+          f"{sum(r <= 0.5 for r in rds)} of {len(rds)} at ≤ 0.5; core/hickory median "
+          f"{rhs[len(rhs) // 2]:.2f}, {sum(r <= 0.1 for r in rhs)} at ≤ 0.1")
 
 
 if __name__ == "__main__":

@@ -34,17 +34,27 @@ def main() -> int:
           "| hickory MB/s | vs hickory (≥10×) | vs domain (≥2×) |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     misses = 0
+    ratios_h, ratios_d = [], []
     for group, r in sorted(rows.items(), key=lambda kv: (not kv[0].startswith("syn/"), kv[0])):
         if not all(i in r for i in IMPLS):
             continue
         c, d, h = (r[i] for i in IMPLS)
         vh, vd = h / c, d / c
+        ratios_h.append(vh)
+        ratios_d.append(vd)
         ok_h = "" if vh >= 10 else " ✗"
         ok_d = "" if vd >= 2 else " ✗"
         misses += bool(ok_h or ok_d)
         print(f"| {group} | {r['size']} | {fmt_ns(c)} | {mbs(r['size'], c)} | {fmt_ns(d)} | "
               f"{mbs(r['size'], d)} | {fmt_ns(h)} | {mbs(r['size'], h)} | {vh:.1f}×{ok_h} | {vd:.1f}×{ok_d} |")
     print(f"\n{misses} message(s) miss a target (✗).")
+    for name, rs, goal in (("domain", ratios_d, 2), ("hickory-proto", ratios_h, 10)):
+        if rs:
+            rs = sorted(rs)
+            q = lambda f: rs[min(len(rs) - 1, int(f * len(rs)))]
+            print(f"dnswarden-core vs {name} (ratio of medians, {len(rs)} messages): "
+                  f"min {rs[0]:.1f}×, quartiles {q(0.25):.1f}× / {q(0.5):.1f}× / {q(0.75):.1f}×, "
+                  f"max {rs[-1]:.1f}×; {sum(r >= goal for r in rs)} at ≥ {goal}×")
     return 0
 
 
