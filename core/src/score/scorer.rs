@@ -439,54 +439,72 @@ impl Counters {
     /// The view's severities after [`Counters::record`], or `None` when they cannot have
     /// changed: a clean answer into a calm view (no spike, no slide, no new quota, every
     /// severity 0, every minimum-sample gate open) can only keep them at 0.
+    ///
+    /// More generally, with `steady` (no spike, no slide, no new quota) and every gate
+    /// open, a clean answer cannot raise a detector that is at 0, and an NXDOMAIN answer
+    /// can raise only the NXDOMAIN one: only the detectors above 0 in `prev` (and the
+    /// NXDOMAIN one for an NXDOMAIN answer) are recomputed.
     #[inline]
     fn after(
         &mut self,
         cfg: &ScoreConfig,
         d: &Derived,
         quota: u8,
-        calm: bool,
+        prev: &[f32; SERVER_DETECTORS],
+        steady: bool,
         clean: bool,
         nx_only: bool,
     ) -> Option<[f32; SERVER_DETECTORS]> {
-        if calm && clean && self.gates_open(d) {
-            return None;
+        let mut only = ALL_DETECTORS;
+        if steady && (clean || nx_only) && self.gates_open(d) {
+            only = raised_mask(prev)
+                | if nx_only {
+                    1 << Detector::Nxdomain.index()
+                } else {
+                    0
+                };
+            if only == 0 {
+                return None;
+            }
         }
-        self.recompute(cfg, d, quota, calm && nx_only)
+        self.recompute(cfg, quota, only)
     }
 
-    /// [`Counters::after`] beyond the clean case; `nx_only`: an NXDOMAIN answer into a
-    /// calm view, which can only raise the NXDOMAIN detector.
+    /// [`Counters::after`] beyond the calm clean case: the detectors in `only` (bits by
+    /// [`Detector::index`]; the others are 0).
     #[inline(never)]
     fn recompute(
         &mut self,
         cfg: &ScoreConfig,
-        d: &Derived,
         quota: u8,
-        nx_only: bool,
+        only: u8,
     ) -> Option<[f32; SERVER_DETECTORS]> {
         self.flush();
-        if nx_only && self.gates_open(d) {
-            let nx = self.nx_severity(cfg);
-            return (nx > 0.0).then_some([0.0, 0.0, nx, 0.0, 0.0, 0.0]);
-        }
-        Some(self.severities(cfg, quota))
+        Some(self.severities_of(cfg, quota, only))
     }
 
     /// The six severities only, with integer early-outs for the common quiet case; equal
     /// to `assess(..).map(|c| c.sev)` (a unit test holds them together).
     fn severities(&self, cfg: &ScoreConfig, quota: u8) -> [f32; SERVER_DETECTORS] {
+        self.severities_of(cfg, quota, ALL_DETECTORS)
+    }
+
+    /// [`Counters::severities`] of the detectors in `only` (the others are 0).
+    fn severities_of(&self, cfg: &ScoreConfig, quota: u8, only: u8) -> [f32; SERVER_DETECTORS] {
+        let on = |d: Detector| only & (1 << d.index()) != 0;
         let mask = burst_mask(cfg);
         let burst = |h: u64| burst(h, mask);
         let w = &self.win;
         let mut out = [0.0; SERVER_DETECTORS];
         let q = quota.max(cfg.rtt_confirm);
-        let spikes = burst(self.rtt_bits());
         let [rtt, loss, nx, sf, tc, integ] = &mut out;
-        if spikes + 2 > u32::from(q) {
-            *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
+        if on(Detector::Rtt) {
+            let spikes = burst(self.rtt_bits());
+            if spikes + 2 > u32::from(q) {
+                *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
+            }
         }
-        if self.consec_timeouts > 0 || w.sum(Ev::Timeout) > 0 {
+        if on(Detector::Loss) && (self.consec_timeouts > 0 || w.sum(Ev::Timeout) > 0) {
             let c = ramp(
                 self.consec_timeouts as f32,
                 1.0,
@@ -497,9 +515,15 @@ impl Counters {
                 .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
             *loss = if c >= r { c } else { r };
         }
-        *nx = self.nx_severity(cfg);
-        let sf_burst = burst(self.sf_bits());
-        if sf_burst > 0 || w.sum(Ev::Servfail) > 0 {
+        if on(Detector::Nxdomain) {
+            *nx = self.nx_severity(cfg);
+        }
+        let sf_burst = if on(Detector::Servfail) {
+            burst(self.sf_bits())
+        } else {
+            0
+        };
+        if on(Detector::Servfail) && (sf_burst > 0 || w.sum(Ev::Servfail) > 0) {
             let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
             let r = w
                 .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
@@ -508,8 +532,12 @@ impl Counters {
                 });
             *sf = if b > r { b } else { r };
         }
-        let fails = burst(self.tcpf_bits());
-        if fails > 0 || w.sum(Ev::Truncated) > 0 {
+        let fails = if on(Detector::Truncation) {
+            burst(self.tcpf_bits())
+        } else {
+            0
+        };
+        if on(Detector::Truncation) && (fails > 0 || w.sum(Ev::Truncated) > 0) {
             let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
             let r = w
                 .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
@@ -518,9 +546,11 @@ impl Counters {
             let m = if f >= r { f } else { r };
             *tc = if m >= n { m } else { n };
         }
-        let bad = burst(self.integ_bits());
-        if bad > 0 {
-            *integ = ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst));
+        if on(Detector::Integrity) {
+            let bad = burst(self.integ_bits());
+            if bad > 0 {
+                *integ = ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst));
+            }
         }
         out
     }
@@ -641,24 +671,85 @@ impl Counters {
         nx
     }
 
-    /// The quick path's NXDOMAIN answer (see [`Scorer::quick`]): one more response in
-    /// the newest bucket with its NXDOMAIN bit; returns the NXDOMAIN severity, the only
-    /// one it can raise.
-    #[inline]
-    fn quick_nx(&mut self, cfg: &ScoreConfig, d: &Derived) -> f32 {
-        let item = self.at(self.seq_resp);
-        self.nx.one(item);
+    /// The quick path's answer (see [`Scorer::quick`]), NOERROR or (`nx`) NXDOMAIN,
+    /// into this view with its severities `sev`: one more response in the newest
+    /// bucket. A calm view only looks at the NXDOMAIN detector, and only for an
+    /// NXDOMAIN answer once its slack is used up; a raised one recomputes the detectors
+    /// that are above 0 (and the NXDOMAIN one for an NXDOMAIN answer): nothing else can
+    /// rise. Returns whether `sev` changed.
+    #[inline(always)]
+    fn quick_answer(
+        &mut self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        sev: &mut [f32; SERVER_DETECTORS],
+        raised: &mut bool,
+        nx: bool,
+    ) -> bool {
+        if nx {
+            let item = self.at(self.seq_resp);
+            self.nx.one(item);
+            self.win.add_n(Ev::Nxdomain, 1);
+        }
         self.pending += 1;
-        self.win.add_n(Ev::Nxdomain, 1);
+        if *raised {
+            return self.quick_raised(cfg, quota, sev, raised, nx);
+        }
+        if !nx {
+            return false;
+        }
         if self.nx_slack > 0 {
             self.nx_slack -= 1;
-            return 0.0;
+            return false;
         }
-        let (sev, safe) = self.nx_eval(cfg, d);
-        if sev == 0.0 {
+        self.quick_nx_eval(cfg, d, sev, raised)
+    }
+
+    /// [`Counters::quick_answer`]: an NXDOMAIN answer into a calm view once the slack
+    /// is used up.
+    #[inline(never)]
+    fn quick_nx_eval(
+        &mut self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        sev: &mut [f32; SERVER_DETECTORS],
+        raised: &mut bool,
+    ) -> bool {
+        let (v, safe) = self.nx_eval(cfg, d);
+        if v == 0.0 {
             self.nx_slack = safe;
+            return false;
         }
-        sev
+        *sev = [0.0, 0.0, v, 0.0, 0.0, 0.0];
+        *raised = true;
+        true
+    }
+
+    /// [`Counters::quick_answer`] into a raised view.
+    #[inline(never)]
+    fn quick_raised(
+        &mut self,
+        cfg: &ScoreConfig,
+        quota: u8,
+        sev: &mut [f32; SERVER_DETECTORS],
+        raised: &mut bool,
+        nx: bool,
+    ) -> bool {
+        let mut only = raised_mask(sev);
+        if nx {
+            // The slack only holds for runs of calm views.
+            self.nx_slack = 0;
+            only |= 1 << Detector::Nxdomain.index();
+        }
+        self.flush();
+        let new = self.severities_of(cfg, quota, only);
+        if new == *sev {
+            return false;
+        }
+        *sev = new;
+        *raised = any_raised(&new);
+        true
     }
 
     /// All six per-view detectors, with causes and evidence.
@@ -866,6 +957,17 @@ impl Server {
 #[inline]
 fn any_raised(sev: &[f32; SERVER_DETECTORS]) -> bool {
     sev.iter().any(|v| *v > 0.0)
+}
+
+/// Every per-view detector, as a bit mask by [`Detector::index`].
+const ALL_DETECTORS: u8 = (1 << SERVER_DETECTORS) - 1;
+
+/// The detectors above 0, as a bit mask by [`Detector::index`].
+#[inline]
+fn raised_mask(sev: &[f32; SERVER_DETECTORS]) -> u8 {
+    sev.iter()
+        .enumerate()
+        .fold(0, |m, (i, v)| if *v > 0.0 { m | 1 << i } else { m })
 }
 
 /// Server/target pairs remembered by the new-truncation rule (direct-mapped by a hash
@@ -1186,20 +1288,32 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if !server.rtt.fresh() && !self.quick_refresh(si) {
             return None;
         }
+        let (cfg, d) = (&self.cfg, &self.d);
         let server = self.servers.get_mut(si)?;
         if obs.rtt_us > server.fast_rtt_max {
             return None;
         }
         server.rtt.add(obs.rtt_us);
-        if !nx {
-            server.c.pending += 1;
-            self.global.pending += 1;
+        let quota = server.rtt.quota;
+        let moved = server
+            .c
+            .quick_answer(cfg, d, quota, &mut server.sev, &mut server.raised, nx);
+        let global_moved = self.global.quick_answer(
+            cfg,
+            d,
+            self.global_quota,
+            &mut self.global_sev,
+            &mut self.global_raised,
+            nx,
+        );
+        if moved && let Some(sev) = self.servers.get(si).map(|s| s.sev) {
+            self.update_server_best(si, &sev);
         }
         if let Some(l) = self.server_last.get_mut(si) {
             *l = now;
         }
         self.tc_answer(obs, false, now);
-        Some(nx && self.quick_nx(si))
+        Some(moved || global_moved)
     }
 
     /// A new epoch for a calm server view without a full pass: when nothing in its
@@ -1284,36 +1398,6 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         ok
     }
 
-    /// The NXDOMAIN part of [`Scorer::quick`] for server slot `si`.
-    #[inline(never)]
-    fn quick_nx(&mut self, si: usize) -> bool {
-        let mut changed = false;
-        let cfg = &self.cfg;
-        let mut update = None;
-        if let Some(server) = self.servers.get_mut(si) {
-            let nx = server.c.quick_nx(cfg, &self.d);
-            if nx > 0.0 {
-                let sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
-                server.sev = sev;
-                server.raised = true;
-                server.fast_epoch = 0;
-                update = Some(sev);
-            }
-        }
-        if let Some(sev) = update {
-            self.update_server_best(si, &sev);
-            changed = true;
-        }
-        let nx = self.global.quick_nx(&self.cfg, &self.d);
-        if nx > 0.0 {
-            self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
-            self.global_raised = true;
-            self.global_fast = 0;
-            changed = true;
-        }
-        changed
-    }
-
     /// Everything an observation does to its server's view and the global view; returns
     /// whether a severity changed. Ends by marking which views the quick path may take
     /// for the rest of the epoch.
@@ -1380,10 +1464,16 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
                 }
                 let rotated = server.c.record(step, now, d.bucket_us);
-                let calm = spike != Some(true) && !rotated && !refreshed && !server.raised;
-                let sev = server
-                    .c
-                    .after(cfg, d, server.rtt.quota, calm, clean, nx_only);
+                let steady = spike != Some(true) && !rotated && !refreshed;
+                let sev = server.c.after(
+                    cfg,
+                    d,
+                    server.rtt.quota,
+                    &server.sev,
+                    steady,
+                    clean,
+                    nx_only,
+                );
                 if let Some(sev) = sev
                     && sev != server.sev
                 {
@@ -1399,8 +1489,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             let (epoch, ceiling) = (self.epoch, self.cfg.rtt_ceiling_us);
             if let Some(server) = self.servers.get_mut(si) {
                 let rtt = &server.rtt;
-                let quick = !server.raised
-                    && server.c.gates_open(&self.d)
+                let quick = server.c.gates_open(&self.d)
                     && now < server.c.win.next_us()
                     && now < rtt.next_us()
                     && rtt.threshold_us != 0
@@ -1415,8 +1504,16 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let (cfg, d) = (&self.cfg, &self.d);
         let g = &mut self.global;
         let rotated = g.record(step, now, d.bucket_us);
-        let calm = spike != Some(true) && !rotated && !refreshed && !self.global_raised;
-        let sev = g.after(cfg, d, self.global_quota, calm, clean, nx_only);
+        let steady = spike != Some(true) && !rotated && !refreshed;
+        let sev = g.after(
+            cfg,
+            d,
+            self.global_quota,
+            &self.global_sev,
+            steady,
+            clean,
+            nx_only,
+        );
         if let Some(sev) = sev
             && sev != self.global_sev
         {
@@ -1425,7 +1522,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             changed = true;
         }
         let g = &self.global;
-        let quick = !self.global_raised && g.gates_open(&self.d) && now < g.win.next_us();
+        let quick = g.gates_open(&self.d) && now < g.win.next_us();
         self.global_fast = if quick { self.epoch } else { 0 };
         changed
     }
