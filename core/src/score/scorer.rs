@@ -442,8 +442,9 @@ impl Counters {
     ///
     /// More generally, with `steady` (no spike, no slide, no new quota) and every gate
     /// open, a clean answer cannot raise a detector that is at 0, and an NXDOMAIN answer
-    /// can raise only the NXDOMAIN one: only the detectors above 0 in `prev` (and the
-    /// NXDOMAIN one for an NXDOMAIN answer) are recomputed.
+    /// can raise only the NXDOMAIN one: only the detectors above 0 in `prev` and those
+    /// in `rises` (`None`: any may rise; `Some(0)` for a clean answer, the NXDOMAIN bit
+    /// for an NXDOMAIN one) are recomputed.
     #[inline]
     fn after(
         &mut self,
@@ -452,17 +453,14 @@ impl Counters {
         quota: u8,
         prev: &[f32; SERVER_DETECTORS],
         steady: bool,
-        clean: bool,
-        nx_only: bool,
+        rises: Option<u8>,
     ) -> Option<[f32; SERVER_DETECTORS]> {
         let mut only = ALL_DETECTORS;
-        if steady && (clean || nx_only) && self.gates_open(d) {
-            only = raised_mask(prev)
-                | if nx_only {
-                    1 << Detector::Nxdomain.index()
-                } else {
-                    0
-                };
+        if steady
+            && let Some(rises) = rises
+            && self.gates_open(d)
+        {
+            only = raised_mask(prev) | rises;
             if only == 0 {
                 return None;
             }
@@ -1418,7 +1416,13 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             _ => None,
         };
         let clean = rcode == Some(Rcode::NOERROR);
-        let nx_only = rcode == Some(Rcode::NXDOMAIN);
+        let rises = if clean {
+            Some(0)
+        } else if rcode == Some(Rcode::NXDOMAIN) {
+            Some(1 << Detector::Nxdomain.index())
+        } else {
+            None
+        };
         let mut step = if clean {
             Step::CLEAN
         } else {
@@ -1465,15 +1469,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 }
                 let rotated = server.c.record(step, now, d.bucket_us);
                 let steady = spike != Some(true) && !rotated && !refreshed;
-                let sev = server.c.after(
-                    cfg,
-                    d,
-                    server.rtt.quota,
-                    &server.sev,
-                    steady,
-                    clean,
-                    nx_only,
-                );
+                let sev = server
+                    .c
+                    .after(cfg, d, server.rtt.quota, &server.sev, steady, rises);
                 if let Some(sev) = sev
                     && sev != server.sev
                 {
@@ -1505,15 +1503,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let g = &mut self.global;
         let rotated = g.record(step, now, d.bucket_us);
         let steady = spike != Some(true) && !rotated && !refreshed;
-        let sev = g.after(
-            cfg,
-            d,
-            self.global_quota,
-            &self.global_sev,
-            steady,
-            clean,
-            nx_only,
-        );
+        let sev = g.after(cfg, d, self.global_quota, &self.global_sev, steady, rises);
         if let Some(sev) = sev
             && sev != self.global_sev
         {
