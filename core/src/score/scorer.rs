@@ -608,21 +608,36 @@ impl Counters {
     /// pass `lo` (each response adds at most one; clean ones only lower the counts),
     /// and the window's `x / r` needs `k > (lo·r − x) / (1 − lo)` (with `lo − 0.01`,
     /// and one answer less, to stay clear of rounding).
+    ///
+    /// The same integer tests decide whether the severity can be above 0 at all (some
+    /// open span with `c ≥ ⌈lo·n⌉`, or the window's share at `lo − 0.01` or more):
+    /// only then is [`Counters::nx_severity`] computed.
     #[inline]
     fn nx_eval(&self, cfg: &ScoreConfig, d: &Derived) -> (f32, u32) {
-        let sev = self.nx_severity(cfg);
-        if sev > 0.0 {
-            return (sev, 0);
-        }
+        let responses = self.responses();
         let counts = prefix_counts(self.nx_bits());
         let mut safe = u32::MAX;
-        for (&need, &c) in d.nx_need.iter().zip(counts.iter()) {
+        let mut maybe = false;
+        for ((&need, &c), &n) in d.nx_need.iter().zip(counts.iter()).zip(NX_SPANS.iter()) {
+            maybe |= c >= need && responses >= n;
             safe = safe.min(need.saturating_sub(c).saturating_sub(1));
         }
-        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
-        let k = (d.nx_lo * r - x) * d.nx_inv;
-        // `as` saturates: 0 for k <= 0 (or NaN), u32::MAX when the window can never count.
-        (0.0, safe.min((k as u32).saturating_sub(1)))
+        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, responses as f32);
+        if x >= d.nx_lo * r {
+            maybe = true;
+            safe = 0;
+        } else {
+            // `as` saturates: u32::MAX when the window can never count (inv = +inf).
+            let k = (d.nx_lo * r - x) * d.nx_inv;
+            safe = safe.min((k as u32).saturating_sub(1));
+        }
+        if maybe {
+            let sev = self.nx_severity(cfg);
+            if sev > 0.0 {
+                return (sev, 0);
+            }
+        }
+        (0.0, safe)
     }
 
     /// The largest NXDOMAIN share over the short horizons and the rate window (pending
