@@ -171,7 +171,8 @@ async fn main() {
         std::process::exit(1);
     }
     let mut lab = lab::Lab::start();
-    // Default probe settings (interval 100 ms, timeout 100 ms); round robin off because
+    // Default probe settings (interval 25 ms within a 200/s per-server budget, timeout
+    // 100 ms); round robin off because
     // knot never rotates answers.
     let yaml = format!(
         "listen: 127.0.0.1:0

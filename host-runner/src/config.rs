@@ -108,6 +108,7 @@ struct RawProbe {
     concurrency: Option<usize>,
     edns_udp_size: Option<u16>,
     tcp_reuse: Option<bool>,
+    server_qps: Option<f64>,
     #[serde(default)]
     confirm: RawConfirm,
 }
@@ -239,8 +240,12 @@ pub struct TargetConfig {
     pub expect: BTreeSet<String>,
     /// The Kubernetes namespace (for the per-namespace rate limit).
     pub namespace: String,
-    /// This target's probe interval.
+    /// This target's probe interval: its own `interval_ms`, or `probe.interval_ms`
+    /// stretched to fit the per-server budget (see [`spread_intervals`]).
     pub interval: Duration,
+    /// Whether `interval` is the target's own `interval_ms` (kept as given) rather than
+    /// the shared default (stretched when the targets would exceed a server's budget).
+    pub own_interval: bool,
     /// Probe over TCP instead of UDP.
     pub tcp: bool,
 }
@@ -248,8 +253,13 @@ pub struct TargetConfig {
 /// Probe settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeSettings {
-    /// Default interval between two probes of one (server, target) pair.
+    /// Default interval between two probes of one (server, target) pair (stretched
+    /// when the targets would ask more than `server_qps` of one server).
     pub interval: Duration,
+    /// Scheduled probes per second one server gets at most from the targets that use
+    /// the default interval (confirmation bursts and retries come on top, bounded by
+    /// their own settings). See [`spread_intervals`].
+    pub server_qps: f64,
     /// How long to wait for an answer (per transport attempt).
     pub timeout: Duration,
     /// Schedule jitter as a fraction of the interval, in [0, 0.5].
@@ -331,7 +341,9 @@ pub mod defaults {
     /// `listen`.
     pub const LISTEN: &str = "127.0.0.1:9153";
     /// `probe.interval_ms`.
-    pub const INTERVAL_MS: u64 = 100;
+    pub const INTERVAL_MS: u64 = 25;
+    /// `probe.server_qps`.
+    pub const SERVER_QPS: f64 = 200.0;
     /// `probe.timeout_ms`.
     pub const TIMEOUT_MS: u64 = 100;
     /// `probe.jitter`.
@@ -355,7 +367,7 @@ pub mod defaults {
     /// `rate_limit.global_qps`.
     pub const GLOBAL_QPS: f64 = 2000.0;
     /// `rate_limit.namespace_qps`.
-    pub const NAMESPACE_QPS: f64 = 500.0;
+    pub const NAMESPACE_QPS: f64 = 1000.0;
 }
 
 impl Config {
@@ -393,6 +405,7 @@ impl Config {
             targets,
             probe: ProbeSettings {
                 interval: Duration::from_millis(defaults::INTERVAL_MS),
+                server_qps: defaults::SERVER_QPS,
                 timeout: Duration::from_millis(defaults::TIMEOUT_MS),
                 jitter: defaults::JITTER,
                 concurrency: defaults::CONCURRENCY,
@@ -759,6 +772,13 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
             defaults::INTERVAL_MS,
             3_600_000,
         )?,
+        server_qps: number_in(
+            "probe.server_qps",
+            raw.probe.server_qps,
+            defaults::SERVER_QPS,
+            1.0,
+            100_000.0,
+        )?,
         timeout: positive_ms(
             timeout_field,
             raw.probe.timeout_ms,
@@ -860,6 +880,7 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
             expect,
             namespace,
             interval,
+            own_interval: t.interval_ms.is_some(),
             tcp: t.tcp,
         });
     }
@@ -940,6 +961,7 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
     };
 
     let scoring = scoring(&raw.scoring)?;
+    spread_intervals(&mut targets, &probe, servers.len(), rate_limit.global_qps)?;
 
     Ok(Config {
         listen,
@@ -952,6 +974,53 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
         kube: raw.kube,
         heal: raw.heal,
     })
+}
+
+/// Fits the schedule into each server's budget. Every server is asked for every
+/// target, so one server gets `Σ 1 / interval` scheduled probes per second. Targets with
+/// their own `interval_ms` keep it; the others share what is left of
+/// `probe.server_qps` (and of `rate_limit.global_qps` split over `servers`), evenly,
+/// never more often than `probe.interval_ms`. With the defaults (25 ms, 200/s) up to 5
+/// targets are probed every 25 ms on each server and 10 targets every 50 ms, so the
+/// probe load on one CoreDNS pod stays at most 200 queries/s however many names are
+/// configured or discovered.
+///
+/// Returns the scheduled probes per second one server gets, or an error naming
+/// `probe.server_qps` when the targets with their own interval alone ask for more.
+pub fn spread_intervals(
+    targets: &mut [TargetConfig],
+    probe: &ProbeSettings,
+    servers: usize,
+    global_qps: f64,
+) -> Result<f64> {
+    let own: f64 = targets
+        .iter()
+        .filter(|t| t.own_interval)
+        .map(|t| 1.0 / t.interval.as_secs_f64())
+        .sum();
+    if own > probe.server_qps {
+        return Err(Error::config(
+            "probe.server_qps",
+            format!(
+                "the targets with their own interval_ms ask {own:.0} probes/s of every server, over the budget of {}",
+                probe.server_qps
+            ),
+            "raise probe.server_qps, or lengthen targets[].interval_ms",
+        ));
+    }
+    let shared = targets.iter().filter(|t| !t.own_interval).count();
+    if shared == 0 {
+        return Ok(own);
+    }
+    let budget = probe.server_qps.min(global_qps / servers.max(1) as f64);
+    let left = (budget - own).max(1.0);
+    let interval = probe
+        .interval
+        .max(Duration::from_secs_f64(shared as f64 / left));
+    for t in targets.iter_mut().filter(|t| !t.own_interval) {
+        t.interval = interval;
+    }
+    Ok(own + shared as f64 / interval.as_secs_f64())
 }
 
 #[cfg(test)]
@@ -982,11 +1051,89 @@ targets:
         assert_eq!(c.targets[0].namespace, "default");
         assert_eq!(c.targets[1].namespace, "web");
         assert_eq!(c.probe.timeout, Duration::from_millis(100));
-        assert_eq!(c.probe.interval, Duration::from_millis(100));
+        assert_eq!(c.probe.interval, Duration::from_millis(25));
+        assert_eq!(c.probe.server_qps, 200.0);
+        // Two targets fit the per-server budget at the default interval.
+        assert!(
+            c.targets
+                .iter()
+                .all(|t| t.interval == Duration::from_millis(25))
+        );
         assert!(c.targets[0].expect.contains("10.96.0.1"));
         // The suspicion cadence is on by default.
         assert_eq!(c.probe.confirm, ConfirmSettings::DEFAULT);
         assert!(c.probe.confirm.rounds > 0);
+    }
+
+    fn targets_yaml(n: usize, extra: &str) -> String {
+        let mut y = String::from("servers: [{name: a, address: '127.0.0.1:5353'}]\ntargets:\n");
+        for i in 0..n {
+            y.push_str(&format!(
+                "  - {{name: t{i}, qname: t{i}.default.svc.cluster.local}}\n"
+            ));
+        }
+        y.push_str(extra);
+        y
+    }
+
+    #[test]
+    fn many_targets_are_stretched_to_the_per_server_budget() {
+        let o = Overrides::default();
+        // 5 targets x 40/s = 200/s: the default interval holds.
+        let c = Config::from_yaml_str(&targets_yaml(5, ""), &o).unwrap();
+        assert!(
+            c.targets
+                .iter()
+                .all(|t| t.interval == Duration::from_millis(25))
+        );
+        // 20 targets share 200/s: every pair every 100 ms.
+        let c = Config::from_yaml_str(&targets_yaml(20, ""), &o).unwrap();
+        assert!(
+            c.targets
+                .iter()
+                .all(|t| t.interval == Duration::from_millis(100))
+        );
+        // A smaller budget stretches further.
+        let c = Config::from_yaml_str(&targets_yaml(4, "probe: {server_qps: 20}\n"), &o).unwrap();
+        assert!(
+            c.targets
+                .iter()
+                .all(|t| t.interval == Duration::from_millis(200))
+        );
+        // The global rate limit is shared by the servers too.
+        let yaml = targets_yaml(4, "rate_limit: {global_qps: 40}\n");
+        let c = Config::from_yaml_str(&yaml, &o).unwrap();
+        assert!(
+            c.targets
+                .iter()
+                .all(|t| t.interval == Duration::from_millis(100))
+        );
+    }
+
+    #[test]
+    fn a_targets_own_interval_is_kept_and_counted_against_the_budget() {
+        let o = Overrides::default();
+        // t0 asks 100/s of its own; the other 4 share the remaining 100/s.
+        let yaml = targets_yaml(5, "").replacen(
+            "{name: t0, qname: t0.default.svc.cluster.local}",
+            "{name: t0, qname: t0.default.svc.cluster.local, interval_ms: 10}",
+            1,
+        );
+        let c = Config::from_yaml_str(&yaml, &o).unwrap();
+        assert_eq!(c.targets[0].interval, Duration::from_millis(10));
+        assert!(c.targets[0].own_interval);
+        assert!(
+            c.targets[1..]
+                .iter()
+                .all(|t| t.interval == Duration::from_millis(40))
+        );
+        // Own intervals alone over the budget: an error naming the field and the fix.
+        let yaml = format!("{yaml}probe: {{server_qps: 50}}\n");
+        let (field, fix) = err(&yaml, &o);
+        assert_eq!(field, "probe.server_qps");
+        assert!(fix.contains("interval_ms"), "{fix}");
+        let (field, _) = err(&targets_yaml(1, "probe: {server_qps: 0}\n"), &o);
+        assert_eq!(field, "probe.server_qps");
     }
 
     #[test]

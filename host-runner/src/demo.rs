@@ -240,6 +240,7 @@ pub fn demo_targets(interval: Duration) -> Vec<TargetConfig> {
         expect: expect.iter().map(|s| (*s).to_string()).collect(),
         namespace: "default".into(),
         interval,
+        own_interval: true,
         tcp: false,
     };
     vec![

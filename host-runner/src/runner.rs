@@ -198,6 +198,7 @@ impl Generation {
                 expect,
                 namespace,
                 interval: config.probe.interval,
+                own_interval: false,
                 tcp: false,
             });
             g.expects.push(Some(KubeExpect {
@@ -205,6 +206,14 @@ impl Generation {
                 since_us: pt.expected_since_us,
                 grace: pt.grace,
             }));
+        }
+        // Discovered servers and targets change each server's share of the budget.
+        let servers = g.config.servers.len();
+        let global = g.config.rate_limit.global_qps;
+        if let Err(e) =
+            crate::config::spread_intervals(&mut g.config.targets, &g.config.probe, servers, global)
+        {
+            tracing::warn!(error = %e, "probe intervals kept as configured");
         }
         g
     }
@@ -802,6 +811,13 @@ impl Shared {
             targets = config.targets.len(),
             servers_kept = kept_servers.iter().filter(|k| **k).count(),
             targets_kept = kept_targets.iter().filter(|k| **k).count(),
+            server_qps = per_server_qps(&config.targets),
+            pair_interval_ms = config
+                .targets
+                .iter()
+                .map(|t| t.interval.as_millis())
+                .min()
+                .unwrap_or(0),
             "probe plan"
         );
         let drift_from_us = g
@@ -985,6 +1001,28 @@ struct Scored {
 /// One (server, target) pair's schedule. Suspicious answers (see [`Confirm::note`])
 /// start a confirmation burst on the side ([`confirm_burst`]); the loop waits for its
 /// bursts before it returns, so their probes are scored before shutdown completes.
+/// Where in the interval the pair (si, ti) starts, as a fraction: a server's targets are
+/// spread evenly over the interval (and the servers evenly within one target's slot),
+/// so the probes one server gets are evenly spaced and the first probe after a fault
+/// comes at most about `interval / targets` later. A little randomness keeps separate
+/// runners from falling into step.
+fn phase(si: usize, ti: usize, cfg: &Config) -> f64 {
+    let targets = cfg.targets.len().max(1) as f64;
+    let servers = cfg.servers.len().max(1) as f64;
+    let slot = (ti as f64 + si as f64 / servers) / targets;
+    (slot + rand::rng().random_range(0.0..0.1) / targets).fract()
+}
+
+/// Scheduled probes per second one server gets (every server is asked for every
+/// target), rounded to one decimal for the log.
+fn per_server_qps(targets: &[TargetConfig]) -> f64 {
+    let qps: f64 = targets
+        .iter()
+        .map(|t| 1.0 / t.interval.as_secs_f64().max(1e-6))
+        .sum();
+    (qps * 10.0).round() / 10.0
+}
+
 async fn pair_loop(
     shared: Arc<Shared>,
     confirm: Arc<Confirm>,
@@ -1034,8 +1072,7 @@ async fn pair_schedule(
         return;
     };
     let interval = target.interval;
-    // A random phase spreads the pairs over the interval.
-    let mut next = Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
+    let mut next = Instant::now() + interval.mul_f64(phase(si, ti, cfg));
     let mut first = true;
     loop {
         let jitter = cfg.probe.jitter * rand::rng().random_range(-1.0..=1.0);

@@ -29,6 +29,21 @@ mod lab;
 use lab::{Lab, lab_available};
 
 fn config(lab: &Lab, interval_ms: u64) -> Config {
+    config_with(lab, Some(interval_ms), true)
+}
+
+/// The lab configuration; `interval_ms: None` and `ci_floor: false` leave the probe
+/// interval and the RTT floor at their defaults.
+fn config_with(lab: &Lab, interval_ms: Option<u64>, ci_floor: bool) -> Config {
+    let probe = interval_ms.map_or(String::new(), |ms| format!("probe:\n  interval_ms: {ms}\n"));
+    let floor = if ci_floor {
+        "  # CI shares two cores with builds: scheduling stalls of several ms are common there,
+  # so spikes must clear the median by 20 ms (default 5 ms); +30 ms still does.
+  rtt_floor_ms: 20
+"
+    } else {
+        ""
+    };
     let yaml = format!(
         "
 listen: 127.0.0.1:0
@@ -42,13 +57,8 @@ targets:
      expect: [10.244.1.10, 10.244.1.11, 10.244.2.12, 10.244.2.13, 10.244.3.14]}}
   - {{name: my-svc-srv, qname: _http._tcp.my-svc.default.svc.cluster.local, type: SRV,
      expect: ['0 100 80 my-svc.default.svc.cluster.local.']}}
-probe:
-  interval_ms: {interval_ms}
-scoring:
-  # CI shares two cores with builds: scheduling stalls of several ms are common there,
-  # so spikes must clear the median by 20 ms (default 5 ms); +30 ms still does.
-  rtt_floor_ms: 20
-  weights:
+{probe}scoring:
+{floor}  weights:
     # knot returns a record set in zone order every time (CoreDNS rotates it with
     # `loadbalance`); the round-robin detector would rightly call that stuck.
     round_robin: 0
@@ -551,7 +561,15 @@ async fn clean_run_under_light_load_raises_no_alarm() {
         .unwrap_or(15);
     let lab = Lab::start();
     let load = background_load(lab.addr("LAB_DNSDIST_PORT"), 200);
-    let mut run = start_runner(config(&lab, 50)).await;
+    // `DNSWARDEN_E2E_CLEAN_DEFAULTS=1`: the default interval (25 ms) and RTT floor
+    // instead of the CI settings (50 ms, 20 ms floor).
+    let defaults = std::env::var("DNSWARDEN_E2E_CLEAN_DEFAULTS").is_ok_and(|v| v == "1");
+    let config = if defaults {
+        config_with(&lab, None, false)
+    } else {
+        config(&lab, 50)
+    };
+    let mut run = start_runner(config).await;
     let end = Instant::now() + Duration::from_secs(secs);
     let mut probes = 0u64;
     let mut alarms = Vec::new();
@@ -587,8 +605,16 @@ async fn clean_run_under_light_load_raises_no_alarm() {
         "false alarms on a clean run: {alarms:#?}"
     );
     assert_eq!(metric(&m, "dnswarden_verdict_changes_total", &[]), 0.0);
-    // Healthy servers never answer anything new: the suspicion cadence stays idle.
-    assert_eq!(metric(&m, "dnswarden_confirm_bursts_total", &[]), 0.0);
+    // Healthy servers answer nothing new: the suspicion cadence stays all but idle. A
+    // scheduling stall on a loaded machine can make one answer "slow" and start a burst
+    // (never an alarm, as asserted above); the extra probes stay a small share.
+    let bursts = metric(&m, "dnswarden_confirm_bursts_total", &[]);
+    let confirm_probes = metric(&m, "dnswarden_confirm_probes_total", &[]);
+    eprintln!("e2e clean run: {bursts} confirmation bursts, {confirm_probes} probes");
+    assert!(
+        confirm_probes <= probes as f64 * 0.02,
+        "{confirm_probes} confirmation probes of {probes}: the cadence fires on clean answers"
+    );
     // A lone timeout on a busy CI machine is not an alarm (the core needs several); it is
     // reported for the record.
     eprintln!(
