@@ -18,6 +18,9 @@
 #   DNSWARDEN_WASM                filter .wasm (default: wasm-plugin/build-wasm.sh)
 #   BENCH_DIR                     state dir (default: a new mktemp -d; kept for the logs)
 #   RUNTIME=envoy.wasm.runtime.v8 Wasm runtime of the filter Envoy
+#   FILTER_CONFIG                 the filter's JSON configuration (default
+#                                 {"mode": "network", "log_level": "warn"}; e.g. add
+#                                 "tick_ms": 0 for counters written per message, unbatched)
 #   FILTER=dnswarden              or `null`: the do-nothing module of null-filter/ (clock +
 #                                 buffer copy per callback) instead, to measure the
 #                                 proxy-wasm plumbing alone
@@ -34,10 +37,12 @@ CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-64}
 RUNTIME=${RUNTIME:-envoy.wasm.runtime.v8}
 FILTER=${FILTER:-dnswarden}
+FILTER_CONFIG=${FILTER_CONFIG:-'{"mode": "network", "log_level": "warn"}'}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/dnswarden-envoy-bench.XXXXXX")}
 ADDR=127.0.0.1
 
 die() { echo "envoy-dnsperf: $*" >&2; exit 1; }
+case $FILTER_CONFIG in *"'"*) die "FILTER_CONFIG must not contain single quotes" ;; esac
 for tool in dnsperf kdig knotd python3; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (apt-get install dnsperf knot knot-dnsutils)"
 done
@@ -133,7 +138,7 @@ EOF
             failure_policy: FAIL_OPEN
             configuration:
               "@type": type.googleapis.com/google.protobuf.StringValue
-              value: '{"mode": "network", "log_level": "warn"}'
+              value: '$FILTER_CONFIG'
             vm_config:
               vm_id: dnswarden
               runtime: $RUNTIME

@@ -95,15 +95,44 @@ fn upstream_index(shared: &mut Shared, force: bool) -> Option<usize> {
     Some(shared.upstream(std::str::from_utf8(&bytes).unwrap_or_default()))
 }
 
+/// A counter's metric id and the increments not yet handed to the host.
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    id: Option<u32>,
+    delta: i64,
+}
+
+impl Counter {
+    fn new(id: Option<u32>) -> Self {
+        Self { id, delta: 0 }
+    }
+
+    /// Adds `by`: kept in module memory when `batched` (handed over by `flush`), else
+    /// one host call now.
+    fn add(&mut self, by: i64, batched: bool) {
+        if batched {
+            self.delta += by;
+        } else {
+            bump(self.id, by);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.delta != 0 {
+            bump(self.id, std::mem::take(&mut self.delta));
+        }
+    }
+}
+
 /// Per-upstream state: its label and the ids of its hot metrics.
 #[derive(Debug)]
 struct Upstream {
     label: String,
-    queries: Option<u32>,
+    queries: Counter,
     rtt: Option<u32>,
     score: Option<u32>,
     verdict: Option<u32>,
-    rcodes: Vec<(u16, Option<u32>)>,
+    rcodes: Vec<(u16, Counter)>,
     /// Score and verdict gauge values last written.
     published: Option<(u64, u64)>,
 }
@@ -116,8 +145,8 @@ struct Shared {
     upstreams: Vec<Upstream>,
     /// Address to upstream index (bounded; a small linear table keeps the `.wasm` small).
     by_address: Vec<(String, usize)>,
-    /// Ids of rarely used metrics, by full name.
-    other_metrics: Vec<(String, Option<u32>)>,
+    /// Rarely used counters, by full name.
+    other_metrics: Vec<(String, Counter)>,
     /// The core scorer, keyed by upstream index (`None` only if the configuration could
     /// not be mapped, which `Config::parse` rules out).
     health: Option<Health>,
@@ -176,7 +205,10 @@ impl Shared {
             None => {
                 let up = Upstream {
                     label: label.to_string(),
-                    queries: define(MetricType::Counter, &self.name_for(label, "queries", &[])),
+                    queries: Counter::new(define(
+                        MetricType::Counter,
+                        &self.name_for(label, "queries", &[]),
+                    )),
                     rtt: define(MetricType::Histogram, &self.name_for(label, "rtt_us", &[])),
                     score: define(
                         MetricType::Gauge,
@@ -202,22 +234,43 @@ impl Shared {
         metric_name(&self.config.metric_prefix, metric, &labels)
     }
 
+    /// Counter increments are batched in module memory and handed to the host on each
+    /// tick (and when a TCP connection closes) instead of one host call per message;
+    /// without a tick (`tick_ms` 0) they go out at once.
+    fn batched(&self) -> bool {
+        self.config.tick_ms > 0
+    }
+
     fn count(&mut self, metric: &str, upstream: usize, extra: &[(&str, &str)], by: i64) {
         let name = self.name(metric, upstream, extra);
-        let id = match self.other_metrics.iter().find(|(n, _)| *n == name) {
-            Some((_, id)) => *id,
+        let batched = self.batched();
+        match self.other_metrics.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => c.add(by, batched),
             None => {
-                let id = define(MetricType::Counter, &name);
-                self.other_metrics.push((name, id));
-                id
+                let mut c = Counter::new(define(MetricType::Counter, &name));
+                c.add(by, batched);
+                self.other_metrics.push((name, c));
             }
-        };
-        bump(id, by);
+        }
     }
 
     fn count_query(&mut self, upstream: usize, n: i64) {
-        if let Some(u) = self.upstreams.get(upstream) {
-            bump(u.queries, n);
+        let batched = self.batched();
+        if let Some(u) = self.upstreams.get_mut(upstream) {
+            u.queries.add(n, batched);
+        }
+    }
+
+    /// Hands every batched counter increment to the host.
+    fn flush(&mut self) {
+        for u in &mut self.upstreams {
+            u.queries.flush();
+            for (_, c) in &mut u.rcodes {
+                c.flush();
+            }
+        }
+        for (_, c) in &mut self.other_metrics {
+            c.flush();
         }
     }
 
@@ -234,14 +287,15 @@ impl Shared {
         question: Option<u64>,
         answers: AnswerSummary<'static>,
     ) {
+        let batched = self.batched();
         match outcome {
             Outcome::Response(Rcode(rcode)) => {
                 let (transport, prefix) = (self.transport, &self.config.metric_prefix);
                 let Some(u) = self.upstreams.get_mut(upstream) else {
                     return;
                 };
-                let id = match u.rcodes.iter().find(|(r, _)| *r == rcode) {
-                    Some((_, id)) => *id,
+                match u.rcodes.iter_mut().find(|(r, _)| *r == rcode) {
+                    Some((_, c)) => c.add(1, batched),
                     None => {
                         let label = rcode_label(rcode);
                         let name = metric_name(
@@ -253,14 +307,15 @@ impl Shared {
                                 ("rcode", &label),
                             ],
                         );
-                        let id = define(MetricType::Counter, &name);
+                        let mut c = Counter::new(define(MetricType::Counter, &name));
+                        // Past 32 distinct rcodes (never in practice) a new one is counted
+                        // at once instead of kept.
+                        c.add(1, batched && u.rcodes.len() < 32);
                         if u.rcodes.len() < 32 {
-                            u.rcodes.push((rcode, id));
+                            u.rcodes.push((rcode, c));
                         }
-                        id
                     }
-                };
-                bump(id, 1);
+                }
                 record(u.rtt, u64::from(rtt_us));
             }
             Outcome::Truncated(_) => {
@@ -306,15 +361,17 @@ impl Shared {
     /// Updates every upstream's score and verdict gauges; logs an overall verdict change
     /// once, with the reasons and the upstream that stands out.
     ///
-    /// After one observation (`only`: its upstream) and without a verdict change, only
-    /// that upstream's gauges are looked at; a gauge is written only when its value
-    /// changed (two host calls per answer saved on clean traffic).
+    /// With batching (a tick set) the gauges are written on ticks only (`only` is
+    /// `None` there): a verdict change is still logged at once. Without it, after one
+    /// observation (`only`: its upstream) and without a verdict change, only that
+    /// upstream's gauges are looked at. A gauge is written only when its value changed.
     fn publish(&mut self, change: Option<crate::health::Change>, only: Option<usize>) {
+        let batched = self.batched();
         let Some(health) = self.health.as_ref() else {
             return;
         };
         for (i, u) in self.upstreams.iter_mut().enumerate() {
-            if change.is_none() && only.is_some_and(|o| o != i) {
+            if only.is_some() && (batched || change.is_none() && only != Some(i)) {
                 continue;
             }
             let score = (health.server_score(i as u32).clamp(0.0, 1.0) * 1000.0) as u64;
@@ -401,6 +458,8 @@ impl Root {
                 let Ok(mut shared) = self.shared.try_borrow_mut() else {
                     return false;
                 };
+                // Increments still batched belong to the old metrics: hand them over.
+                shared.flush();
                 *shared = Shared::new(config, now_us());
                 true
             }
@@ -416,6 +475,7 @@ impl Root {
             return;
         };
         shared.evaluate_all(now_us());
+        shared.flush();
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -854,6 +914,7 @@ impl Tcp {
         for _ in 0..unanswered {
             shared.observe(u, Outcome::Timeout, 0, now, None, AnswerSummary::EMPTY);
         }
+        shared.flush();
     }
 }
 

@@ -40,6 +40,12 @@ fn assert_pass_through(vm: &Vm) {
     }
 }
 
+/// Ticks the root context: the filter batches counter increments in module memory and
+/// hands them to the host (and writes its score and verdict gauges) on each tick.
+fn flush(vm: &mut Vm) {
+    vm.tick().expect("tick");
+}
+
 fn tcp_vm() -> Vm {
     let mut vm = vm(r#"{"mode":"network"}"#);
     vm.set_property(&["upstream", "address"], UP.as_bytes());
@@ -150,9 +156,44 @@ fn tcp_mismatched_and_truncated_answers_are_signals() {
     .expect("data");
 
     assert_pass_through(&vm);
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&tcp("mismatches", &[("kind", "id")])), 1);
     assert_eq!(vm.metric_value(&tcp("mismatches", &[("kind", "qname")])), 1);
     assert_eq!(vm.metric_value(&tcp("truncated", &[])), 1);
+}
+
+#[test]
+fn counters_are_batched_until_a_tick_or_close_and_immediate_without_ticks() {
+    // Default (tick_ms 1000): increments wait in module memory for the tick.
+    let mut vm = tcp_vm();
+    let (id, _) = vm.new_connection().expect("connect");
+    let q = query(7, "a.cluster.local", false);
+    vm.downstream_data(id, &framed(&q), false).expect("data");
+    vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+        .expect("data");
+    let noerror = tcp("responses", &[("rcode", "NOERROR")]);
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 0);
+    assert_eq!(vm.metric_value(&noerror), 0);
+    flush(&mut vm);
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 1);
+    assert_eq!(vm.metric_value(&noerror), 1);
+    // A closing connection hands over what is pending.
+    vm.downstream_data(id, &framed(&q), false).expect("data");
+    vm.downstream_close(id, PeerType::Local).expect("close");
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 2);
+    assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 1);
+    assert_pass_through(&vm);
+
+    // Without a tick nothing would hand them over: they go out at once.
+    let mut vm = common::vm(r#"{"mode":"network","tick_ms":0}"#);
+    vm.set_property(&["upstream", "address"], UP.as_bytes());
+    let (id, _) = vm.new_connection().expect("connect");
+    vm.downstream_data(id, &framed(&q), false).expect("data");
+    vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+        .expect("data");
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 1);
+    assert_eq!(vm.metric_value(&noerror), 1);
+    assert_pass_through(&vm);
 }
 
 #[test]
@@ -164,6 +205,7 @@ fn tcp_unanswered_queries_time_out() {
     vm.advance_ms(2_500); // default query_timeout_ms is 2000
     vm.downstream_data(id, &framed(&query(2, "b.cluster.local", false)), false)
         .expect("data");
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 1);
     vm.downstream_close(id, PeerType::Local).expect("close");
     assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 2);
@@ -208,6 +250,7 @@ fn servfail_burst_logs_one_verdict_change_with_reasons() {
         .find(|l| l.message.contains("-> critical"))
         .map(|l| l.level);
     assert_eq!(level, Some(LogLevel::Warn));
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&tcp("verdict", &[])), 2);
     assert_eq!(vm.metric_value(&tcp("score_permille", &[])), 1000);
 }
@@ -253,6 +296,7 @@ fn oversized_message_is_skipped_and_the_stream_stays_in_sync() {
     vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
         .expect("data");
     assert_pass_through(&vm);
+    flush(&mut vm);
     let names: Vec<_> = vm.metrics().iter().map(|m| (&m.name, m.value)).collect();
     assert_eq!(
         vm.metric_value(&tcp(
@@ -278,6 +322,7 @@ fn upstream_unknown_until_the_host_exposes_it() {
     vm.set_property(&["upstream", "address"], b"[::1]:53");
     vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
         .expect("data");
+    flush(&mut vm);
     assert_eq!(
         vm.metric_value(&metric("queries", "tcp", "___1__53", &[])),
         1
@@ -339,6 +384,7 @@ fn doh_post_in_chunks() {
     vm.finish(id).expect("finish");
 
     assert_pass_through(&vm);
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&doh("queries", &[])), 1);
     assert_eq!(
         vm.metric_value(&doh("responses", &[("rcode", "NXDOMAIN")])),
@@ -377,6 +423,7 @@ fn doh_get_with_trailers() {
         .expect("trailers");
     vm.finish(id).expect("finish");
     assert_pass_through(&vm);
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&doh("queries", &[])), 1);
     assert_eq!(
         vm.metric_value(&doh("responses", &[("rcode", "NOERROR")])),
@@ -396,6 +443,7 @@ fn doh_failures_are_counted_and_passed_through() {
     vm.response_headers(id, &[(":status", b"502")], true)
         .expect("headers");
     vm.finish(id).expect("finish");
+    flush(&mut vm);
     assert_eq!(
         vm.metric_value(&doh("http_errors", &[("status", "502")])),
         1
@@ -409,6 +457,7 @@ fn doh_failures_are_counted_and_passed_through() {
     )
     .expect("headers");
     vm.finish(id).expect("finish");
+    flush(&mut vm);
     assert_eq!(
         vm.metric_value(&doh(
             "malformed",
@@ -426,6 +475,7 @@ fn doh_failures_are_counted_and_passed_through() {
         .expect("headers");
     vm.request_body(id, &q, true).expect("body");
     vm.finish(id).expect("finish");
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&doh("timeouts", &[])), 2);
     let id = vm.new_http().expect("stream");
     vm.request_headers(id, &[(":method", b"GET"), (":path", b"/index.html")], true)
@@ -438,6 +488,7 @@ fn doh_failures_are_counted_and_passed_through() {
     .expect("headers");
     vm.response_body(id, b"<html>", true).expect("body");
     vm.finish(id).expect("finish");
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&doh("queries", &[])), 2);
     assert_pass_through(&vm);
 }
@@ -484,6 +535,7 @@ fn tick_reevaluates_and_recovers() {
             .expect("data");
     }
     vm.downstream_close(id, PeerType::Remote).expect("close");
+    flush(&mut vm);
     assert_eq!(vm.metric_value(&tcp("verdict", &[])), 2);
     // Healthy traffic after the window: the tick brings the verdict back to ok.
     vm.advance_ms(11_000);
@@ -596,12 +648,13 @@ fn memory_stays_bounded_over_many_connections() {
 
 #[test]
 fn shipped_module_stays_under_its_size_ceiling() {
-    // Issue 6 sets a 128 KiB budget. With the core scorer and answer sets (per-question
-    // targets, expected answers) wired in the module measures about 152-156 KB depending
-    // on the binaryen version: this ceiling stops it from growing unnoticed while the
-    // gap is closed, and the overshoot is reported on every run.
+    // Issue 6 sets a 128 KiB budget; it is the ceiling for the module that
+    // `build-wasm.sh` ships with binaryen 132 (`install-tools.sh` puts it in
+    // target/binaryen): about 128.3 KB with the export pruning and the module's own
+    // allocator. Debian's binaryen 108, the fallback when npm is not reachable, leaves
+    // ~4 KiB more: that build gets a 135 KiB ceiling and a note that it misses the budget.
     const BUDGET: u64 = 128 * 1024;
-    const CEILING: u64 = 160 * 1024;
+    const FALLBACK_CEILING: u64 = 135 * 1024;
     let path = common::filter_wasm();
     let size = std::fs::metadata(path).expect("artifact").len();
     let optimised = path
@@ -621,10 +674,19 @@ fn shipped_module_stays_under_its_size_ceiling() {
         );
         return;
     }
+    // build-wasm.sh names the wasm-opt it used next to the module.
+    let by = std::fs::read_to_string(path.with_extension("wasm.by")).unwrap_or_default();
+    let ceiling =
+        if by.contains("node_modules/binaryen") || std::env::var_os("DNSWARDEN_WASM").is_some() {
+            BUDGET
+        } else {
+            FALLBACK_CEILING
+        };
     assert!(
-        size <= CEILING,
-        "{} is {size} bytes, over the {CEILING}-byte ceiling",
-        path.display()
+        size <= ceiling,
+        "{} is {size} bytes, over the {ceiling}-byte ceiling (optimised by {})",
+        path.display(),
+        by.trim()
     );
     if size > BUDGET {
         let _ = writeln!(
