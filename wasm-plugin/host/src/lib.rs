@@ -197,6 +197,7 @@ pub struct HostState {
     events: Vec<Event>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    host_calls: u64,
 }
 
 /// Options for a new VM.
@@ -282,6 +283,12 @@ impl Host {
             ..HostState::default()
         };
         let mut store = Store::new(&self.engine, state);
+        store.call_hook(|mut ctx, hook| {
+            if matches!(hook, wasmtime::CallHook::CallingHost) {
+                ctx.data_mut().host_calls += 1;
+            }
+            Ok(())
+        });
         let instance = self.linker.instantiate(&mut store, &self.module)?;
         let mut vm = Vm {
             store,
@@ -648,6 +655,12 @@ impl Vm {
         self.instance
             .get_memory(&mut self.store, "memory")
             .map_or(0, |m| m.data_size(&self.store))
+    }
+
+    /// How many times the module called an import (proxy-wasm or WASI) so far.
+    #[must_use]
+    pub fn host_calls(&self) -> u64 {
+        self.store.data().host_calls
     }
 
     /// Why the VM failed, if a callback trapped.

@@ -197,6 +197,33 @@ fn counters_are_batched_until_a_tick_or_close_and_immediate_without_ticks() {
 }
 
 #[test]
+fn a_steady_tcp_exchange_makes_five_host_calls() {
+    // Per exchange on a warm connection: the query costs a buffer read and a clock read,
+    // the answer a buffer read, a clock read and one RTT histogram sample. Counters wait
+    // for the tick (batched), gauges too.
+    let mut vm = tcp_vm();
+    let (id, _) = vm.new_connection().expect("connect");
+    let mut exchange = |vm: &mut Vm, i: u16| {
+        let q = query(i, "svc.cluster.local", false);
+        vm.downstream_data(id, &framed(&q), false).expect("data");
+        vm.advance_ms(1);
+        vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+            .expect("data");
+    };
+    for i in 0..3 {
+        exchange(&mut vm, i); // defines the metrics, resolves the upstream
+    }
+    let before = vm.host_calls();
+    for i in 3..103 {
+        exchange(&mut vm, i);
+    }
+    assert_eq!(vm.host_calls() - before, 5 * 100);
+    flush(&mut vm);
+    assert_eq!(vm.metric_value(&tcp("queries", &[])), 103);
+    assert_pass_through(&vm);
+}
+
+#[test]
 fn tcp_unanswered_queries_time_out() {
     let mut vm = tcp_vm();
     let (id, _) = vm.new_connection().expect("connect");
