@@ -203,7 +203,7 @@ fn a_steady_tcp_exchange_makes_five_host_calls() {
     // for the tick (batched), gauges too.
     let mut vm = tcp_vm();
     let (id, _) = vm.new_connection().expect("connect");
-    let mut exchange = |vm: &mut Vm, i: u16| {
+    let exchange = |vm: &mut Vm, i: u16| {
         let q = query(i, "svc.cluster.local", false);
         vm.downstream_data(id, &framed(&q), false).expect("data");
         vm.advance_ms(1);
