@@ -9,7 +9,8 @@
 //!
 //! Instruction count (deterministic, unlike time on a shared machine): with
 //! `DNSWARDEN_SCORE_IR=N` set, the binary skips criterion, warms a scorer on the clean
-//! 3-server stream (and, with `DNSWARDEN_SCORE_IR_FAULTS=1`, the 5 % fault stream) and
+//! 3-server stream (and, with `DNSWARDEN_SCORE_IR_FAULTS=1`, the 5 % fault stream; with
+//! `DNSWARDEN_SCORE_IR_WIDE=1`, the clean 16-server, 62-target stream) and
 //! feeds `N` more observations inside `measured`; run it under callgrind collecting only
 //! that function and divide the total by `N`:
 //!
@@ -217,14 +218,15 @@ fn measured<const S: usize, const T: usize>(
     acc
 }
 
-fn instruction_count(n: usize, faults: bool) {
+fn instruction_count(n: usize, faults: bool, wide: bool) {
     let fault = if faults { 0.05 } else { 0.0 };
-    let items = stream(4096, 3, 6, fault, 0x5EED);
-    let (mut scorer, t0) = warmed::<16, 64>(&items, 6);
+    let (servers, targets) = if wide { (16, 60) } else { (3, 6) };
+    let items = stream(4096, servers, targets, fault, 0x5EED);
+    let (mut scorer, t0) = warmed::<16, 64>(&items, targets);
     let obs: Vec<Observation<'_>> = items.iter().map(|i| i.observation(0)).collect();
     let acc = measured(&mut scorer, &obs, t0, n);
     println!(
-        "fed {n} observations ({}), score sum {acc}, verdict {}",
+        "fed {n} observations ({}, {servers} servers), score sum {acc}, verdict {}",
         if faults { "5 % faults" } else { "clean" },
         scorer.verdict()
     );
@@ -238,7 +240,8 @@ fn main() {
             .parse()
             .expect("DNSWARDEN_SCORE_IR: a number of observations");
         let faults = std::env::var_os("DNSWARDEN_SCORE_IR_FAULTS").is_some();
-        instruction_count(n, faults);
+        let wide = std::env::var_os("DNSWARDEN_SCORE_IR_WIDE").is_some();
+        instruction_count(n, faults, wide);
         return;
     }
     benches();

@@ -154,6 +154,10 @@ struct Counters {
     /// detector: each raises every share by at most one answer's worth, and clean
     /// answers only lower them (see [`Counters::nx_eval`]); 0 after anything else.
     nx_slack: u32,
+    /// Every NXDOMAIN share (of every span and of the window, gates open or not) was
+    /// below its threshold at the last look, and only clean answers or answers within
+    /// the slack came since: a gate that opens cannot raise the NXDOMAIN detector.
+    nx_clear: bool,
 }
 
 /// Clean answers a view counts before it adds them to its window (a bound far above any
@@ -314,6 +318,7 @@ impl Counters {
         tcnew: Hist::EMPTY,
         consec_timeouts: 0,
         nx_slack: 0,
+        nx_clear: false,
     };
 
     /// Adds the pending clean answers to the newest bucket and the sequence numbers.
@@ -398,6 +403,7 @@ impl Counters {
     fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         self.flush();
         self.nx_slack = 0;
+        self.nx_clear = false;
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
         self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
@@ -613,18 +619,20 @@ impl Counters {
     /// open span with `c ≥ ⌈lo·n⌉`, or the window's share at `lo − 0.01` or more):
     /// only then is [`Counters::nx_severity`] computed.
     #[inline]
-    fn nx_eval(&self, cfg: &ScoreConfig, d: &Derived) -> (f32, u32) {
+    fn nx_eval(&self, cfg: &ScoreConfig, d: &Derived) -> (f32, u32, bool) {
         let responses = self.responses();
         let counts = prefix_counts(self.nx_bits());
         let mut safe = u32::MAX;
-        let mut maybe = false;
+        let (mut maybe, mut clear) = (false, true);
         for ((&need, &c), &n) in d.nx_need.iter().zip(counts.iter()).zip(NX_SPANS.iter()) {
             maybe |= c >= need && responses >= n;
+            clear &= c < need;
             safe = safe.min(need.saturating_sub(c).saturating_sub(1));
         }
         let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, responses as f32);
         if x >= d.nx_lo * r {
             maybe = true;
+            clear = false;
             safe = 0;
         } else {
             // `as` saturates: u32::MAX when the window can never count (inv = +inf).
@@ -634,10 +642,36 @@ impl Counters {
         if maybe {
             let sev = self.nx_severity(cfg);
             if sev > 0.0 {
-                return (sev, 0);
+                return (sev, 0, false);
             }
         }
-        (0.0, safe)
+        (0.0, safe, clear)
+    }
+
+    /// [`Counters::nx_eval`], keeping its slack and clearance; returns the severity.
+    #[inline]
+    fn nx_look(&mut self, cfg: &ScoreConfig, d: &Derived) -> f32 {
+        let (sev, safe, clear) = self.nx_eval(cfg, d);
+        self.nx_slack = safe;
+        self.nx_clear = clear;
+        sev
+    }
+
+    /// Whether the quick path may take answers into this view for the rest of the
+    /// epoch: every gate open, or (with no timeout, SERVFAIL or TC in the window, see
+    /// [`Counters::slide_safe`]) no gate that can matter: the NXDOMAIN shares are all
+    /// below their thresholds. Looks at the NXDOMAIN detector if needed.
+    #[inline]
+    fn quick_ok(&mut self, cfg: &ScoreConfig, d: &Derived) -> bool {
+        self.gates_open(d) || (self.slide_safe() && (self.nx_clear || self.nx_check(cfg, d)))
+    }
+
+    /// [`Counters::quick_ok`]'s look at the NXDOMAIN detector (its severity must be 0
+    /// already, as stored).
+    #[inline(never)]
+    fn nx_check(&mut self, cfg: &ScoreConfig, d: &Derived) -> bool {
+        self.nx_look(cfg, d);
+        self.nx_clear
     }
 
     /// The largest NXDOMAIN share over the short horizons and the rate window (pending
@@ -679,9 +713,7 @@ impl Counters {
     fn quick_slide(&mut self, now: u64, cfg: &ScoreConfig, d: &Derived) -> f32 {
         self.flush();
         self.win.advance(now, d.bucket_us);
-        let (nx, safe) = self.nx_eval(cfg, d);
-        self.nx_slack = if nx == 0.0 { safe } else { 0 };
-        nx
+        self.nx_look(cfg, d)
     }
 
     /// The quick path's answer (see [`Scorer::quick`]), NOERROR or (`nx`) NXDOMAIN,
@@ -729,9 +761,8 @@ impl Counters {
         sev: &mut [f32; SERVER_DETECTORS],
         raised: &mut bool,
     ) -> bool {
-        let (v, safe) = self.nx_eval(cfg, d);
+        let v = self.nx_look(cfg, d);
         if v == 0.0 {
-            self.nx_slack = safe;
             return false;
         }
         *sev = [0.0, 0.0, v, 0.0, 0.0, 0.0];
@@ -753,6 +784,7 @@ impl Counters {
         if nx {
             // The slack only holds for runs of calm views.
             self.nx_slack = 0;
+            self.nx_clear = false;
             only |= 1 << Detector::Nxdomain.index();
         }
         self.flush();
@@ -1319,6 +1351,18 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             &mut self.global_raised,
             nx,
         );
+        if nx {
+            // An NXDOMAIN answer can end the clearance that let a view with a closed
+            // gate in (see `Counters::quick_ok`).
+            if let Some(server) = self.servers.get_mut(si)
+                && !(server.c.nx_clear || server.c.gates_open(d))
+            {
+                server.fast_epoch = 0;
+            }
+            if !(self.global.nx_clear || self.global.gates_open(d)) {
+                self.global_fast = 0;
+            }
+        }
         if moved && let Some(sev) = self.servers.get(si).map(|s| s.sev) {
             self.update_server_best(si, &sev);
         }
@@ -1360,7 +1404,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.dirty = true;
             return false;
         }
-        let ok = server.c.gates_open(d);
+        let ok = server.c.quick_ok(cfg, d);
         server.fast_epoch = if ok { epoch } else { 0 };
         server.fast_rtt_max = server
             .rtt
@@ -1406,7 +1450,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.dirty = true;
             return false;
         }
-        let ok = self.global.gates_open(&self.d);
+        let ok = self.global.quick_ok(&self.cfg, &self.d);
         self.global_fast = if ok { self.epoch } else { 0 };
         ok
     }
@@ -1502,11 +1546,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             let (epoch, ceiling) = (self.epoch, self.cfg.rtt_ceiling_us);
             if let Some(server) = self.servers.get_mut(si) {
                 let rtt = &server.rtt;
-                let quick = server.c.gates_open(&self.d)
-                    && now < server.c.win.next_us()
+                let quick = now < server.c.win.next_us()
                     && now < rtt.next_us()
                     && rtt.threshold_us != 0
-                    && ceiling != 0;
+                    && ceiling != 0
+                    && server.c.quick_ok(&self.cfg, &self.d);
                 server.fast_epoch = if quick { epoch } else { 0 };
                 server.fast_rtt_max = rtt.threshold_us.min(ceiling.saturating_sub(1));
             }
@@ -1526,8 +1570,8 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.global_raised = any_raised(&sev);
             changed = true;
         }
-        let g = &self.global;
-        let quick = g.gates_open(&self.d) && now < g.win.next_us();
+        let g = &mut self.global;
+        let quick = now < g.win.next_us() && g.quick_ok(&self.cfg, &self.d);
         self.global_fast = if quick { self.epoch } else { 0 };
         changed
     }
@@ -1544,6 +1588,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         self.global.flush();
         self.global.win.advance(now, d.bucket_us);
         self.global.nx_slack = 0;
+        self.global.nx_clear = false;
         for ((server, &used), &last) in self
             .servers
             .iter_mut()
@@ -1556,6 +1601,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             server.c.flush();
             server.c.win.advance(now, d.bucket_us);
             server.c.nx_slack = 0;
+            server.c.nx_clear = false;
             if server.rtt.advance(now, d.slice_us) {
                 server.rtt.refresh(&d.rtt, true);
             }
