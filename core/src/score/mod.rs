@@ -139,14 +139,36 @@
 //! `observe` is O(1): a few table lookups (a 256-bit filter answers "target not
 //! tracked" without a scan), one histogram increment, the new-truncation pair entry, and
 //! per view (the server's and the global one) a few counter increments. The work is
-//! shaped for the common case: bit histories cost nothing for a 0 (a history remembers
-//! where it was last written and shifts when read), a clean answer (NOERROR, no spike)
-//! within the newest window bucket is only counted and added to the bucket when the
-//! next non-clean observation or the bucket's end comes, and a clean answer into a view
-//! whose severities are all 0 skips the detectors altogether: it can only lower them
-//! (likewise an NXDOMAIN answer only recomputes the NXDOMAIN detector; a unit test holds
-//! the shortcuts to a full recomputation). The RTT baseline is recomputed every 256
-//! samples (O(96)).
+//! shaped for the common case, and none of the shortcuts changes a severity (a unit test
+//! compares the stored severities with a full recomputation after every observation of
+//! a long random stream):
+//!
+//! * **Epochs and the quick path.** Time is cut into *epochs*, the stretches between two
+//!   boundaries of the rate-window buckets or the RTT slices (both fixed grids of
+//!   absolute time, so no window slides within an epoch). A view (a server's or the
+//!   global one) that passed the full path in this epoch with its minimum-sample gates
+//!   open (or no gate that can matter: nothing but NXDOMAIN answers in its window and
+//!   every NXDOMAIN share below its threshold) is marked, and a NOERROR or NXDOMAIN
+//!   answer whose RTT is within the server's threshold then takes the quick path: one
+//!   RTT histogram increment, a *pending* count per view (added to the window and to
+//!   the histories' sequence numbers when something else needs them: a clean answer
+//!   pushes a 0 into every history, which costs nothing), and no detector at all when
+//!   the view's severities are 0 (a clean answer can only lower them). A raised view
+//!   recomputes only the detectors above 0; an NXDOMAIN answer can raise only the
+//!   NXDOMAIN detector, which keeps a *slack*: how many more NXDOMAIN answers surely
+//!   keep every NXDOMAIN share below its threshold, so it is looked at once every
+//!   few NXDOMAIN answers.
+//! * **Slides.** At a new epoch a calm view whose window holds no timeout, SERVFAIL or
+//!   TC slides without a full pass: only its NXDOMAIN share can rise as old buckets
+//!   leave.
+//! * **Full path.** Anything else (a fault, a spike, a new or evicted server, a slide
+//!   with other events in the window) runs every detector of both views, or, when the
+//!   view is steady (no spike, no slide, no new quota), only those above 0 and those
+//!   the observation can raise.
+//! * **RTT baseline.** A sample is one increment in the newest slice; every 256 samples
+//!   (and when a slice expires) the slices are summed and the median, MAD, threshold
+//!   and quota recomputed (O(6 · 96)), within the quick path when the quota stays.
+//!
 //! `evaluate` is O(S + T), `reasons` O(S). Measured figures are in the bench
 //! (`cargo bench -p dnswarden-bench --bench score`).
 //!
