@@ -192,6 +192,59 @@ fn too_many_pointer_hops() {
     assert_eq!(walk(&chain(16)).unwrap_err(), Error::TooManyPointers);
 }
 
+/// Names remembered by the record iterator (rdata names it validated) still count every
+/// pointer hop behind them: a pointer to one adds to its hops.
+#[test]
+fn pointer_hops_add_up_through_remembered_names() {
+    // Question `a.`, then CNAME records (owner: the question) whose targets are `x` plus a
+    // pointer to the previous target, the first one to the question: target k has k hops
+    // and k + 1 labels. Optionally an A record whose owner points at target k.
+    let build = |cnames: usize, owner_at: Option<usize>| {
+        let mut m = header([1, (cnames + usize::from(owner_at.is_some())) as u16, 0, 0]);
+        m.extend_from_slice(&[1, b'a', 0, 0, 1, 0, 1]);
+        let mut starts = Vec::new();
+        let mut prev = 12;
+        for _ in 0..cnames {
+            m.extend_from_slice(&[0xC0, 12]);
+            m.extend(rr(5, 4));
+            let at = m.len();
+            starts.push(at);
+            m.extend_from_slice(&[1, b'x', 0xC0 | (prev >> 8) as u8, prev as u8]);
+            prev = at;
+        }
+        if let Some(k) = owner_at {
+            let t = starts[k - 1];
+            m.extend_from_slice(&[0xC0 | (t >> 8) as u8, t as u8]);
+            m.extend(rr(1, 4));
+            m.extend_from_slice(&[10, 0, 0, 1]);
+        }
+        m
+    };
+    let m = build(16, None);
+    assert_eq!(walk(&m), Ok(17));
+    let msg = Message::parse(&m).unwrap();
+    for (k, r) in msg.records().enumerate() {
+        let RData::Cname(target) = r.unwrap().data().unwrap() else {
+            panic!("CNAME expected");
+        };
+        assert_eq!(target.label_count(), k + 2);
+        assert_eq!(target.labels().count(), k + 2);
+        assert_eq!(target.labels().last(), Some(&b"a"[..]));
+    }
+    assert_eq!(walk(&build(17, None)).unwrap_err(), Error::TooManyPointers);
+    // The owner's own pointer + 15 hops behind target 15 = 16: allowed.
+    let m = build(16, Some(15));
+    assert_eq!(walk(&m), Ok(18));
+    let msg = Message::parse(&m).unwrap();
+    let owner = msg.records().last().unwrap().unwrap().name();
+    assert_eq!(owner.label_count(), 16);
+    assert_eq!(owner.labels().count(), 16);
+    assert_eq!(
+        walk(&build(16, Some(16))).unwrap_err(),
+        Error::TooManyPointers
+    );
+}
+
 #[test]
 fn name_longer_than_255_octets() {
     // In place: 4 labels of 63 octets = 256 octets with the root.

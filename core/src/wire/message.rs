@@ -1,7 +1,7 @@
 //! The message view: header, questions and records over a borrowed `&[u8]`.
 
 use super::name::NameMemo;
-use super::{Class, Error, Name, Opcode, Opt, RData, Rcode, Rtype, Section};
+use super::{Class, Error, Mx, Name, Opcode, Opt, RData, Rcode, Rtype, Section, Srv};
 
 /// Length of the fixed header (RFC 1035 §4.1.1).
 pub const HEADER_LEN: usize = 12;
@@ -9,6 +9,9 @@ pub const HEADER_LEN: usize = 12;
 const MIN_QUESTION_LEN: usize = 5;
 /// Smallest record: the root name, TYPE, CLASS, TTL and RDLENGTH.
 const MIN_RECORD_LEN: usize = 11;
+/// Bit `t` set: records of type `t` carry one name in their rdata (NS, CNAME, PTR, MX,
+/// SRV), validated by the iterator.
+const NAMED_TYPES: u64 = 1 << 2 | 1 << 5 | 1 << 12 | 1 << 15 | 1 << 33;
 
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -321,19 +324,28 @@ impl<'a> Questions<'a> {
 /// One resource record.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
-    name: Name<'a>,
+    msg: &'a [u8],
+    /// The owner name: start, uncompressed length, labels.
+    name_at: u16,
+    name_len: u8,
+    name_labels: u8,
     rtype: Rtype,
     class: Class,
     ttl: u32,
     rdata_at: u16,
     rdata_len: u16,
     section: Section,
+    /// The rdata name of NS / CNAME / PTR / MX / SRV when the iterator validated it (see
+    /// [`rdata_name`]): `len << 8 | labels`. 0: not validated, [`Record::data`] parses
+    /// the rdata.
+    rdata_name: u16,
 }
 
 impl<'a> Record<'a> {
     /// The owner name.
+    #[inline]
     pub fn name(&self) -> Name<'a> {
-        self.name
+        Name::from_parts(self.msg, self.name_at, self.name_len, self.name_labels)
     }
     /// TYPE.
     pub fn rtype(&self) -> Rtype {
@@ -355,23 +367,85 @@ impl<'a> Record<'a> {
     #[inline]
     pub fn rdata(&self) -> &'a [u8] {
         let at = usize::from(self.rdata_at);
-        self.name
-            .message()
+        self.msg
             .get(at..at + usize::from(self.rdata_len))
             .unwrap_or_default()
     }
     /// The rdata parsed by type. Names in rdata may be compressed against the whole
     /// message; the parse must consume exactly RDLENGTH octets.
-    #[inline]
+    #[inline(always)]
     pub fn data(&self) -> Result<RData<'a>, Error> {
+        let at = usize::from(self.rdata_at);
+        if self.rtype.0 == Rtype::A.0
+            && let Some(&[a, b, c, d]) = self.msg.get(at..at + usize::from(self.rdata_len))
+        {
+            return Ok(RData::A(core::net::Ipv4Addr::new(a, b, c, d)));
+        }
+        if self.rdata_name != 0 {
+            return Ok(named_data(
+                self.msg,
+                self.rtype,
+                self.rdata_at,
+                self.rdata_len,
+                self.rdata_name,
+            ));
+        }
         RData::parse(
-            self.name.message(),
+            self.msg,
             self.rtype,
             self.class,
             self.ttl,
             usize::from(self.rdata_at),
             usize::from(self.rdata_len),
         )
+    }
+}
+
+/// The rdata of a record whose name the iterator validated: built from the name's shape,
+/// without a second walk.
+#[inline(never)]
+fn named_data(msg: &[u8], rtype: Rtype, at: u16, rdlen: u16, shape: u16) -> RData<'_> {
+    let [len1, labels1] = shape.to_be_bytes();
+    let name = |off: u16, len, labels| Name::from_parts(msg, at + off, len, labels);
+    let u16_at = |off: u16| be16(msg, usize::from(at + off)).unwrap_or_default();
+    match rtype {
+        Rtype::CNAME => RData::Cname(name(0, len1, labels1)),
+        Rtype::NS => RData::Ns(name(0, len1, labels1)),
+        Rtype::PTR => RData::Ptr(name(0, len1, labels1)),
+        Rtype::MX => RData::Mx(Mx {
+            preference: u16_at(0),
+            exchange: name(2, len1, labels1),
+        }),
+        Rtype::SRV => RData::Srv(Srv {
+            priority: u16_at(0),
+            weight: u16_at(2),
+            port: u16_at(4),
+            target: name(6, len1, labels1),
+        }),
+        _ => RData::Unknown(
+            msg.get(usize::from(at)..usize::from(at) + usize::from(rdlen))
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// Validates the name in NS / CNAME / PTR / MX / SRV rdata at `msg[at..end]` while the
+/// iterator's memo is at hand (its suffix is nearly always the question's or a name read
+/// just before), and returns what [`Record::data`] needs to build it: `len << 8 |
+/// labels`. Anything unusual (an invalid name, a layout that does not fill the rdata
+/// exactly) returns 0, and `data()` parses the rdata and reports the error. (SOA names
+/// gain nothing here: `RData::parse` walks them as fast.)
+#[inline(never)]
+fn rdata_name(msg: &[u8], memo: &mut NameMemo, rtype: Rtype, at: usize, end: usize) -> u16 {
+    let start = match rtype {
+        Rtype::CNAME | Rtype::NS | Rtype::PTR => at,
+        Rtype::MX => at + 2,
+        Rtype::SRV => at + 6,
+        _ => return 0,
+    };
+    match Name::read_rdata(msg, start, memo) {
+        Ok((len, labels, next)) if next == end => u16::from_be_bytes([len, labels]),
+        _ => 0,
     }
 }
 
@@ -444,9 +518,24 @@ impl<'a> Records<'a> {
             return Err(Error::RdataOverrun);
         }
         q.pos = end;
+        let rtype = Rtype(rtype);
+        // The name in NS / CNAME / PTR / MX / SRV rdata is validated here, where the memo
+        // is at hand, and remembered for later pointers. A records first: they carry no
+        // name and are the most common.
+        let rdata_name = if rtype.0 != Rtype::A.0 && rtype.0 < 64 && NAMED_TYPES >> rtype.0 & 1 != 0
+        {
+            rdata_name(msg, &mut q.memo, rtype, rdata_at, end)
+        } else {
+            0
+        };
+        let (name_at, name_len, name_labels) = name.parts();
         Ok(Record {
-            name,
-            rtype: Rtype(rtype),
+            msg,
+            name_at,
+            name_len,
+            name_labels,
+            rdata_name,
+            rtype,
             class: Class(class),
             ttl,
             // The message is at most 65535 octets (checked in `Message::parse`).

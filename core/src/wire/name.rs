@@ -27,6 +27,8 @@ struct Known {
     /// Uncompressed length including the root label.
     len: u8,
     labels: u8,
+    /// Pointers followed from the suffix's start to its end.
+    hops: u8,
 }
 
 /// Where the labels of the first uncompressed question name start.
@@ -37,8 +39,13 @@ struct Known {
 /// of NS, CNAME, SOA and SRV names. Each label start walked while validating an
 /// uncompressed name is the start of a valid suffix whose length and label count follow
 /// from the name's, so one bit per label start (set during the walk: one `or`) is all
-/// there is to remember; a pointer landing on a set bit is resolved in O(1). 16 octets,
-/// no allocation.
+/// there is to remember; a pointer landing on a set bit is resolved in O(1).
+///
+/// Most other pointers land on the start of a name in the rdata of an earlier record (an
+/// owner pointing at the previous CNAME target, glue owners at NS names, additional
+/// records' owners at SRV targets): the last four rdata names validated by the record
+/// iterator are remembered by start offset too, with their hop count so that a pointer to
+/// one still counts every hop behind it. 48 octets, no allocation.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct NameMemo {
     /// Offset of the name's first octet.
@@ -48,15 +55,32 @@ pub(crate) struct NameMemo {
     labels: u8,
     /// Bit `i` set: a label starts at `start + i` (for `i < 64`). 0: nothing remembered.
     starts: u64,
+    /// The last rdata names validated, newest first: `start << 32 | hops << 16 | len << 8
+    /// | labels`; 0 is an empty slot (no name starts at offset 0). Only names with fewer
+    /// than [`MAX_POINTER_HOPS`] hops are kept, so one more pointer to them stays legal.
+    recent: [u64; 4],
 }
 
 impl NameMemo {
-    /// The suffix starting at `target`, if it is a remembered label start.
+    /// Nothing remembered.
+    const EMPTY: NameMemo = NameMemo {
+        start: 0,
+        len: 0,
+        labels: 0,
+        starts: 0,
+        recent: [0; 4],
+    };
+
+    /// The suffix starting at `target`, if it is a remembered label start or the start
+    /// of a recently walked name.
     #[inline]
     fn get(&self, target: usize) -> Option<Known> {
         let off = target.wrapping_sub(usize::from(self.start));
         if off >= 64 || (self.starts >> off) & 1 == 0 {
-            return None;
+            if self.recent[0] == 0 {
+                return None;
+            }
+            return self.recent(target);
         }
         // Labels before the suffix: the set bits below it (0 for the whole name, the
         // usual `c0 0c`, without counting).
@@ -69,7 +93,38 @@ impl NameMemo {
             // off < len: the bit of a label start inside the name.
             len: self.len.wrapping_sub(off as u8),
             labels: self.labels.wrapping_sub(before),
+            hops: 0,
         })
+    }
+
+    // Out of line: inlined, the walk's loop would load the four slots up front.
+    #[inline(never)]
+    fn recent(&self, target: usize) -> Option<Known> {
+        if target == 0 {
+            return None;
+        }
+        let key = target as u64;
+        let e = *self.recent.iter().find(|&&e| e >> 32 == key)?;
+        Some(Known {
+            len: (e >> 8) as u8,
+            labels: e as u8,
+            hops: (e >> 16) as u8,
+        })
+    }
+
+    /// Remembers a name that the general walk validated at `start` (see `recent`).
+    #[inline]
+    fn remember(&mut self, start: usize, shape: Shape) {
+        // A pointer to the name adds a hop: names at the limit are not remembered.
+        if shape.hops >= MAX_POINTER_HOPS {
+            return;
+        }
+        let [a, b, c, _] = self.recent;
+        let e = (start as u64) << 32
+            | u64::from(shape.hops) << 16
+            | u64::from(shape.len) << 8
+            | u64::from(shape.labels);
+        self.recent = [e, a, b, c];
     }
 }
 
@@ -80,6 +135,7 @@ struct Shape {
     end: u32,
     len: u8,
     labels: u8,
+    hops: u8,
 }
 
 impl Shape {
@@ -113,8 +169,9 @@ pub struct Name<'a> {
 impl<'a> Name<'a> {
     /// Reads and validates the name that starts at `start`, returning it and the offset of
     /// the first octet after it in place (after the first pointer, if any). Pointers that
-    /// land on a label start remembered in `memo` are resolved without walking further.
-    #[inline]
+    /// land on a label start or a name remembered in `memo` are resolved without walking
+    /// further.
+    #[inline(always)]
     pub(crate) fn read(
         msg: &'a [u8],
         start: usize,
@@ -128,6 +185,7 @@ impl<'a> Name<'a> {
             && target < start
             && let Some(k) = memo.get(target)
         {
+            // One hop more than `k.hops`, which is below MAX_POINTER_HOPS (see `remember`).
             let start16 = u16::try_from(start).map_err(|_| Error::MessageTooLong)?;
             let name = Name {
                 msg,
@@ -139,6 +197,37 @@ impl<'a> Name<'a> {
         }
         let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
         Ok(shape.name(msg, start))
+    }
+
+    /// Reads a name inside rdata like [`read`](Self::read), without the fast path for a
+    /// lone pointer, and remembers it in `memo` for later pointers: returns the name's
+    /// shape `(len, labels)` and the offset after it.
+    #[inline(always)]
+    pub(crate) fn read_rdata(
+        msg: &[u8],
+        start: usize,
+        memo: &mut NameMemo,
+    ) -> Result<(u8, u8, usize), Error> {
+        let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
+        memo.remember(start, shape);
+        Ok((shape.len, shape.labels, shape.end as usize))
+    }
+
+    /// A name validated earlier (by [`read`](Self::read)) from its parts.
+    #[inline]
+    pub(crate) fn from_parts(msg: &'a [u8], start: u16, len: u8, labels: u8) -> Name<'a> {
+        Name {
+            msg,
+            start,
+            len,
+            labels,
+        }
+    }
+
+    /// Where it starts, its uncompressed length and label count.
+    #[inline]
+    pub(crate) fn parts(&self) -> (u16, u8, u8) {
+        (self.start, self.len, self.labels)
     }
 
     /// Reads a question name like [`read`](Self::read) and, when `memo` is still empty
@@ -153,12 +242,10 @@ impl<'a> Name<'a> {
         let (name, end) = Self::walk::<true>(msg, start, memo, &mut starts)?.name(msg, start);
         if memo.starts == 0 {
             // `starts` is 0 for a compressed name (its suffix is not contiguous).
-            *memo = NameMemo {
-                start: name.start,
-                len: name.len,
-                labels: name.labels,
-                starts,
-            };
+            memo.start = name.start;
+            memo.len = name.len;
+            memo.labels = name.labels;
+            memo.starts = starts;
         }
         Ok((name, end))
     }
@@ -225,6 +312,10 @@ impl<'a> Name<'a> {
                 if total > MAX_NAME_LEN {
                     return Err(Error::NameTooLong);
                 }
+                hops += k.hops;
+                if hops > MAX_POINTER_HOPS {
+                    return Err(Error::TooManyPointers);
+                }
                 break (total, labels.saturating_add(k.labels));
             }
             run_start = target;
@@ -237,18 +328,17 @@ impl<'a> Name<'a> {
         // total <= 255 was checked above.
         let end = u32::try_from(end.unwrap_or(pos + 1)).map_err(|_| Error::MessageTooLong)?;
         let len = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
-        Ok(Shape { end, len, labels })
-    }
-
-    /// The message this name lives in.
-    #[inline]
-    pub(crate) fn message(&self) -> &'a [u8] {
-        self.msg
+        Ok(Shape {
+            end,
+            len,
+            labels,
+            hops,
+        })
     }
 
     /// Reads a name with nothing remembered (used for names inside rdata).
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        let shape = Self::walk::<false>(msg, start, &NameMemo::default(), &mut 0)?;
+        let shape = Self::walk::<false>(msg, start, &NameMemo::EMPTY, &mut 0)?;
         Ok(shape.name(msg, start))
     }
 
