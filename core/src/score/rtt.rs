@@ -259,6 +259,7 @@ impl RttSketch {
     /// The baseline of the current window (see [`refresh`](Self::refresh)), without
     /// storing it. Before warm-up, threshold 0 and the configured minimum quota (median
     /// and MAD kept).
+    #[inline(never)]
     pub(crate) fn baseline(&self, p: &RttParams) -> Baseline {
         let (warmup, sigmas, floor_us) = (p.warmup, p.sigmas, p.floor_us);
         let (agg, n) = self.histogram();

@@ -451,7 +451,7 @@ impl Counters {
     /// can raise only the NXDOMAIN one: only the detectors above 0 in `prev` and those
     /// in `rises` (`None`: any may rise; `Some(0)` for a clean answer, the NXDOMAIN bit
     /// for an NXDOMAIN one) are recomputed.
-    #[inline]
+    #[inline(never)]
     fn after(
         &mut self,
         cfg: &ScoreConfig,
@@ -649,7 +649,7 @@ impl Counters {
     }
 
     /// [`Counters::nx_eval`], keeping its slack and clearance; returns the severity.
-    #[inline]
+    #[inline(never)]
     fn nx_look(&mut self, cfg: &ScoreConfig, d: &Derived) -> f32 {
         let (sev, safe, clear) = self.nx_eval(cfg, d);
         self.nx_slack = safe;

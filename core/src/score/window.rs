@@ -48,7 +48,7 @@ impl Window {
 
     /// Slides the window so that the bucket holding `now_us` is the newest; returns
     /// whether old counts were dropped.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn advance(&mut self, now_us: u64, width_us: u64) -> bool {
         if now_us < self.next_us {
             return false;
