@@ -263,242 +263,315 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
-const fn err(field: &'static str, problem: &'static str, fix: &'static str) -> ConfigError {
-    ConfigError {
-        field,
-        problem,
-        fix,
-    }
-}
-
-fn unit(x: f32, field: &'static str) -> Result<(), ConfigError> {
-    if (0.0..=1.0).contains(&x) {
-        Ok(())
-    } else {
-        Err(err(
-            field,
-            "must be a number in [0, 1]",
-            "use a value between 0 and 1, such as the default",
-        ))
-    }
-}
-
-fn open_unit(x: f32, field: &'static str) -> Result<(), ConfigError> {
-    if x > 0.0 && x <= 1.0 {
-        Ok(())
-    } else {
-        Err(err(
-            field,
-            "must be a number in (0, 1]",
-            "use a value above 0 and at most 1, such as the default",
-        ))
-    }
-}
-
-fn nonzero_us(x: u64, field: &'static str) -> Result<(), ConfigError> {
-    if x == 0 {
-        Err(err(
-            field,
-            "must not be 0",
-            "use a positive duration in microseconds, such as the default",
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-fn burst(x: u8, window: u8, field: &'static str) -> Result<(), ConfigError> {
-    if x == 0 || x > window {
-        Err(err(
-            field,
-            "must be between 1 and burst_window",
-            "use a count of at least 1 and at most burst_window (default 8)",
-        ))
-    } else {
-        Ok(())
-    }
-}
-
 impl ScoreConfig {
     /// Checks every field; the first problem found is returned. NaN is rejected by the
     /// range checks, which run before the ordering checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let w = &self.weights;
-        unit(w.rtt, "weights.rtt")?;
-        unit(w.loss, "weights.loss")?;
-        unit(w.nxdomain, "weights.nxdomain")?;
-        unit(w.servfail, "weights.servfail")?;
-        unit(w.truncation, "weights.truncation")?;
-        unit(w.drift, "weights.drift")?;
-        unit(w.round_robin, "weights.round_robin")?;
-        unit(w.integrity, "weights.integrity")?;
-
-        open_unit(self.degraded_enter, "degraded_enter")?;
-        open_unit(self.critical_enter, "critical_enter")?;
-        unit(self.degraded_leave, "degraded_leave")?;
-        unit(self.critical_leave, "critical_leave")?;
-        if self.degraded_leave >= self.degraded_enter {
-            return Err(err(
-                "degraded_leave",
-                "must be below degraded_enter (hysteresis)",
-                "set it lower than degraded_enter, e.g. 0.3 with degraded_enter 0.5",
-            ));
+        // Every check, in order (each a plain comparison, so one table of messages
+        // serves them all and the code stays small in the wasm filter).
+        let failed = [
+            !(0.0..=1.0).contains(&w.rtt),
+            !(0.0..=1.0).contains(&w.loss),
+            !(0.0..=1.0).contains(&w.nxdomain),
+            !(0.0..=1.0).contains(&w.servfail),
+            !(0.0..=1.0).contains(&w.truncation),
+            !(0.0..=1.0).contains(&w.drift),
+            !(0.0..=1.0).contains(&w.round_robin),
+            !(0.0..=1.0).contains(&w.integrity),
+            !(self.degraded_enter > 0.0 && self.degraded_enter <= 1.0),
+            !(self.critical_enter > 0.0 && self.critical_enter <= 1.0),
+            !(0.0..=1.0).contains(&self.degraded_leave),
+            !(0.0..=1.0).contains(&self.critical_leave),
+            self.degraded_leave >= self.degraded_enter,
+            self.critical_enter <= self.degraded_enter,
+            self.critical_leave >= self.critical_enter,
+            self.critical_leave < self.degraded_leave,
+            self.rate_window_us == 0,
+            self.rate_window_us < 10,
+            self.burst_window == 0 || self.burst_window > 64,
+            self.stale_after_us == 0,
+            self.rtt_window_us == 0,
+            self.rtt_window_us < 6,
+            !(self.rtt_sigmas > 0.0 && self.rtt_sigmas <= 100.0),
+            self.rtt_ceiling_us == 0,
+            self.rtt_confirm == 0 || self.rtt_confirm > self.burst_window,
+            !(self.rtt_alpha > 0.0 && self.rtt_alpha < 0.5),
+            self.loss_consecutive == 0,
+            !(0.0..=1.0).contains(&self.loss_rate_ok),
+            !(self.loss_rate_bad > 0.0 && self.loss_rate_bad <= 1.0),
+            self.loss_rate_ok >= self.loss_rate_bad,
+            !(self.nx_share > 0.0 && self.nx_share <= 1.0),
+            self.nx_min_samples == 0,
+            self.servfail_burst == 0 || self.servfail_burst > self.burst_window,
+            !(0.0..=1.0).contains(&self.servfail_rate_ok),
+            !(self.servfail_rate_bad > 0.0 && self.servfail_rate_bad <= 1.0),
+            self.servfail_rate_ok >= self.servfail_rate_bad,
+            !(0.0..=1.0).contains(&self.servfail_concentrated_entropy),
+            !(0.0..=1.0).contains(&self.tc_rate_ok),
+            !(self.tc_rate_bad > 0.0 && self.tc_rate_bad <= 1.0),
+            self.tc_rate_ok >= self.tc_rate_bad,
+            self.tcp_fail_burst == 0 || self.tcp_fail_burst > self.burst_window,
+            self.tc_new_burst > 0 && (self.tc_new_burst > self.burst_window),
+            self.tc_new_after == 0,
+            self.tc_new_hold_us == 0,
+            self.integrity_burst == 0 || self.integrity_burst > self.burst_window,
+            self.drift_confirm == 0,
+            !(self.rr_alpha > 0.0 && self.rr_alpha < 0.5),
+            self.rr_min_samples < 2 || self.rr_min_samples > 64,
+        ];
+        match failed.iter().position(|f| *f).and_then(|i| CHECKS.get(i)) {
+            Some(&(field, problem, fix)) => Err(ConfigError {
+                field,
+                problem,
+                fix,
+            }),
+            None => Ok(()),
         }
-        if self.critical_enter <= self.degraded_enter {
-            return Err(err(
-                "critical_enter",
-                "must be above degraded_enter",
-                "set it higher than degraded_enter, e.g. 0.85 with degraded_enter 0.5",
-            ));
-        }
-        if self.critical_leave >= self.critical_enter {
-            return Err(err(
-                "critical_leave",
-                "must be below critical_enter (hysteresis)",
-                "set it lower than critical_enter, e.g. 0.6 with critical_enter 0.85",
-            ));
-        }
-        if self.critical_leave < self.degraded_leave {
-            return Err(err(
-                "critical_leave",
-                "must not be below degraded_leave",
-                "set it between degraded_leave and critical_enter",
-            ));
-        }
-
-        nonzero_us(self.rate_window_us, "rate_window_us")?;
-        if self.rate_window_us < 10 {
-            return Err(err(
-                "rate_window_us",
-                "is shorter than its 10 buckets",
-                "use at least 10 µs (default 5 s)",
-            ));
-        }
-        if self.burst_window == 0 || self.burst_window > 64 {
-            return Err(err(
-                "burst_window",
-                "must be between 1 and 64",
-                "use a count such as 8",
-            ));
-        }
-        nonzero_us(self.stale_after_us, "stale_after_us")?;
-
-        nonzero_us(self.rtt_window_us, "rtt_window_us")?;
-        if self.rtt_window_us < 6 {
-            return Err(err(
-                "rtt_window_us",
-                "is shorter than its 6 slices",
-                "use at least 6 µs (default 60 s)",
-            ));
-        }
-        if !(self.rtt_sigmas > 0.0 && self.rtt_sigmas <= 100.0) {
-            return Err(err(
-                "rtt_sigmas",
-                "must be in (0, 100]",
-                "use a spread multiplier such as 3.0",
-            ));
-        }
-        if self.rtt_ceiling_us == 0 {
-            return Err(err(
-                "rtt_ceiling_us",
-                "must not be 0",
-                "use an RTT that is always a failure, e.g. 1000000 (1 s)",
-            ));
-        }
-        burst(self.rtt_confirm, self.burst_window, "rtt_confirm")?;
-        if !(self.rtt_alpha > 0.0 && self.rtt_alpha < 0.5) {
-            return Err(err(
-                "rtt_alpha",
-                "must be in (0, 0.5)",
-                "use a small probability such as 1e-9",
-            ));
-        }
-
-        if self.loss_consecutive == 0 {
-            return Err(err(
-                "loss_consecutive",
-                "must be at least 1",
-                "use a count such as 3",
-            ));
-        }
-        unit(self.loss_rate_ok, "loss_rate_ok")?;
-        open_unit(self.loss_rate_bad, "loss_rate_bad")?;
-        if self.loss_rate_ok >= self.loss_rate_bad {
-            return Err(err(
-                "loss_rate_bad",
-                "must be above loss_rate_ok",
-                "e.g. loss_rate_ok 0.02 and loss_rate_bad 0.2",
-            ));
-        }
-
-        open_unit(self.nx_share, "nx_share")?;
-        if self.nx_min_samples == 0 {
-            return Err(err(
-                "nx_min_samples",
-                "must be at least 1",
-                "use a count such as 8",
-            ));
-        }
-
-        burst(self.servfail_burst, self.burst_window, "servfail_burst")?;
-        unit(self.servfail_rate_ok, "servfail_rate_ok")?;
-        open_unit(self.servfail_rate_bad, "servfail_rate_bad")?;
-        if self.servfail_rate_ok >= self.servfail_rate_bad {
-            return Err(err(
-                "servfail_rate_bad",
-                "must be above servfail_rate_ok",
-                "e.g. servfail_rate_ok 0.02 and servfail_rate_bad 0.2",
-            ));
-        }
-        unit(
-            self.servfail_concentrated_entropy,
-            "servfail_concentrated_entropy",
-        )?;
-
-        unit(self.tc_rate_ok, "tc_rate_ok")?;
-        open_unit(self.tc_rate_bad, "tc_rate_bad")?;
-        if self.tc_rate_ok >= self.tc_rate_bad {
-            return Err(err(
-                "tc_rate_bad",
-                "must be above tc_rate_ok",
-                "e.g. tc_rate_ok 0.3 and tc_rate_bad 0.8",
-            ));
-        }
-        burst(self.tcp_fail_burst, self.burst_window, "tcp_fail_burst")?;
-        if self.tc_new_burst > 0 {
-            burst(self.tc_new_burst, self.burst_window, "tc_new_burst")?;
-        }
-        if self.tc_new_after == 0 {
-            return Err(err(
-                "tc_new_after",
-                "must be at least 1",
-                "use a count such as 8 (set tc_new_burst to 0 to disable the rule)",
-            ));
-        }
-        nonzero_us(self.tc_new_hold_us, "tc_new_hold_us")?;
-        burst(self.integrity_burst, self.burst_window, "integrity_burst")?;
-
-        if self.drift_confirm == 0 {
-            return Err(err(
-                "drift_confirm",
-                "must be at least 1",
-                "use a count such as 3",
-            ));
-        }
-        if !(self.rr_alpha > 0.0 && self.rr_alpha < 0.5) {
-            return Err(err(
-                "rr_alpha",
-                "must be in (0, 0.5)",
-                "use a small significance level such as 1e-5",
-            ));
-        }
-        if self.rr_min_samples < 2 || self.rr_min_samples > 64 {
-            return Err(err(
-                "rr_min_samples",
-                "must be between 2 and 64 (the window)",
-                "use a count such as 32",
-            ));
-        }
-        Ok(())
     }
 }
+
+/// What [`ScoreConfig::validate`] says for each of its checks, in order: field, problem,
+/// fix.
+const CHECKS: [(&str, &str, &str); 48] = [
+    (
+        "weights.rtt",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.loss",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.nxdomain",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.servfail",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.truncation",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.drift",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.round_robin",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "weights.integrity",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "degraded_enter",
+        "must be a number in (0, 1]",
+        "use a value above 0 and at most 1, such as the default",
+    ),
+    (
+        "critical_enter",
+        "must be a number in (0, 1]",
+        "use a value above 0 and at most 1, such as the default",
+    ),
+    (
+        "degraded_leave",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "critical_leave",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "degraded_leave",
+        "must be below degraded_enter (hysteresis)",
+        "set it lower than degraded_enter, e.g. 0.3 with degraded_enter 0.5",
+    ),
+    (
+        "critical_enter",
+        "must be above degraded_enter",
+        "set it higher than degraded_enter, e.g. 0.85 with degraded_enter 0.5",
+    ),
+    (
+        "critical_leave",
+        "must be below critical_enter (hysteresis)",
+        "set it lower than critical_enter, e.g. 0.6 with critical_enter 0.85",
+    ),
+    (
+        "critical_leave",
+        "must not be below degraded_leave",
+        "set it between degraded_leave and critical_enter",
+    ),
+    (
+        "rate_window_us",
+        "must not be 0",
+        "use a positive duration in microseconds, such as the default",
+    ),
+    (
+        "rate_window_us",
+        "is shorter than its 10 buckets",
+        "use at least 10 µs (default 5 s)",
+    ),
+    (
+        "burst_window",
+        "must be between 1 and 64",
+        "use a count such as 8",
+    ),
+    (
+        "stale_after_us",
+        "must not be 0",
+        "use a positive duration in microseconds, such as the default",
+    ),
+    (
+        "rtt_window_us",
+        "must not be 0",
+        "use a positive duration in microseconds, such as the default",
+    ),
+    (
+        "rtt_window_us",
+        "is shorter than its 6 slices",
+        "use at least 6 µs (default 60 s)",
+    ),
+    (
+        "rtt_sigmas",
+        "must be in (0, 100]",
+        "use a spread multiplier such as 3.0",
+    ),
+    (
+        "rtt_ceiling_us",
+        "must not be 0",
+        "use an RTT that is always a failure, e.g. 1000000 (1 s)",
+    ),
+    (
+        "rtt_confirm",
+        "must be between 1 and burst_window",
+        "use a count of at least 1 and at most burst_window (default 8)",
+    ),
+    (
+        "rtt_alpha",
+        "must be in (0, 0.5)",
+        "use a small probability such as 1e-9",
+    ),
+    (
+        "loss_consecutive",
+        "must be at least 1",
+        "use a count such as 3",
+    ),
+    (
+        "loss_rate_ok",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "loss_rate_bad",
+        "must be a number in (0, 1]",
+        "use a value above 0 and at most 1, such as the default",
+    ),
+    (
+        "loss_rate_bad",
+        "must be above loss_rate_ok",
+        "e.g. loss_rate_ok 0.02 and loss_rate_bad 0.2",
+    ),
+    (
+        "nx_share",
+        "must be a number in (0, 1]",
+        "use a value above 0 and at most 1, such as the default",
+    ),
+    (
+        "nx_min_samples",
+        "must be at least 1",
+        "use a count such as 8",
+    ),
+    (
+        "servfail_burst",
+        "must be between 1 and burst_window",
+        "use a count of at least 1 and at most burst_window (default 8)",
+    ),
+    (
+        "servfail_rate_ok",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "servfail_rate_bad",
+        "must be a number in (0, 1]",
+        "use a value above 0 and at most 1, such as the default",
+    ),
+    (
+        "servfail_rate_bad",
+        "must be above servfail_rate_ok",
+        "e.g. servfail_rate_ok 0.02 and servfail_rate_bad 0.2",
+    ),
+    (
+        "servfail_concentrated_entropy",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "tc_rate_ok",
+        "must be a number in [0, 1]",
+        "use a value between 0 and 1, such as the default",
+    ),
+    (
+        "tc_rate_bad",
+        "must be a number in (0, 1]",
+        "use a value above 0 and at most 1, such as the default",
+    ),
+    (
+        "tc_rate_bad",
+        "must be above tc_rate_ok",
+        "e.g. tc_rate_ok 0.3 and tc_rate_bad 0.8",
+    ),
+    (
+        "tcp_fail_burst",
+        "must be between 1 and burst_window",
+        "use a count of at least 1 and at most burst_window (default 8)",
+    ),
+    (
+        "tc_new_burst",
+        "must be between 1 and burst_window",
+        "use a count of at least 1 and at most burst_window (default 8)",
+    ),
+    (
+        "tc_new_after",
+        "must be at least 1",
+        "use a count such as 8 (set tc_new_burst to 0 to disable the rule)",
+    ),
+    (
+        "tc_new_hold_us",
+        "must not be 0",
+        "use a positive duration in microseconds, such as the default",
+    ),
+    (
+        "integrity_burst",
+        "must be between 1 and burst_window",
+        "use a count of at least 1 and at most burst_window (default 8)",
+    ),
+    (
+        "drift_confirm",
+        "must be at least 1",
+        "use a count such as 3",
+    ),
+    (
+        "rr_alpha",
+        "must be in (0, 0.5)",
+        "use a small significance level such as 1e-5",
+    ),
+    (
+        "rr_min_samples",
+        "must be between 2 and 64 (the window)",
+        "use a count such as 32",
+    ),
+];
