@@ -9,9 +9,6 @@ pub const HEADER_LEN: usize = 12;
 const MIN_QUESTION_LEN: usize = 5;
 /// Smallest record: the root name, TYPE, CLASS, TTL and RDLENGTH.
 const MIN_RECORD_LEN: usize = 11;
-/// Bit `t` set: records of type `t` carry one name in their rdata (NS, CNAME, PTR, MX,
-/// SRV), validated by the iterator.
-const NAMED_TYPES: u64 = 1 << 2 | 1 << 5 | 1 << 12 | 1 << 15 | 1 << 33;
 
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -520,10 +517,11 @@ impl<'a> Records<'a> {
         q.pos = end;
         let rtype = Rtype(rtype);
         // The name in NS / CNAME / PTR / MX / SRV rdata is validated here, where the memo
-        // is at hand, and remembered for later pointers. A records first: they carry no
-        // name and are the most common.
-        let rdata_name = if rtype.0 != Rtype::A.0 && rtype.0 < 64 && NAMED_TYPES >> rtype.0 & 1 != 0
-        {
+        // is at hand, and remembered for later pointers.
+        let rdata_name = if matches!(
+            rtype,
+            Rtype::NS | Rtype::CNAME | Rtype::PTR | Rtype::MX | Rtype::SRV
+        ) {
             rdata_name(msg, &mut q.memo, rtype, rdata_at, end)
         } else {
             0
