@@ -16,14 +16,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use dnswarden_core::wire::{
     Message, Mismatch, QueryBuilder, RData, Rcode, Rtype, TcpFramer, check_response,
 };
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
@@ -255,6 +256,32 @@ pub struct Prober {
     idle: Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
 }
 
+/// One datagram from a connected socket and the kernel's receive time
+/// (`SO_TIMESTAMPNS`), without blocking (`WouldBlock` when none is queued).
+fn recv_stamped(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Option<SystemTime>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(std::io::Error::from)?;
+    let at = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                let secs = u64::try_from(ts.tv_sec()).ok()?;
+                let nanos = u32::try_from(ts.tv_nsec()).ok()?;
+                Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+            }
+            _ => None,
+        })
+    });
+    Ok((msg.bytes, at))
+}
+
 fn io_kind(e: &std::io::Error) -> &'static str {
     use std::io::ErrorKind as K;
     match e.kind() {
@@ -302,6 +329,10 @@ impl Prober {
         let query = query.get(..len).unwrap_or_default();
         res.query = query.to_vec();
         let start = Instant::now();
+        // Over UDP, the kernel's receive timestamp gives an RTT that leaves out how long
+        // this process took to get the CPU back (a throttled or busy runner would
+        // otherwise see its own stalls as server latency).
+        let mut stamped_rtt = None;
 
         let mut exchange = if spec.tcp {
             self.tcp_exchange(spec.server, query, start + spec.timeout, &mut res)
@@ -313,6 +344,7 @@ impl Prober {
                 start + spec.timeout,
                 &mut res,
                 spec.edns_udp_size,
+                &mut stamped_rtt,
             )
             .await
         };
@@ -338,7 +370,7 @@ impl Prober {
                 }
             };
         }
-        res.rtt = start.elapsed();
+        res.rtt = stamped_rtt.unwrap_or_else(|| start.elapsed());
         match exchange {
             Exchange::Answer(bytes) => {
                 read_answer(&bytes, &mut res);
@@ -365,6 +397,7 @@ impl Prober {
         deadline: Instant,
         res: &mut ProbeResult,
         edns_udp_size: u16,
+        stamped_rtt: &mut Option<Duration>,
     ) -> Exchange {
         let bind: SocketAddr = if server.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -380,6 +413,15 @@ impl Prober {
         if let Err(e) = sock.connect(server).await {
             return Exchange::Failed(io_kind(&e));
         }
+        // Without kernel timestamps (an old kernel, another OS) the RTT falls back to
+        // the monotonic clock around the exchange.
+        let stamps = nix::sys::socket::setsockopt(
+            &sock,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        )
+        .is_ok();
+        let sent = SystemTime::now();
         if let Err(e) = sock.send(query).await {
             return Exchange::Failed(io_kind(&e));
         }
@@ -388,16 +430,28 @@ impl Prober {
         };
         let mut buf = vec![0u8; UDP_BUF.max(usize::from(edns_udp_size))];
         loop {
-            let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            let received = if stamps {
+                let read = sock.async_io(Interest::READABLE, || recv_stamped(&sock, &mut buf));
+                tokio::time::timeout_at(deadline, read).await
+            } else {
+                tokio::time::timeout_at(deadline, sock.recv(&mut buf))
+                    .await
+                    .map(|r| r.map(|n| (n, None)))
+            };
+            let (n, at) = match received {
                 Err(_) => return Exchange::Deadline,
                 Ok(Err(e)) => return Exchange::Failed(io_kind(&e)),
-                Ok(Ok(n)) => n,
+                Ok(Ok(got)) => got,
             };
             let bytes = buf.get(..n).unwrap_or_default();
             match Message::parse(bytes) {
                 Err(_) => res.malformed += 1,
                 Ok(msg) => match check_response(&qmsg, &msg) {
-                    Ok(()) => return Exchange::Answer(bytes.to_vec()),
+                    Ok(()) => {
+                        // A wall clock stepped backwards in between: keep the fallback.
+                        *stamped_rtt = at.and_then(|at| at.duration_since(sent).ok());
+                        return Exchange::Answer(bytes.to_vec());
+                    }
                     Err(m) => {
                         res.mismatches += 1;
                         res.last_mismatch = Some(m);

@@ -242,3 +242,50 @@ async fn without_the_cadence_the_scorer_waits_for_scheduled_probes() {
     assert_eq!(m.confirm_bursts(), 0);
     assert_eq!(m.confirm_probes(), 0);
 }
+
+/// A responder on its own OS thread that echoes every query back as its answer at once
+/// and raises `asked` when a query came in.
+fn thread_responder(asked: std::sync::Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            buf[2] |= 0x80; // QR
+            let _ = sock.send_to(&buf[..n], peer);
+            asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    addr
+}
+
+/// The runner's own stall is not server latency: the answer is in the kernel within a
+/// millisecond, but the probing thread is blocked for 300 ms before it reads it. With
+/// the kernel's receive timestamp (SO_TIMESTAMPNS) the RTT stays the server's; a
+/// clock read after the wake-up would report the whole stall.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let asked = Arc::new(AtomicBool::new(false));
+    let server = thread_responder(asked.clone());
+    let stall = tokio::spawn(async move {
+        // Wait (cooperatively) for the query to reach the server, then block the only
+        // runtime thread, as a CPU-throttled or starved runner would be.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !asked.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let mut s = spec(server, API, false);
+    s.timeout = Duration::from_secs(5);
+    let r = Prober::new(false).probe(&s).await;
+    stall.await.unwrap();
+    assert_eq!(r.outcome, Outcome::Answer(Rcode::NOERROR), "{r:?}");
+    assert!(
+        r.rtt < Duration::from_millis(150),
+        "RTT {:?} includes the runner's own 300 ms stall",
+        r.rtt
+    );
+}
