@@ -9,6 +9,7 @@ use std::fmt;
 use dnswarden_core::wire::Rtype;
 
 use crate::json::Value;
+use crate::names::concat;
 
 /// Log level the filter logs at (maps onto proxy-wasm levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,13 +199,22 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+impl ConfigError {
+    /// `invalid plugin configuration: field `<field>`: <problem>` (the log line).
+    #[must_use]
+    pub fn message(&self) -> String {
+        concat(&[
+            "invalid plugin configuration: field `",
+            &self.field,
+            "`: ",
+            &self.problem,
+        ])
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid plugin configuration: field `{}`: {}",
-            self.field, self.problem
-        )
+        f.write_str(&self.message())
     }
 }
 
@@ -229,10 +239,13 @@ impl Config {
         let value = Value::parse(bytes).map_err(|e| {
             err(
                 "(document)",
-                format!(
-                    "not valid JSON: expected {} at byte {}; write an object such as {{\"log_level\": \"info\"}}",
-                    e.expected, e.at
-                ),
+                concat(&[
+                    "not valid JSON: expected ",
+                    e.expected,
+                    " at byte ",
+                    &e.at.to_string(),
+                    "; write an object such as {\"log_level\": \"info\"}",
+                ]),
             )
         })?;
         let Some(root) = value.as_object() else {
@@ -244,10 +257,13 @@ impl Config {
                 c.expected = expected_answers(v)?;
             } else if GROUPS.contains(&key.as_str()) {
                 let Some(members) = v.as_object() else {
-                    return Err(err(key, format!("must be an object, got {}", v.describe())));
+                    return Err(err(
+                        key,
+                        concat(&["must be an object, got ", &v.describe()]),
+                    ));
                 };
                 for (inner, v) in members {
-                    c.set(&format!("{key}.{inner}"), v)?;
+                    c.set(&concat(&[key, ".", inner]), v)?;
                 }
             } else {
                 c.set(key, v)?;
@@ -262,10 +278,14 @@ impl Config {
         if let Err(e) = crate::health::score_config(&c) {
             return Err(err(
                 "thresholds",
-                format!(
-                    "rejected by the scorer: {} {}; {}",
-                    e.field, e.problem, e.fix
-                ),
+                concat(&[
+                    "rejected by the scorer: ",
+                    e.field,
+                    " ",
+                    e.problem,
+                    "; ",
+                    e.fix,
+                ]),
             ));
         }
         Ok(c)
@@ -357,11 +377,11 @@ impl Config {
             _ => {
                 return Err(err(
                     path,
-                    format!("unknown field; known fields are {KNOWN}"),
+                    concat(&["unknown field; known fields are ", KNOWN]),
                 ));
             }
         };
-        result.map_err(|what| err(path, format!("must be {what}, got {}", v.describe())))
+        result.map_err(|what| err(path, concat(&["must be ", what, ", got ", &v.describe()])))
     }
 }
 

@@ -21,7 +21,7 @@ use dnswarden_core::score::Verdict;
 use dnswarden_core::wire::Mismatch;
 
 use crate::health::{Health, Outcome, TARGETS, classify, fixed2, gauge};
-use crate::names::{metric_name, rcode_label};
+use crate::names::{concat, metric_name, rcode_label};
 use crate::pending::Pending;
 use crate::targets::{Targets, question_key};
 
@@ -396,20 +396,24 @@ impl Shared {
                 .map_or_else(|| UNKNOWN_UPSTREAM.to_string(), |u| u.label.clone())
         };
         let target = |t: u32| match self.config.expected.get((t as usize).wrapping_sub(1)) {
-            Some(e) => format!("{} {}", e.name, if e.qtype == 28 { "AAAA" } else { "A" }),
+            Some(e) => concat(&[&e.name, if e.qtype == 28 { " AAAA" } else { " A" }]),
             None => t.to_string(),
         };
         log(
             &self.config,
             level,
-            &format!(
-                "dnswarden: {} verdict {} -> {} (score {}): {}",
+            &concat(&[
+                "dnswarden: ",
                 self.transport,
+                " verdict ",
                 c.from.name(),
+                " -> ",
                 c.to.name(),
-                fixed2(c.score),
-                health.reasons(label, target)
-            ),
+                " (score ",
+                &fixed2(c.score),
+                "): ",
+                &health.reasons(label, target),
+            ]),
         );
     }
 }
@@ -446,14 +450,16 @@ impl Root {
                 log(
                     &config,
                     Level::Info,
-                    &format!(
-                        "dnswarden: configured ({} filter, metric prefix {})",
+                    &concat(&[
+                        "dnswarden: configured (",
                         match config.mode {
                             Mode::Network => "network",
                             Mode::Http => "http",
                         },
-                        config.metric_prefix,
-                    ),
+                        " filter, metric prefix ",
+                        &config.metric_prefix,
+                        ")",
+                    ]),
                 );
                 let Ok(mut shared) = self.shared.try_borrow_mut() else {
                     return false;
@@ -464,7 +470,7 @@ impl Root {
                 true
             }
             Err(e) => {
-                let _ = hostcalls::log(LogLevel::Error, &format!("dnswarden: {e}"));
+                let _ = hostcalls::log(LogLevel::Error, &concat(&["dnswarden: ", &e.message()]));
                 false
             }
         }

@@ -129,7 +129,7 @@ impl Value {
             Value::Null => "null".to_string(),
             Value::Bool(b) => if *b { "true" } else { "false" }.to_string(),
             Value::Number(n) => n.clone(),
-            Value::String(s) => format!("\"{s}\""),
+            Value::String(s) => crate::names::concat(&["\"", s, "\""]),
             Value::Array(_) => "an array".to_string(),
             Value::Object(_) => "an object".to_string(),
         };
