@@ -200,7 +200,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    /// `invalid plugin configuration: field `<field>`: <problem>` (the log line).
+    /// The log line: ``invalid plugin configuration: field `FIELD`: PROBLEM``.
     #[must_use]
     pub fn message(&self) -> String {
         concat(&[
