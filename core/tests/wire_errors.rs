@@ -136,6 +136,8 @@ fn rdata_with_octets_left_over() {
         (28, &[0u8; 17][..]),
         (5, &[1u8, b'a', 0, 0xFF][..]),
         (33, &[0u8, 1, 0, 2, 0, 80, 0, 7][..]),
+        (15, &[0u8, 10, 0, 0][..]), // MX: root exchange, one octet more
+        (6, &[0u8; 23][..]),        // SOA: two root names, 21 octets of numbers
     ] {
         let mut m = header([0, 1, 0, 0]);
         m.push(0);

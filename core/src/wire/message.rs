@@ -18,14 +18,6 @@ pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     }
 }
 
-#[inline]
-pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
-    match b.get(at..at + 4)? {
-        &[a, b, c, d] => Some(u32::from_be_bytes([a, b, c, d])),
-        _ => None,
-    }
-}
-
 /// The 12-octet header of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Header {

@@ -2,7 +2,7 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::message::{be16, be32};
+use super::message::be16;
 use super::{Class, Error, Name, Rtype};
 
 /// Record data, parsed by type. Names inside borrow the message and may be compressed.
@@ -247,15 +247,6 @@ impl<'a> Cursor<'a> {
         Ok(v)
     }
     #[inline]
-    fn u32(&mut self) -> Result<u32, Error> {
-        if self.pos + 4 > self.end {
-            return Err(Error::RdataTooShort);
-        }
-        let v = be32(self.msg, self.pos).ok_or(Error::RdataTooShort)?;
-        self.pos += 4;
-        Ok(v)
-    }
-    #[inline]
     fn name(&mut self) -> Result<Name<'a>, Error> {
         let (name, next) = Name::read_uncached(self.msg, self.pos).map_err(|e| match e {
             Error::Truncated => Error::RdataTooShort,
@@ -355,16 +346,27 @@ impl<'a> RData<'a> {
             Rtype::SOA => {
                 let mname = c.name()?;
                 let rname = c.name()?;
-                let soa = Soa {
+                // The five numbers fill the rest: one bounds check for the 20 octets.
+                let rest = msg.get(c.pos..c.end).unwrap_or_default();
+                let Some(n) = rest.first_chunk::<20>() else {
+                    return Err(Error::RdataTooShort);
+                };
+                if rest.len() > 20 {
+                    return Err(Error::RdataTrailing);
+                }
+                let num = |i: usize| match n.get(i..i + 4) {
+                    Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+                    _ => 0,
+                };
+                Ok(RData::Soa(Soa {
                     mname,
                     rname,
-                    serial: c.u32()?,
-                    refresh: c.u32()?,
-                    retry: c.u32()?,
-                    expire: c.u32()?,
-                    minimum: c.u32()?,
-                };
-                c.finish(RData::Soa(soa))
+                    serial: num(0),
+                    refresh: num(4),
+                    retry: num(8),
+                    expire: num(12),
+                    minimum: num(16),
+                }))
             }
             Rtype::TXT => {
                 // RFC 1035 §3.3.14: one or more character strings.
