@@ -370,7 +370,13 @@ impl<'a> Record<'a> {
         {
             return Ok(RData::A(core::net::Ipv4Addr::new(a, b, c, d)));
         }
-        if self.rdata_name != 0 {
+        // (The type test lets a caller that knows the type drop this branch.)
+        if self.rdata_name != 0
+            && matches!(
+                self.rtype,
+                Rtype::NS | Rtype::CNAME | Rtype::PTR | Rtype::MX | Rtype::SRV
+            )
+        {
             return Ok(named_data(
                 self.msg,
                 self.rtype,
