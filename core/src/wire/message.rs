@@ -385,6 +385,9 @@ impl<'a> Record<'a> {
                 self.rdata_name,
             ));
         }
+        if self.rtype.0 == Rtype::OPT.0 {
+            return RData::opt(self.rdata(), self.class, self.ttl);
+        }
         RData::parse(
             self.msg,
             self.rtype,

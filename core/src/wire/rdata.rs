@@ -287,6 +287,17 @@ fn check_sequence(data: &[u8], wide: bool) -> Result<(), Error> {
 }
 
 impl<'a> RData<'a> {
+    /// OPT rdata (`data`: exactly RDLENGTH octets): the options must fill it exactly.
+    #[inline(never)]
+    pub(crate) fn opt(data: &'a [u8], class: Class, ttl: u32) -> Result<RData<'a>, Error> {
+        check_sequence(data, true)?;
+        Ok(RData::Opt(Opt {
+            class: class.0,
+            ttl,
+            data,
+        }))
+    }
+
     #[inline]
     pub(crate) fn parse(
         msg: &'a [u8],
@@ -376,14 +387,7 @@ impl<'a> RData<'a> {
                 check_sequence(data, false)?;
                 Ok(RData::Txt(Txt { data }))
             }
-            Rtype::OPT => {
-                check_sequence(data, true)?;
-                Ok(RData::Opt(Opt {
-                    class: class.0,
-                    ttl,
-                    data,
-                }))
-            }
+            Rtype::OPT => Self::opt(data, class, ttl),
             _ => Ok(RData::Unknown(data)),
         }
     }
