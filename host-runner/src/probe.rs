@@ -341,7 +341,7 @@ impl Prober {
             self.udp_exchange(
                 spec.server,
                 query,
-                start + spec.timeout,
+                spec.timeout,
                 &mut res,
                 spec.edns_udp_size,
                 &mut stamped_rtt,
@@ -394,7 +394,7 @@ impl Prober {
         &self,
         server: SocketAddr,
         query: &[u8],
-        deadline: Instant,
+        timeout: Duration,
         res: &mut ProbeResult,
         edns_udp_size: u16,
         stamped_rtt: &mut Option<Duration>,
@@ -425,6 +425,9 @@ impl Prober {
         if let Err(e) = sock.send(query).await {
             return Exchange::Failed(io_kind(&e));
         }
+        // The server's time runs from the send: a runner that lost the CPU between
+        // taking `start` and sending must not count that as the server's timeout.
+        let deadline = Instant::now() + timeout;
         let Ok(qmsg) = Message::parse(query) else {
             return Exchange::Failed("bad_query");
         };

@@ -243,9 +243,14 @@ async fn without_the_cadence_the_scorer_waits_for_scheduled_probes() {
     assert_eq!(m.confirm_probes(), 0);
 }
 
-/// A responder on its own OS thread that echoes every query back as its answer at once
-/// and raises `asked` when a query came in.
-fn thread_responder(asked: std::sync::Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
+/// A responder on its own OS thread that echoes every query back as its answer at once,
+/// then stores when it sent the answer (µs since the Unix epoch, wall clock) in
+/// `replied_us` and raises `asked`.
+fn thread_responder(
+    asked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    replied_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> SocketAddr {
+    use std::sync::atomic::Ordering;
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = sock.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -253,25 +258,27 @@ fn thread_responder(asked: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Soc
         while let Ok((n, peer)) = sock.recv_from(&mut buf) {
             buf[2] |= 0x80; // QR
             let _ = sock.send_to(&buf[..n], peer);
-            asked.store(true, std::sync::atomic::Ordering::SeqCst);
+            replied_us.store(epoch_us(std::time::SystemTime::now()), Ordering::SeqCst);
+            asked.store(true, Ordering::SeqCst);
         }
     });
     addr
 }
 
-/// The runner's own stall is not server latency: the answer is in the kernel within a
-/// millisecond, but the probing thread is blocked for 300 ms before it reads it. With
-/// the kernel's receive timestamp (SO_TIMESTAMPNS) the RTT stays the server's; a
-/// clock read after the wake-up would report the whole stall.
+/// The runner's own stall is not server latency: the answer is in the kernel as soon as
+/// the responder sends it, but the probing thread is blocked for 300 ms before it reads
+/// it. With the kernel's receive timestamp (SO_TIMESTAMPNS) the RTT stays about the
+/// responder's own time; a clock read after the wake-up would add the whole stall.
 #[tokio::test(flavor = "current_thread")]
 async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let asked = Arc::new(AtomicBool::new(false));
-    let server = thread_responder(asked.clone());
+    let replied_us = Arc::new(AtomicU64::new(0));
+    let server = thread_responder(asked.clone(), replied_us.clone());
     let stall = tokio::spawn(async move {
-        // Wait (cooperatively) for the query to reach the server, then block the only
-        // runtime thread, as a CPU-throttled or starved runner would be.
+        // Wait (cooperatively) until the answer is sent, then block the only runtime
+        // thread, as a CPU-throttled or starved runner would be.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !asked.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
             tokio::task::yield_now().await;
@@ -280,12 +287,22 @@ async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
     });
     let mut s = spec(server, API, false);
     s.timeout = Duration::from_secs(5);
+    let before = epoch_us(std::time::SystemTime::now());
     let r = Prober::new(false).probe(&s).await;
     stall.await.unwrap();
     assert_eq!(r.outcome, Outcome::Answer(Rcode::NOERROR), "{r:?}");
+    // The answer was in the kernel before the responder noted `replied_us`: the RTT
+    // can be no longer than that (whatever delayed the responder's thread on a loaded
+    // machine), while a clock read after the wake-up adds the 300 ms stall on top.
+    let answered = Duration::from_micros(replied_us.load(Ordering::SeqCst).saturating_sub(before));
     assert!(
-        r.rtt < Duration::from_millis(150),
-        "RTT {:?} includes the runner's own 300 ms stall",
+        r.rtt < answered + Duration::from_millis(100),
+        "RTT {:?} includes the runner's own 300 ms stall (answer sent {answered:?} after the probe began)",
         r.rtt
     );
+}
+
+fn epoch_us(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
