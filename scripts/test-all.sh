@@ -51,11 +51,18 @@ step "filter builds for wasm32-wasip1 (size profile + wasm-opt)"
 DNSWARDEN_WASM=$(bash wasm-plugin/build-wasm.sh | tail -n 1)
 export DNSWARDEN_WASM
 size=$(stat -c %s "$DNSWARDEN_WASM")
-# Budget 128 KiB (not met yet: see wasm-plugin/README.md); 160 KiB is the hard ceiling that
-# keeps the size from creeping further, the same one the host tests enforce.
-echo "filter: $DNSWARDEN_WASM, $size bytes (budget 131072, ceiling 163840)"
-[ "$size" -le 131072 ] || echo "NOTE: the filter is $(( size - 131072 )) bytes over its 128 KiB budget"
-[ "$size" -le 163840 ] || { echo "filter exceeds its 160 KiB ceiling" >&2; exit 1; }
+# Budget 128 KiB (issue 6), enforced for the module optimised by binaryen 132 (npm, from
+# wasm-plugin/install-tools.sh); Debian's binaryen 108, the fallback when npm cannot be
+# reached, leaves ~4 KiB more and gets a 135 KiB ceiling with a note. The host test
+# `shipped_module_stays_under_its_size_ceiling` applies the same rule.
+by=$(cat "${DNSWARDEN_WASM%.wasm}.wasm.by" 2>/dev/null || true)
+case "$by" in
+*node_modules/binaryen*) ceiling=131072 ;;
+*) ceiling=138240 ;;
+esac
+echo "filter: $DNSWARDEN_WASM, $size bytes (budget 131072, ceiling $ceiling; wasm-opt: ${by%% *})"
+[ "$size" -le 131072 ] || echo "NOTE: the filter is $(( size - 131072 )) bytes over its 128 KiB budget (wasm-opt: ${by%% *})"
+[ "$size" -le "$ceiling" ] || { echo "filter exceeds its $ceiling-byte ceiling" >&2; exit 1; }
 
 step "shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
