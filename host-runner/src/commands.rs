@@ -29,12 +29,7 @@ pub fn check_config(path: &Path, overrides: &Overrides) -> Result<String> {
         c.servers.len(),
         c.targets.len(),
         // `+ 0.0`: an empty sum is -0.0.
-        c.targets
-            .iter()
-            .map(|t| c.servers.len() as f64 / t.interval.as_secs_f64())
-            .sum::<f64>()
-            .round()
-            + 0.0,
+        (c.servers.len() as f64 * crate::config::server_qps(&c.targets)).round() + 0.0,
         c.probe.timeout.as_millis(),
         c.listen
     ))

@@ -985,19 +985,15 @@ fn validate(mut raw: RawConfig, o: &Overrides) -> Result<Config> {
 /// probe load on one CoreDNS pod stays at most 200 queries/s however many names are
 /// configured or discovered.
 ///
-/// Returns the scheduled probes per second one server gets, or an error naming
-/// `probe.server_qps` when the targets with their own interval alone ask for more.
+/// Fails with an error naming `probe.server_qps` when the targets with their own
+/// interval alone ask for more.
 pub fn spread_intervals(
     targets: &mut [TargetConfig],
     probe: &ProbeSettings,
     servers: usize,
     global_qps: f64,
-) -> Result<f64> {
-    let own: f64 = targets
-        .iter()
-        .filter(|t| t.own_interval)
-        .map(|t| 1.0 / t.interval.as_secs_f64())
-        .sum();
+) -> Result<()> {
+    let own = server_qps(targets.iter().filter(|t| t.own_interval));
     if own > probe.server_qps {
         return Err(Error::config(
             "probe.server_qps",
@@ -1010,7 +1006,7 @@ pub fn spread_intervals(
     }
     let shared = targets.iter().filter(|t| !t.own_interval).count();
     if shared == 0 {
-        return Ok(own);
+        return Ok(());
     }
     let budget = probe.server_qps.min(global_qps / servers.max(1) as f64);
     let left = (budget - own).max(1.0);
@@ -1020,7 +1016,16 @@ pub fn spread_intervals(
     for t in targets.iter_mut().filter(|t| !t.own_interval) {
         t.interval = interval;
     }
-    Ok(own + shared as f64 / interval.as_secs_f64())
+    Ok(())
+}
+
+/// Scheduled probes per second one server gets from these targets (every server is
+/// asked for every target): `Σ 1 / interval`.
+pub fn server_qps<'a>(targets: impl IntoIterator<Item = &'a TargetConfig>) -> f64 {
+    targets
+        .into_iter()
+        .map(|t| 1.0 / t.interval.as_secs_f64())
+        .sum()
 }
 
 #[cfg(test)]

@@ -257,15 +257,19 @@ pub struct Prober {
 }
 
 /// One datagram from a connected socket and the kernel's receive time
-/// (`SO_TIMESTAMPNS`), without blocking (`WouldBlock` when none is queued).
-fn recv_stamped(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Option<SystemTime>)> {
+/// (`SO_TIMESTAMPNS`), without blocking (`WouldBlock` when none is queued). `cmsg` is
+/// room for the timestamp (`nix::cmsg_space!(TimeSpec)`), reused across reads.
+fn recv_stamped(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    cmsg: &mut [u8],
+) -> std::io::Result<(usize, Option<SystemTime>)> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut iov = [std::io::IoSliceMut::new(buf)];
-    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
         &mut iov,
-        Some(&mut cmsg),
+        Some(cmsg),
         MsgFlags::MSG_DONTWAIT,
     )
     .map_err(std::io::Error::from)?;
@@ -432,9 +436,12 @@ impl Prober {
             return Exchange::Failed("bad_query");
         };
         let mut buf = vec![0u8; UDP_BUF.max(usize::from(edns_udp_size))];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
         loop {
             let received = if stamps {
-                let read = sock.async_io(Interest::READABLE, || recv_stamped(&sock, &mut buf));
+                let read = sock.async_io(Interest::READABLE, || {
+                    recv_stamped(&sock, &mut buf, &mut cmsg)
+                });
                 tokio::time::timeout_at(deadline, read).await
             } else {
                 tokio::time::timeout_at(deadline, sock.recv(&mut buf))

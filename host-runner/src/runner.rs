@@ -811,7 +811,7 @@ impl Shared {
             targets = config.targets.len(),
             servers_kept = kept_servers.iter().filter(|k| **k).count(),
             targets_kept = kept_targets.iter().filter(|k| **k).count(),
-            server_qps = per_server_qps(&config.targets),
+            server_qps = (crate::config::server_qps(&config.targets) * 10.0).round() / 10.0,
             pair_interval_ms = config
                 .targets
                 .iter()
@@ -1011,16 +1011,6 @@ fn phase(si: usize, ti: usize, cfg: &Config) -> f64 {
     let servers = cfg.servers.len().max(1) as f64;
     let slot = (ti as f64 + si as f64 / servers) / targets;
     (slot + rand::rng().random_range(0.0..0.1) / targets).fract()
-}
-
-/// Scheduled probes per second one server gets (every server is asked for every
-/// target), rounded to one decimal for the log.
-fn per_server_qps(targets: &[TargetConfig]) -> f64 {
-    let qps: f64 = targets
-        .iter()
-        .map(|t| 1.0 / t.interval.as_secs_f64().max(1e-6))
-        .sum();
-    (qps * 10.0).round() / 10.0
 }
 
 async fn pair_loop(
