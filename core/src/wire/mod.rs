@@ -27,6 +27,7 @@ mod matcher;
 mod message;
 mod name;
 mod rdata;
+mod summary;
 mod types;
 
 pub use build::{Edns, QueryBuilder};
@@ -37,5 +38,8 @@ pub use message::{HEADER_LEN, Header, Message, Question, Questions, Record, Reco
 pub use name::{Labels, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_POINTER_HOPS, Name, fingerprint_str};
 pub use rdata::{
     EDNS_EDE, EdnsOption, EdnsOptions, ExtendedError, Mx, Opt, RData, Soa, Srv, Txt, TxtStrings,
+};
+pub use summary::{
+    Asked, MAX_QUESTION_LEN, Summary, Unanswered, check_and_summarize, question_wire,
 };
 pub use types::{Class, Opcode, Rcode, Rtype, Section};
