@@ -446,11 +446,12 @@ impl Counters {
     /// changed: a clean answer into a calm view (no spike, no slide, no new quota, every
     /// severity 0, every minimum-sample gate open) can only keep them at 0.
     ///
-    /// More generally, with `steady` (no spike, no slide, no new quota) and every gate
-    /// open, a clean answer cannot raise a detector that is at 0, and an NXDOMAIN answer
-    /// can raise only the NXDOMAIN one: only the detectors above 0 in `prev` and those
-    /// in `rises` (`None`: any may rise; `Some(0)` for a clean answer, the NXDOMAIN bit
-    /// for an NXDOMAIN one) are recomputed.
+    /// More generally, with `steady` (no slide, no new quota) and every gate open, a
+    /// clean answer cannot raise a detector that is at 0, an NXDOMAIN answer can raise
+    /// only the NXDOMAIN one and a spike only the RTT one: only the detectors above 0 in
+    /// `prev` and those in `rises` (`None`: any may rise; `Some(0)` for a clean answer,
+    /// the NXDOMAIN bit for an NXDOMAIN one, plus the RTT bit for a spike, see
+    /// [`with_spike`]) are recomputed.
     #[inline(never)]
     fn after(
         &mut self,
@@ -1004,6 +1005,18 @@ fn any_raised(sev: &[f32; SERVER_DETECTORS]) -> bool {
     sev.iter().any(|v| *v > 0.0)
 }
 
+/// What an answer can raise in a steady view (see [`Counters::after`]) once its RTT is
+/// judged: a spike can raise the RTT detector too (and nothing else that a response
+/// without the spike could not).
+#[inline]
+fn with_spike(rises: Option<u8>, spike: Option<bool>) -> Option<u8> {
+    if spike == Some(true) {
+        rises.map(|r| r | 1 << Detector::Rtt.index())
+    } else {
+        rises
+    }
+}
+
 /// Every per-view detector, as a bit mask by [`Detector::index`].
 const ALL_DETECTORS: u8 = (1 << SERVER_DETECTORS) - 1;
 
@@ -1527,10 +1540,15 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
                 }
                 let rotated = server.c.record(step, now, d.bucket_us);
-                let steady = spike != Some(true) && !rotated && !refreshed;
-                let sev = server
-                    .c
-                    .after(cfg, d, server.rtt.quota, &server.sev, steady, rises);
+                let steady = !rotated && !refreshed;
+                let sev = server.c.after(
+                    cfg,
+                    d,
+                    server.rtt.quota,
+                    &server.sev,
+                    steady,
+                    with_spike(rises, spike),
+                );
                 if let Some(sev) = sev
                     && sev != server.sev
                 {
@@ -1561,7 +1579,8 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let (cfg, d) = (&self.cfg, &self.d);
         let g = &mut self.global;
         let rotated = g.record(step, now, d.bucket_us);
-        let steady = spike != Some(true) && !rotated && !refreshed;
+        let steady = !rotated && !refreshed;
+        let rises = with_spike(rises, spike);
         let sev = g.after(cfg, d, self.global_quota, &self.global_sev, steady, rises);
         if let Some(sev) = sev
             && sev != self.global_sev
