@@ -204,7 +204,9 @@ impl RttSketch {
         if let Some(c) = self.slices.get_mut(self.slot).and_then(|s| s.get_mut(b)) {
             *c = c.saturating_add(1);
         }
-        self.since_recompute = self.since_recompute.saturating_add(1);
+        // At most `RECOMPUTE_EVERY` + 1: every caller refreshes (which restarts the
+        // count) once it reaches `RECOMPUTE_EVERY`, before the next sample.
+        self.since_recompute = self.since_recompute.wrapping_add(1);
     }
 
     /// When the newest slice ends.

@@ -1275,7 +1275,8 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// new score and verdict, and the change if there was one.
     pub fn observe(&mut self, obs: &Observation<'_>) -> Assessment {
         let now = self.tick(obs.at_us);
-        self.observations = self.observations.saturating_add(1);
+        // u64: does not wrap in the life of a process.
+        self.observations = self.observations.wrapping_add(1);
         self.global_last = now;
         if now >= self.fast_until {
             self.next_epoch(now);

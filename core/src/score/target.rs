@@ -207,9 +207,20 @@ impl RoundRobin {
         let need = cfg.rr_min_samples.max((5 * k as u32).min(RR_WINDOW as u32));
         if n >= need {
             let nf = n as f32;
-            self.chi2 = (k as f32 / nf) * self.sumsq as f32 - nf;
-            self.crit = tables.chi2(k);
-            self.chi_sev = ramp(self.chi2 / self.crit, 0.75, 1.0);
+            let crit = tables.chi2(k);
+            self.crit = crit;
+            // Quiet (the common case) without a division: χ² = k·S/n − n ≤ 0.74·crit
+            // exactly when k·S ≤ n·(n + 0.74·crit). k·S ≤ 16·64² and n·n are exact in
+            // f32, and the margin to the ramp's 0.75 (0.01·crit ≥ 0.19) is far above
+            // the rounding of either side, so the severity is 0 as computed below.
+            // `chi2` is then left as it was: it is only read while the severity is
+            // above 0 (as the reason's evidence).
+            if (k as u32 * self.sumsq) as f32 <= nf * (nf + 0.74 * crit) {
+                self.chi_sev = 0.0;
+            } else {
+                self.chi2 = (k as f32 / nf) * self.sumsq as f32 - nf;
+                self.chi_sev = ramp(self.chi2 / crit, 0.75, 1.0);
+            }
         } else {
             self.chi2 = 0.0;
             self.chi_sev = 0.0;
@@ -342,17 +353,19 @@ impl Target {
                 *s = self.rr.severity();
             }
         }
-        if self.exp.is_set() {
-            self.drift_observe(obs, now_us);
+        if self.exp.is_set() && !self.drift_observe(obs, now_us) {
             self.drift_refresh(now_us, cfg);
         }
     }
 
-    fn drift_observe(&mut self, obs: &Observation<'_>, now_us: u64) {
+    /// Returns true when the answer matched and there was no drift to clear: the
+    /// drift severity is then 0 already (a drift without a mismatch time is clear, and
+    /// every path that clears it sets the severity to 0).
+    fn drift_observe(&mut self, obs: &Observation<'_>, now_us: u64) -> bool {
         let rc = obs.outcome.rcode();
         let nx = rc == Some(Rcode::NXDOMAIN);
         if !(nx || rc == Some(Rcode::NOERROR)) {
-            return;
+            return false;
         }
         let a = &obs.answers;
         let (count, fp) = if nx {
@@ -369,8 +382,13 @@ impl Target {
             Some(n) => !nx && n == a.final_name,
         };
         if set_ok && name_ok {
+            if self.drift.mismatch_since.is_none() {
+                // Only the mismatch branch below sets any field of a clear drift, and
+                // it sets the mismatch time too.
+                return true;
+            }
             self.drift = Drift::CLEAR;
-            return;
+            return false;
         }
         self.drift.streak = self.drift.streak.saturating_add(1);
         if self.drift.mismatch_since.is_none() {
@@ -394,6 +412,7 @@ impl Target {
                 self.drift.extra = Some(extra as u16);
             }
         }
+        false
     }
 
     /// Recomputes the drift severity at `now_us` (time alone can complete the grace).
