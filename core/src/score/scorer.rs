@@ -710,11 +710,24 @@ impl Counters {
 
     /// Slides a calm view (every severity 0, [`Counters::slide_safe`]) to `now`;
     /// returns its NXDOMAIN severity after the slide, the only one that can have moved.
+    ///
+    /// A slide leaves the per-response histories (the spans' shares) alone and only
+    /// closes span gates (fewer responses), so with the severity 0 before it, only the
+    /// window's share can raise it: while that share stays below `lo − 0.01` (the test
+    /// [`Counters::nx_severity`] makes before it counts the window), the severity stays
+    /// 0 without a look, the clearance holds, and the slack is capped by what the window
+    /// now allows (as in [`Counters::nx_eval`]; the spans' part of it is unchanged).
     #[inline(never)]
     fn quick_slide(&mut self, now: u64, cfg: &ScoreConfig, d: &Derived) -> f32 {
         self.flush();
         self.win.advance(now, d.bucket_us);
-        self.nx_look(cfg, d)
+        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
+        if x >= d.nx_lo * r {
+            return self.nx_look(cfg, d);
+        }
+        let k = (d.nx_lo * r - x) * d.nx_inv;
+        self.nx_slack = self.nx_slack.min((k as u32).saturating_sub(1));
+        0.0
     }
 
     /// The quick path's answer (see [`Scorer::quick`]), NOERROR or (`nx`) NXDOMAIN,
