@@ -90,6 +90,13 @@ pub struct FallbackLabels {
     pub result: String,
 }
 
+/// Labels of the RTT-clock counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClockLabels {
+    /// `kernel` or `runner` ([`crate::probe::RttClock`]).
+    pub clock: String,
+}
+
 /// Labels of a skipped probe.
 /// Labels of per-server series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -136,6 +143,8 @@ pub struct Metrics {
     pub retries: Family<PairLabels, Counter>,
     /// `dnswarden_probes_skipped_total`.
     pub skipped: Family<SkipLabels, Counter>,
+    /// `dnswarden_probe_rtt_clock_total`: probes by the clock their RTT came from.
+    pub rtt_clock: Family<ClockLabels, Counter>,
     /// `dnswarden_confirm_probes_total`: confirmation probes sent by the suspicion
     /// cadence, per pair.
     pub confirm_probes: Family<PairLabels, Counter>,
@@ -172,6 +181,7 @@ impl Metrics {
             tcp_fallbacks: Family::default(),
             retries: Family::default(),
             skipped: Family::default(),
+            rtt_clock: Family::default(),
             confirm_probes: Family::default(),
             confirm_bursts: Family::default(),
             score: Family::default(),
@@ -224,6 +234,11 @@ impl Metrics {
             "probes_skipped",
             "Probes skipped: scheduled ones when a rate limit had no token before the next tick, confirmation ones (confirm_*) when a rate limit or the concurrency bound had no room at once",
             m.skipped.clone(),
+        );
+        registry.register(
+            "probe_rtt_clock",
+            "Probes by the clock their RTT came from: kernel (the UDP answer's kernel receive timestamp, which leaves out the runner's own scheduling delays) or runner (TCP, or no usable kernel timestamp)",
+            m.rtt_clock.clone(),
         );
         registry.register(
             "confirm_probes",

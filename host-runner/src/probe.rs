@@ -146,6 +146,8 @@ pub struct ProbeResult {
     pub outcome: Outcome,
     /// From the first send to the final answer (or to the deadline).
     pub rtt: Duration,
+    /// The clock [`ProbeResult::rtt`] was taken from.
+    pub rtt_clock: RttClock,
     /// The transport of the last attempt.
     pub transport: Transport,
     /// A TC=1 answer was received over UDP.
@@ -179,6 +181,7 @@ impl ProbeResult {
         ProbeResult {
             outcome: Outcome::Timeout,
             rtt: Duration::ZERO,
+            rtt_clock: RttClock::Runner,
             transport,
             truncated: false,
             tcp_fallback: None,
@@ -193,6 +196,15 @@ impl ProbeResult {
             query: Vec::new(),
             response: None,
         }
+    }
+
+    /// The RTT: the kernel-stamped one when there is one, else the monotonic time since
+    /// `start`.
+    fn set_rtt(&mut self, stamped: Option<Duration>, start: Instant) {
+        (self.rtt, self.rtt_clock) = match stamped {
+            Some(rtt) => (rtt, RttClock::Kernel),
+            None => (start.elapsed(), RttClock::Runner),
+        };
     }
 
     /// A bare result with this outcome (unit tests of code that classifies results).
@@ -254,13 +266,75 @@ enum Exchange {
 pub struct Prober {
     tcp_reuse: bool,
     idle: Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
+    /// A loopback socket with `SO_TIMESTAMPNS` on for the prober's whole life. Linux
+    /// stamps received packets only while some socket asks for it, and turns stamping on
+    /// and off lazily (a deferred static-key switch): with one short-lived socket per
+    /// probe, the answer often arrived before stamping was on again, and the kernel then
+    /// stamps it when it is *read*, stall included. Holding one socket keeps it on.
+    stamp_keeper: Option<std::net::UdpSocket>,
+}
+
+/// Which clock a probe's RTT comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RttClock {
+    /// The kernel's receive timestamp of the UDP answer: leaves out how long the runner
+    /// took to get the CPU back.
+    Kernel,
+    /// The runner's monotonic clock around the exchange (TCP, or no usable kernel stamp).
+    Runner,
+}
+
+impl RttClock {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RttClock::Kernel => "kernel",
+            RttClock::Runner => "runner",
+        }
+    }
+}
+
+/// How far the wall clock may drift from the monotonic clock during one exchange before
+/// a kernel stamp (wall clock) is no longer trusted for it.
+const CLOCK_SLACK: Duration = Duration::from_millis(2);
+
+/// The RTT from a kernel receive stamp, if it can be trusted. `sent` and `read` are
+/// wall-clock readings just before the send and just after the read, `mono` the
+/// monotonic time between them. A wall clock stepped or slewed during the exchange
+/// (NTP, a VM resumed) shows as wall and monotonic time disagreeing; a stamp outside
+/// `[sent, read]` is not this exchange's. Either way the caller keeps its monotonic RTT.
+fn kernel_rtt(
+    sent: SystemTime,
+    stamp: SystemTime,
+    read: SystemTime,
+    mono: Duration,
+) -> Option<Duration> {
+    let wall = read.duration_since(sent).ok()?;
+    if wall.abs_diff(mono) > CLOCK_SLACK {
+        return None;
+    }
+    let rtt = stamp.duration_since(sent).ok()?;
+    (rtt <= wall).then_some(rtt)
+}
+
+/// The socket that keeps kernel receive timestamps on (see [`Prober`]); `None` where
+/// the option is not supported.
+fn stamp_keeper() -> Option<std::net::UdpSocket> {
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .or_else(|_| std::net::UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)))
+        .ok()?;
+    sock.set_nonblocking(true).ok()?;
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+        .ok()?;
+    Some(sock)
 }
 
 /// One datagram from a connected socket and the kernel's receive time
 /// (`SO_TIMESTAMPNS`), without blocking (`WouldBlock` when none is queued). `cmsg` is
 /// room for the timestamp (`nix::cmsg_space!(TimeSpec)`), reused across reads.
 fn recv_stamped(
-    sock: &UdpSocket,
+    sock: &impl AsRawFd,
     buf: &mut [u8],
     cmsg: &mut [u8],
 ) -> std::io::Result<(usize, Option<SystemTime>)> {
@@ -306,7 +380,42 @@ impl Prober {
         Prober {
             tcp_reuse,
             idle: Mutex::new(HashMap::new()),
+            stamp_keeper: stamp_keeper(),
         }
+    }
+
+    /// Whether the kernel stamps received packets when they arrive, checked now with a
+    /// datagram the prober sends itself over loopback. Right after [`Prober::new`] this
+    /// can be `false` for a few milliseconds while the kernel turns stamping on; it stays
+    /// `false` where `SO_TIMESTAMPNS` is not supported (RTTs then come from the runner's
+    /// clock, [`RttClock::Runner`]).
+    pub fn kernel_stamps_live(&self) -> bool {
+        let Some(sock) = &self.stamp_keeper else {
+            return false;
+        };
+        let Ok(me) = sock.local_addr() else {
+            return false;
+        };
+        // Drop anything left over from an earlier check.
+        let mut buf = [0u8; 8];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        while recv_stamped(sock, &mut buf, &mut cmsg).is_ok() {}
+        if sock.send_to(b"stamp", me).is_err() {
+            return false;
+        }
+        let sent = SystemTime::now();
+        // A stamp taken on arrival is no later than the return from the send; one filled
+        // in at read time (stamping still off on arrival) is later. Loopback delivers the
+        // datagram within the send; a few reads cover a softirq that runs just after.
+        for _ in 0..100 {
+            match recv_stamped(sock, &mut buf, &mut cmsg) {
+                Ok((_, Some(at))) => return at <= sent,
+                Ok((_, None)) => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// Runs one probe. Never fails: every failure is an [`Outcome`].
@@ -365,16 +474,19 @@ impl Prober {
                 .tcp_exchange(spec.server, query, tcp_start + spec.timeout, &mut res)
                 .await;
             res.tcp_fallback = Some(matches!(retry, Exchange::Answer(_)));
+            // The RTT covers both exchanges: the UDP one (kernel-stamped when possible)
+            // plus the TCP retry.
+            stamped_rtt = stamped_rtt.map(|udp| udp + tcp_start.elapsed());
             exchange = match retry {
                 Exchange::Answer(b) => Exchange::Answer(b),
                 _ => {
-                    res.rtt = start.elapsed();
+                    res.set_rtt(stamped_rtt, start);
                     res.outcome = Outcome::Truncated;
                     return res;
                 }
             };
         }
-        res.rtt = stamped_rtt.unwrap_or_else(|| start.elapsed());
+        res.set_rtt(stamped_rtt, start);
         match exchange {
             Exchange::Answer(bytes) => {
                 read_answer(&bytes, &mut res);
@@ -426,6 +538,7 @@ impl Prober {
         )
         .is_ok();
         let sent = SystemTime::now();
+        let sent_mono = Instant::now();
         if let Err(e) = sock.send(query).await {
             return Exchange::Failed(io_kind(&e));
         }
@@ -458,8 +571,9 @@ impl Prober {
                 Err(_) => res.malformed += 1,
                 Ok(msg) => match check_response(&qmsg, &msg) {
                     Ok(()) => {
-                        // A wall clock stepped backwards in between: keep the fallback.
-                        *stamped_rtt = at.and_then(|at| at.duration_since(sent).ok());
+                        let read = SystemTime::now();
+                        *stamped_rtt =
+                            at.and_then(|at| kernel_rtt(sent, at, read, sent_mono.elapsed()));
                         return Exchange::Answer(bytes.to_vec());
                     }
                     Err(m) => {
@@ -688,5 +802,42 @@ pub fn present(data: &RData<'_>) -> String {
             out
         }
         _ => "?".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(1_700_000_000)
+            + MS * u32::try_from(ms).unwrap()
+    }
+
+    #[test]
+    fn a_kernel_stamp_inside_the_exchange_gives_the_rtt() {
+        // Sent at 0, stamped at 3, read at 300 after a 300 ms stall: RTT 3 ms.
+        assert_eq!(kernel_rtt(at(0), at(3), at(300), MS * 300), Some(MS * 3));
+        // Stamped at the read itself (the kernel filled it in late): still accepted.
+        assert_eq!(
+            kernel_rtt(at(0), at(300), at(300), MS * 300),
+            Some(MS * 300)
+        );
+    }
+
+    #[test]
+    fn a_stepped_wall_clock_or_a_foreign_stamp_is_not_trusted() {
+        // The wall clock jumped 2 s forward during a 5 ms exchange.
+        assert_eq!(kernel_rtt(at(0), at(2003), at(2005), MS * 5), None);
+        // ... or backwards.
+        assert_eq!(kernel_rtt(at(2000), at(3), at(5), MS * 5), None);
+        // Slewed by more than the slack over the exchange.
+        assert_eq!(kernel_rtt(at(0), at(3), at(10), MS * 5), None);
+        // A stamp before the send or after the read is not this exchange's.
+        assert_eq!(kernel_rtt(at(10), at(9), at(15), MS * 5), None);
+        assert_eq!(kernel_rtt(at(10), at(16), at(15), MS * 5), None);
     }
 }

@@ -25,8 +25,8 @@ use crate::http::{self, HttpState};
 use crate::kube::plan::{CoreExpectation, TargetSource};
 use crate::kube::{Discovery, Expected, ProbePlan, RecordType, ServerKind};
 use crate::metrics::{
-    ChangeLabels, FallbackLabels, Metrics, OutcomeLabels, PairLabels, ProbeLabels, ReasonLabels,
-    ScopeLabels, ServerLabels, SkipLabels,
+    ChangeLabels, ClockLabels, FallbackLabels, Metrics, OutcomeLabels, PairLabels, ProbeLabels,
+    ReasonLabels, ScopeLabels, ServerLabels, SkipLabels,
 };
 use crate::probe::{Outcome, ProbeResult, ProbeSpec, Prober, Transport};
 use crate::ratelimit::{TokenBucket, backoff};
@@ -1269,6 +1269,11 @@ async fn probe_and_score(shared: &Shared, si: usize, ti: usize, kind: ProbeKind)
             server: server.name.clone(),
             target: target.name.clone(),
             outcome: res.outcome.label().into(),
+        })
+        .inc();
+    m.rtt_clock
+        .get_or_create(&ClockLabels {
+            clock: res.rtt_clock.as_str().into(),
         })
         .inc();
     if res.truncated {

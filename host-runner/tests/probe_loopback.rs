@@ -8,7 +8,7 @@ use std::time::Duration;
 use dnswarden::config::{Config, ConfirmSettings};
 use dnswarden::demo::{DemoServer, Fault, demo_targets};
 use dnswarden::metrics::{PairLabels, ServerLabels};
-use dnswarden::probe::{Outcome, ProbeSpec, Prober, Transport};
+use dnswarden::probe::{Outcome, ProbeSpec, Prober, RttClock, Transport};
 use dnswarden::runner::{Event, Runner, Scope};
 use dnswarden::scoring::Verdict;
 use dnswarden_core::wire::{Message, Rcode, Rtype};
@@ -266,9 +266,15 @@ fn thread_responder(
 }
 
 /// The runner's own stall is not server latency: the answer is in the kernel as soon as
-/// the responder sends it, but the probing thread is blocked for 300 ms before it reads
+/// the responder sends it, but the probing thread is blocked for 150 ms before it reads
 /// it. With the kernel's receive timestamp (SO_TIMESTAMPNS) the RTT stays about the
 /// responder's own time; a clock read after the wake-up would add the whole stall.
+///
+/// Five probes 50 ms apart, each from its own short-lived socket: Linux turns packet
+/// stamping off lazily once no socket wants it and on again lazily, and an answer that
+/// arrives while it is off is stamped when it is read, stall included. The prober keeps
+/// stamping on for its whole life; without that, later rounds here fail (and so did this
+/// test on CI, where no other process on the machine happened to keep stamping on).
 #[tokio::test(flavor = "current_thread")]
 async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
     use std::sync::Arc;
@@ -276,30 +282,52 @@ async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
     let asked = Arc::new(AtomicBool::new(false));
     let replied_us = Arc::new(AtomicU64::new(0));
     let server = thread_responder(asked.clone(), replied_us.clone());
-    let stall = tokio::spawn(async move {
-        // Wait (cooperatively) until the answer is sent, then block the only runtime
-        // thread, as a CPU-throttled or starved runner would be.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !asked.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-            tokio::task::yield_now().await;
+    let prober = Prober::new(false);
+    // The kernel turns stamping on a moment after the prober asks for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !prober.kernel_stamps_live() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kernel does not stamp received packets (SO_TIMESTAMPNS)"
+        );
+        tokio::task::yield_now().await;
+    }
+    for round in 0..5 {
+        if round > 0 {
+            // The idle gap of a probe schedule (not a wait for anything): no socket of
+            // this process wants stamps in it but the prober's own.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        std::thread::sleep(Duration::from_millis(300));
-    });
-    let mut s = spec(server, API, false);
-    s.timeout = Duration::from_secs(5);
-    let before = epoch_us(std::time::SystemTime::now());
-    let r = Prober::new(false).probe(&s).await;
-    stall.await.unwrap();
-    assert_eq!(r.outcome, Outcome::Answer(Rcode::NOERROR), "{r:?}");
-    // The answer was in the kernel before the responder noted `replied_us`: the RTT
-    // can be no longer than that (whatever delayed the responder's thread on a loaded
-    // machine), while a clock read after the wake-up adds the 300 ms stall on top.
-    let answered = Duration::from_micros(replied_us.load(Ordering::SeqCst).saturating_sub(before));
-    assert!(
-        r.rtt < answered + Duration::from_millis(100),
-        "RTT {:?} includes the runner's own 300 ms stall (answer sent {answered:?} after the probe began)",
-        r.rtt
-    );
+        asked.store(false, Ordering::SeqCst);
+        let flag = asked.clone();
+        let stall = tokio::spawn(async move {
+            // Wait (cooperatively) until the answer is sent, then block the only
+            // runtime thread, as a CPU-throttled or starved runner would be.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !flag.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                tokio::task::yield_now().await;
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        });
+        let mut s = spec(server, API, false);
+        s.timeout = Duration::from_secs(5);
+        let before = epoch_us(std::time::SystemTime::now());
+        let r = prober.probe(&s).await;
+        stall.await.unwrap();
+        assert_eq!(r.outcome, Outcome::Answer(Rcode::NOERROR), "{r:?}");
+        // The answer was in the kernel before the responder noted `replied_us`: the
+        // RTT can be no longer than that (whatever delayed the responder's thread on a
+        // loaded machine), while a clock read after the wake-up adds the stall on top.
+        let answered =
+            Duration::from_micros(replied_us.load(Ordering::SeqCst).saturating_sub(before));
+        assert_eq!(r.rtt_clock, RttClock::Kernel, "round {round}: {r:?}");
+        assert!(
+            r.rtt < answered + Duration::from_millis(50),
+            "round {round}: RTT {:?} includes the runner's own 150 ms stall (answer sent \
+             {answered:?} after the probe began)",
+            r.rtt
+        );
+    }
 }
 
 fn epoch_us(t: std::time::SystemTime) -> u64 {
