@@ -388,10 +388,16 @@ impl Counters {
     #[inline]
     fn record(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         if step.events == Step::CLEAN.events
-            && step.bits == Step::CLEAN.bits
+            && step.bits & !Step::SPIKE == Step::CLEAN.bits
             && now < self.win.next_us()
             && self.pending < PENDING_MAX
         {
+            // A clean answer, or one whose RTT is a spike: that one also pushes a 1
+            // into the spike history (at its item number, `pending` included).
+            if step.bits & Step::SPIKE != 0 {
+                let item = self.at(self.seq_ans);
+                self.rtt.one(item);
+            }
             self.pending += 1;
             return false;
         }
@@ -1353,8 +1359,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         {
             return None;
         }
+        // The mark is this epoch's (`slide_server` returns true only after setting it).
         let server = self.servers.get_mut(si)?;
-        if server.fast_epoch != self.epoch || server.c.pending >= PENDING_MAX {
+        if server.c.pending >= PENDING_MAX {
             return None;
         }
         if !server.rtt.fresh() && !self.quick_refresh(si) {
