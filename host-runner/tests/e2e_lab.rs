@@ -549,6 +549,82 @@ fn background_load(server: SocketAddr, qps: u32) -> tokio::task::JoinHandle<()> 
     })
 }
 
+/// An independent witness of how the lab behaved: a plain thread (no runtime, no
+/// scorer) that asks each lab server one query every few milliseconds over a blocking
+/// socket and notes every answer later than 10 ms, and every wake-up of its own more than
+/// 10 ms late (this machine, 2 shared vCPUs, then stalled everything).
+struct StallWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Instant, String)>>,
+}
+
+impl StallWatch {
+    fn start(servers: Vec<SocketAddr>) -> StallWatch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let late_after = Duration::from_millis(10);
+            let mut seen = Vec::new();
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
+            let mut query = [0u8; 512];
+            let mut answer = [0u8; 4096];
+            for id in 0u16.. {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                for server in &servers {
+                    let Ok(n) = dnswarden_core::wire::QueryBuilder::new(
+                        id,
+                        "kube-dns.kube-system.svc.cluster.local",
+                        dnswarden_core::wire::Rtype::A,
+                    )
+                    .write(&mut query) else {
+                        continue;
+                    };
+                    let t = std::time::Instant::now();
+                    if sock.send_to(&query[..n], server).is_err() {
+                        continue;
+                    }
+                    // Our own id only: a late answer to an earlier query is skipped.
+                    let got = loop {
+                        match sock.recv_from(&mut answer) {
+                            Ok((len, _)) if len >= 2 && answer[..2] == id.to_be_bytes() => {
+                                break Some(t.elapsed());
+                            }
+                            Ok(_) => {}
+                            Err(_) => break None,
+                        }
+                    };
+                    match got {
+                        Some(rtt) if rtt > late_after => {
+                            seen.push((Instant::now(), format!("{server} answered in {rtt:?}")));
+                        }
+                        Some(_) => {}
+                        None => seen.push((Instant::now(), format!("{server} did not answer"))),
+                    }
+                }
+                let t = std::time::Instant::now();
+                std::thread::sleep(Duration::from_millis(5));
+                let over = t.elapsed().saturating_sub(Duration::from_millis(5));
+                if over > late_after {
+                    seen.push((Instant::now(), format!("watch woke {over:?} late")));
+                }
+            }
+            seen
+        });
+        StallWatch { stop, thread }
+    }
+
+    /// What the watch saw: when, and what.
+    fn stop(self) -> Vec<(Instant, String)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_run_under_light_load_raises_no_alarm() {
     if !lab_available("clean_run_under_light_load_raises_no_alarm") {
@@ -570,41 +646,102 @@ async fn clean_run_under_light_load_raises_no_alarm() {
         config(&lab, 50)
     };
     let mut run = start_runner(config).await;
-    let end = Instant::now() + Duration::from_secs(secs);
+    let began = Instant::now();
+    let end = began + Duration::from_secs(secs);
+    let stalls = StallWatch::start(vec![
+        lab.addr("LAB_KNOT_PORT"),
+        lab.addr("LAB_DNSDIST_PORT"),
+    ]);
     let mut probes = 0u64;
     let mut alarms = Vec::new();
+    let mut slow = Vec::new();
     loop {
         match tokio::time::timeout_at(end, run.events.recv()).await {
             Err(_) => break,
             Ok(Err(RecvError::Lagged(_))) => {}
             Ok(Err(RecvError::Closed)) => panic!("runner stopped"),
-            Ok(Ok(Event::Probe(_))) => probes += 1,
-            Ok(Ok(Event::Verdict(v))) => alarms.push(format!(
-                "{} {} {} -> {} {:?}",
-                v.scope.as_str(),
-                v.name,
-                v.from,
-                v.to,
-                v.reasons
-            )),
+            Ok(Ok(Event::Probe(p))) => {
+                probes += 1;
+                if p.result.rtt > Duration::from_millis(10) {
+                    slow.push(format!(
+                        "{:>6} ms: {}/{} RTT {:?} ({})",
+                        p.at.duration_since(began).as_millis(),
+                        p.server,
+                        p.target,
+                        p.result.rtt,
+                        p.result.rtt_clock.as_str()
+                    ));
+                }
+            }
+            Ok(Ok(Event::Verdict(v))) => alarms.push(v),
         }
     }
+    let stalls = stalls.stop();
     load.abort();
     let m = run.metrics().await;
+    let ms = |at: Instant| at.saturating_duration_since(began).as_millis();
     eprintln!(
-        "e2e clean run: {secs} s, {probes} probes, {} alarms",
-        alarms.len()
+        "e2e clean run: {secs} s, {probes} probes, {} verdict changes, {} probes slower than \
+         10 ms: {slow:#?}\nwhat the independent watch saw: {:#?}",
+        alarms.len(),
+        slow.len(),
+        stalls
+            .iter()
+            .map(|(at, what)| format!("{:>6} ms: {what}", ms(*at)))
+            .collect::<Vec<_>>()
     );
     // 2 servers x 4 targets every 50 ms: far more than a handful of probes.
     assert!(
         probes as f64 > secs as f64 * 8.0 * 20.0 * 0.5,
         "only {probes} probes"
     );
+    // This machine (2 shared vCPUs, other jobs building) now and then stalls for 10-60
+    // ms, the lab servers included: their answers are then really late, and an RTT alarm
+    // is the runner telling the truth. An RTT alarm counts as false unless the
+    // independent watch also saw a late answer (or a stall of its own) in the 3 s before
+    // it (the detector's window); any other cause, or an RTT alarm while the watch saw
+    // the lab answer on time, fails the test, and so does the recovery of a false alarm.
+    let explained = |v: &VerdictChange| {
+        v.causes.iter().all(|c| *c == "rtt_spike")
+            && stalls.iter().any(|(at, _)| {
+                // The watch notes a stall when its own thread wakes, which can come a
+                // moment after the runner's.
+                *at <= v.at + Duration::from_millis(200)
+                    && v.at.saturating_duration_since(*at) <= Duration::from_secs(3)
+            })
+    };
+    let mut excused: Vec<(Scope, String)> = Vec::new();
+    let mut false_alarms = Vec::new();
+    for v in &alarms {
+        let line = format!(
+            "{:>6} ms: {} {} {} -> {} {:?}",
+            ms(v.at),
+            v.scope.as_str(),
+            v.name,
+            v.from,
+            v.to,
+            v.reasons
+        );
+        let key = (v.scope, v.name.clone());
+        if v.from == Verdict::Ok && explained(v) {
+            eprintln!("e2e clean run: explained by a machine stall: {line}");
+            excused.push(key);
+        } else if v.to == Verdict::Ok && excused.contains(&key) {
+            eprintln!("e2e clean run: recovered: {line}");
+        } else if v.from != Verdict::Ok && v.to != Verdict::Ok && excused.contains(&key) {
+            eprintln!("e2e clean run: still stalled: {line}");
+        } else {
+            false_alarms.push(line);
+        }
+    }
     assert!(
-        alarms.is_empty(),
-        "false alarms on a clean run: {alarms:#?}"
+        false_alarms.is_empty(),
+        "false alarms on a clean run: {false_alarms:#?}"
     );
-    assert_eq!(metric(&m, "dnswarden_verdict_changes_total", &[]), 0.0);
+    assert_eq!(
+        metric(&m, "dnswarden_verdict_changes_total", &[]),
+        alarms.len() as f64
+    );
     // Healthy servers answer nothing new: the suspicion cadence stays all but idle. A
     // scheduling stall on a loaded machine can make one answer "slow" and start a burst
     // (never an alarm, as asserted above); the extra probes stay a small share.
@@ -617,13 +754,30 @@ async fn clean_run_under_light_load_raises_no_alarm() {
     );
     // A lone timeout on a busy CI machine is not an alarm (the core needs several); it is
     // reported for the record.
-    eprintln!(
-        "e2e clean run: {} timeouts",
-        metric(
-            &m,
-            "dnswarden_probe_outcomes_total",
-            &[("outcome", "timeout")]
-        )
+    let timeouts = metric(
+        &m,
+        "dnswarden_probe_outcomes_total",
+        &[("outcome", "timeout")],
+    );
+    eprintln!("e2e clean run: {timeouts} timeouts");
+    // Every answered probe here is UDP: its RTT must come from the kernel's receive
+    // stamp, or the runner's own scheduling delays on this busy machine count as server
+    // latency (what made this run raise RTT alarms on CI before the prober kept stamping
+    // on).
+    let kernel = metric(
+        &m,
+        "dnswarden_probe_rtt_clock_total",
+        &[("clock", "kernel")],
+    );
+    let runner = metric(
+        &m,
+        "dnswarden_probe_rtt_clock_total",
+        &[("clock", "runner")],
+    );
+    eprintln!("e2e clean run: RTT clock kernel {kernel}, runner {runner}");
+    assert!(
+        runner <= timeouts + probes as f64 * 0.001,
+        "{runner} RTTs from the runner's clock ({kernel} kernel-stamped, {timeouts} timeouts)"
     );
     run.shutdown().await;
 }
