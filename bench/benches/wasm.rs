@@ -4,10 +4,12 @@
 //! One element is one DNS-over-TCP exchange (a query, then its answer, each with its
 //! length prefix):
 //!
-//! * `native_core`: frame the query, parse it, remember its key; frame the answer,
-//!   parse it, match it to the query, classify it and summarise its answer section
-//!   (`Observation::from_exchange`), feed the scorer: what the filter does, as plain
-//!   Rust.
+//! * `native_core`: frame the query, parse it, keep its question octets; frame the
+//!   answer, match it to the query and summarise it in one pass
+//!   (`wire::check_and_summarize`), feed the scorer: what the filter does, as plain Rust.
+//! * `native_core_multipass`: the same with the path the filter used before
+//!   `check_and_summarize` (`QueryKey::check`, then `Observation::from_exchange`, which
+//!   reads the question and the answers again), for comparison.
 //! * `wasm_filter`: the built `.wasm` handling `on_downstream_data` + `on_upstream_data`
 //!   for the same bytes through `dnswarden-wasm-host` (wasmtime, Cranelift), including
 //!   the host calls it makes (buffer copies, metrics, clock).
@@ -25,7 +27,10 @@ use std::process::Command;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dnswarden_core::score::{Observation, Outcome, ScoreConfig, Scorer};
-use dnswarden_core::wire::{Message, QueryBuilder, QueryKey, Rcode, Rtype, TcpFramer};
+use dnswarden_core::wire::{
+    Asked, MAX_QUESTION_LEN, Message, QueryBuilder, QueryKey, Rcode, Rtype, TcpFramer,
+    check_and_summarize, question_wire,
+};
 use dnswarden_wasm_host::{Action, Host, VmOptions};
 
 const NAME: &str = "kubernetes.default.svc.cluster.local";
@@ -78,7 +83,7 @@ fn bench(c: &mut Criterion) {
     let mut scorer: Box<Scorer<16, 32>> =
         Box::new(Scorer::new(ScoreConfig::default()).expect("config"));
     let mut t = 0u64;
-    group.bench_function("native_core", |b| {
+    group.bench_function("native_core_multipass", |b| {
         b.iter(|| {
             t += 1_000;
             let mut key = None;
@@ -96,6 +101,40 @@ fn bench(c: &mut Criterion) {
                         // As the filter does: the matched response stands in for its query.
                         Ok(()) => Observation::from_exchange(0, 1, t, 700, &r, &r, &mut []),
                         Err(m) => Observation::new(0, 1, t, Outcome::Mismatch(m)),
+                    });
+                })
+                .expect("frame answer");
+            let obs = obs.expect("answer");
+            assert_eq!(obs.outcome, Outcome::Response(Rcode::NOERROR));
+            assert_eq!(obs.answers.count, 2);
+            let a = scorer.observe(&obs);
+            black_box(a.score)
+        });
+    });
+
+    let mut t = 0u64;
+    group.bench_function("native_core", |b| {
+        b.iter(|| {
+            t += 1_000;
+            let mut question = [0u8; MAX_QUESTION_LEN];
+            let mut asked = None;
+            q_framer
+                .push(black_box(&query), |msg| {
+                    let Ok(m) = Message::parse(msg) else { return };
+                    let n = question_wire(&m, &mut question);
+                    asked = n.map(|n| (m.id(), m.header().opcode(), n));
+                })
+                .expect("frame query");
+            let (id, opcode, n) = asked.expect("query");
+            let asked = Asked::new(id, opcode, &question[..n]).expect("question");
+            let mut obs = None;
+            r_framer
+                .push(black_box(&answer), |msg| {
+                    obs = Some(match check_and_summarize(msg, &asked) {
+                        Ok(s) => Observation::new(0, 1, t, s.outcome())
+                            .rtt(700)
+                            .answers(s.answers),
+                        Err(u) => Observation::new(0, 1, t, u.outcome()),
                     });
                 })
                 .expect("frame answer");

@@ -10,7 +10,10 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use dnswarden_core::score::AnswerSummary;
-use dnswarden_core::wire::{FrameError, Message, QueryKey, Rcode, TcpFramer};
+use dnswarden_core::wire::{
+    Asked, FrameError, MAX_QUESTION_LEN, Message, Opcode, Rcode, TcpFramer, Unanswered,
+    check_and_summarize, question_wire,
+};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, PeerType};
@@ -20,9 +23,9 @@ use crate::doh;
 use dnswarden_core::score::Verdict;
 use dnswarden_core::wire::Mismatch;
 
-use crate::health::{Health, Outcome, TARGETS, classify, fixed2, gauge};
+use crate::health::{Health, Outcome, TARGETS, fixed2, gauge};
 use crate::names::{concat, metric_name, rcode_label};
-use crate::pending::Pending;
+use crate::pending::{Outstanding, Pending};
 use crate::targets::{Targets, question_key};
 
 /// Outstanding queries tracked per connection.
@@ -53,6 +56,50 @@ fn now_us() -> u64 {
     now.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
+
+/// A query's id, opcode and question octets (in `question[..len]`), or the label of why
+/// it cannot be tracked.
+fn read_query(
+    msg: &[u8],
+    question: &mut [u8; MAX_QUESTION_LEN],
+) -> Result<(u16, Opcode, usize), &'static str> {
+    match Message::parse(msg) {
+        Ok(m) if !m.header().qr() => match question_wire(&m, question) {
+            Some(n) => Ok((m.id(), m.header().opcode(), n)),
+            None => Err("no_question"),
+        },
+        Ok(_) => Err("not_a_query"),
+        Err(e) => Err(e.kind()),
+    }
+}
+
+/// Judges a response (already parsed once: its header is sound) against its query, in
+/// one pass: outcome, metric label (mismatch kind, or `answer_section` when it cannot be
+/// summarised), question key ([`question_key`]) and answer summary.
+fn judge(asked: Option<Asked<'_>>, msg: &[u8]) -> Seen0 {
+    let none = AnswerSummary::EMPTY;
+    let Some(asked) = asked else {
+        return (
+            Outcome::Mismatch(Mismatch::MALFORMED_QUESTION),
+            "malformed_question",
+            None,
+            none,
+        );
+    };
+    let key = |qname| Some(question_key(qname, asked.qtype().0));
+    match check_and_summarize(msg, &asked) {
+        Ok(s) => (s.outcome(), "answer_section", key(s.qname), s.answers),
+        Err(Unanswered::Mismatch(m)) => (Outcome::Mismatch(m), m.kind(), None, none),
+        Err(Unanswered::Malformed(_)) => {
+            let question = key(asked.name_fingerprint());
+            (Outcome::Malformed, "answer_section", question, none)
+        }
+        Err(Unanswered::Unparseable(e)) => (Outcome::Malformed, e.kind(), None, none),
+    }
+}
+
+/// What [`judge`] says of one response.
+type Seen0 = (Outcome, &'static str, Option<u64>, AnswerSummary<'static>);
 
 fn log(config: &Config, level: Level, message: &str) {
     if level < config.log_level {
@@ -786,21 +833,19 @@ impl Tcp {
         let mut evicted = 0usize;
         let mut malformed: Vec<&'static str> = Vec::new();
         let mut count = 0i64;
+        let mut question = [0u8; MAX_QUESTION_LEN];
         queries.push(data, |frame| {
             let Some(msg) = frame else {
                 malformed.push("too_large");
                 return;
             };
-            {
-                count += 1;
-                match Message::parse(msg) {
-                    Ok(m) if !m.header().qr() => match QueryKey::of(&m) {
-                        Some(key) => evicted += usize::from(pending.insert(key, now).is_some()),
-                        None => malformed.push("no_question"),
-                    },
-                    Ok(_) => malformed.push("not_a_query"),
-                    Err(e) => malformed.push(e.kind()),
+            count += 1;
+            match read_query(msg, &mut question) {
+                Ok((id, opcode, n)) => {
+                    let q = question.get(..n).unwrap_or_default();
+                    evicted += usize::from(pending.insert(id, opcode, q, now));
                 }
+                Err(kind) => malformed.push(kind),
             }
         });
         if malformed.is_empty() {
@@ -860,18 +905,12 @@ impl Tcp {
                     return;
                 }
             };
-            let Some(q) = pending.take(r.id()) else {
-                seen.push((Outcome::Mismatch(Mismatch::ID), 0, "id", None, none));
-                return;
-            };
-            let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
-            if let Err(m) = q.key.check(&r) {
-                seen.push((Outcome::Mismatch(m), rtt, m.kind(), None, none));
-                return;
-            }
-            let (outcome, answers) = classify(&r);
-            let question = question_key(q.key.qname, q.key.qtype.0);
-            seen.push((outcome, rtt, "answer_section", Some(question), answers));
+            let judged = pending.answer(r.id(), |q| {
+                let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
+                let (outcome, kind, question, answers) = judge(q.asked(), msg);
+                (outcome, rtt, kind, question, answers)
+            });
+            seen.push(judged.unwrap_or((Outcome::Mismatch(Mismatch::ID), 0, "id", None, none)));
         });
         let bad = seen
             .iter()
@@ -973,7 +1012,7 @@ struct Doh {
     /// Query body being collected (POST).
     request_body: Option<Vec<u8>>,
     /// The query, once read, and when.
-    query: Option<(QueryKey, u64)>,
+    query: Option<Outstanding>,
     /// Response body being collected (200 with application/dns-message).
     response_body: Option<Vec<u8>>,
     answered: bool,
@@ -1024,16 +1063,18 @@ impl Doh {
     }
 
     fn read_query(&mut self, bytes: &[u8]) {
-        match Message::parse(bytes) {
-            Ok(m) if !m.header().qr() => match QueryKey::of(&m) {
-                Some(key) => {
-                    self.query = Some((key, now_us()));
-                    self.deferred_query = true;
-                }
-                None => self.malformed_query("no_question"),
-            },
-            Ok(_) => self.malformed_query("not_a_query"),
-            Err(e) => self.malformed_query(e.kind()),
+        let mut question = [0u8; MAX_QUESTION_LEN];
+        match read_query(bytes, &mut question) {
+            Ok((id, opcode, n)) => {
+                self.query = Some(Outstanding {
+                    id,
+                    opcode,
+                    question: question.get(..n).unwrap_or_default().into(),
+                    sent_us: now_us(),
+                });
+                self.deferred_query = true;
+            }
+            Err(kind) => self.malformed_query(kind),
         }
     }
 
@@ -1041,7 +1082,7 @@ impl Doh {
         let Some(body) = self.response_body.take() else {
             return;
         };
-        let Some((key, sent)) = self.query else {
+        let Some(query) = self.query.take() else {
             return;
         };
         self.answered = true;
@@ -1051,37 +1092,30 @@ impl Doh {
         };
         let now = now_us();
         let u = self.flush(&mut shared);
-        let rtt = u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX);
+        let rtt = u32::try_from(now.saturating_sub(query.sent_us)).unwrap_or(u32::MAX);
         let none = AnswerSummary::EMPTY;
-        let r = match Message::parse(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                shared.count(
-                    "malformed",
-                    u,
-                    &[("direction", "response"), ("kind", e.kind())],
-                    1,
-                );
-                shared.observe(u, Outcome::Malformed, rtt, now, None, none);
-                return;
-            }
-        };
-        if let Err(m) = key.check(&r) {
-            shared.count("mismatches", u, &[("kind", m.kind())], 1);
-            shared.observe(u, Outcome::Mismatch(m), rtt, now, None, none);
-            return;
-        }
-        let (outcome, answers) = classify(&r);
-        if outcome == Outcome::Malformed {
+        if let Err(e) = Message::parse(&body) {
             shared.count(
                 "malformed",
                 u,
-                &[("direction", "response"), ("kind", "answer_section")],
+                &[("direction", "response"), ("kind", e.kind())],
                 1,
             );
+            shared.observe(u, Outcome::Malformed, rtt, now, None, none);
+            return;
         }
-        let question = question_key(key.qname, key.qtype.0);
-        shared.observe(u, outcome, rtt, now, Some(question), answers);
+        let (outcome, kind, question, answers) = judge(query.asked(), &body);
+        match outcome {
+            Outcome::Mismatch(_) => shared.count("mismatches", u, &[("kind", kind)], 1),
+            Outcome::Malformed => shared.count(
+                "malformed",
+                u,
+                &[("direction", "response"), ("kind", kind)],
+                1,
+            ),
+            _ => {}
+        }
+        shared.observe(u, outcome, rtt, now, question, answers);
     }
 }
 

@@ -24,18 +24,6 @@ pub const TARGETS: usize = 32;
 /// `Truncated(Fallback::NotAttempted)`: a passive observer cannot tell).
 pub use dnswarden_core::score::Outcome;
 
-/// Classifies `response`, already matched to its query (id and question checked with
-/// [`dnswarden_core::wire::QueryKey::check`]), and summarises its answer section.
-///
-/// The response's own question is the query's (the key check said so), so it stands in
-/// for the query in [`Observation::from_exchange`]: the filter keeps only a key per query,
-/// not its bytes. Members are not kept (the fingerprint and count decide drift).
-#[must_use]
-pub fn classify(response: &dnswarden_core::wire::Message<'_>) -> (Outcome, AnswerSummary<'static>) {
-    let obs = Observation::from_exchange(0, 0, 0, 0, response, response, &mut []);
-    (obs.outcome, obs.answers)
-}
-
 /// A change of the overall verdict, to be logged once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {

@@ -4,16 +4,33 @@
 //! out of order (RFC 7766 §6.2.1.1), so answers are matched by message id (then checked
 //! against the question). The table is bounded: when it is full the oldest query is
 //! evicted and reported, so a client that never reads answers cannot grow it.
+//!
+//! Each entry keeps the query's question octets (what
+//! [`dnswarden_core::wire::check_and_summarize`] compares the answer's question with),
+//! in a small block of the module's own allocator (`src/heap.rs`: a free-list pop).
 
-use dnswarden_core::wire::QueryKey;
+use dnswarden_core::wire::{Asked, Opcode};
 
 /// A query waiting for its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outstanding {
-    /// Id, opcode and question of the query.
-    pub key: QueryKey,
+    /// The query id.
+    pub id: u16,
+    /// The query's OPCODE.
+    pub opcode: Opcode,
+    /// The question octets (name uncompressed, QTYPE, QCLASS), valid for [`Asked::new`].
+    pub question: Box<[u8]>,
     /// When it was seen, in microseconds.
     pub sent_us: u64,
+}
+
+impl Outstanding {
+    /// The query as [`dnswarden_core::wire::check_and_summarize`] takes it (`None` only
+    /// if the question octets were not valid when inserted).
+    #[must_use]
+    pub fn asked(&self) -> Option<Asked<'_>> {
+        Asked::new(self.id, self.opcode, &self.question)
+    }
 }
 
 /// Bounded table of outstanding queries.
@@ -45,21 +62,26 @@ impl Pending {
         self.entries.is_empty()
     }
 
-    /// Records a query. Returns the oldest query if it had to be evicted.
-    pub fn insert(&mut self, key: QueryKey, sent_us: u64) -> Option<Outstanding> {
-        let evicted = if self.entries.len() >= self.capacity {
-            Some(self.entries.remove(0))
-        } else {
-            None
-        };
-        self.entries.push(Outstanding { key, sent_us });
+    /// Records a query. Returns whether the oldest query had to be evicted.
+    pub fn insert(&mut self, id: u16, opcode: Opcode, question: &[u8], sent_us: u64) -> bool {
+        let evicted = self.entries.len() >= self.capacity;
+        if evicted {
+            self.entries.remove(0);
+        }
+        self.entries.push(Outstanding {
+            id,
+            opcode,
+            question: question.into(),
+            sent_us,
+        });
         evicted
     }
 
-    /// Removes and returns the oldest query with this id.
-    pub fn take(&mut self, id: u16) -> Option<Outstanding> {
-        let at = self.entries.iter().position(|e| e.key.id == id)?;
-        Some(self.entries.remove(at))
+    /// Removes the oldest query with this id and hands it to `f`; `None` when no query
+    /// has this id.
+    pub fn answer<R>(&mut self, id: u16, f: impl FnOnce(&Outstanding) -> R) -> Option<R> {
+        let at = self.entries.iter().position(|e| e.id == id)?;
+        Some(f(&self.entries.remove(at)))
     }
 
     /// Removes queries older than `timeout_us` at `now_us`; returns how many.
@@ -81,49 +103,65 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dnswarden_core::wire::{Class, Opcode, Rtype};
 
-    fn key(id: u16) -> QueryKey {
-        QueryKey {
-            id,
-            opcode: Opcode(0),
-            qname: 7,
-            qtype: Rtype::A,
-            qclass: Class::IN,
-        }
+    const Q: &[u8] = &[1, b'a', 0, 0, 1, 0, 1];
+
+    fn insert(p: &mut Pending, id: u16, at: u64) -> bool {
+        p.insert(id, Opcode(0), Q, at)
+    }
+
+    fn take(p: &mut Pending, id: u16) -> Option<u64> {
+        p.answer(id, |e| e.sent_us)
     }
 
     #[test]
     fn matches_out_of_order() {
         let mut p = Pending::new(8);
-        assert!(p.insert(key(1), 10).is_none());
-        assert!(p.insert(key(2), 20).is_none());
-        assert_eq!(p.take(2).map(|e| e.sent_us), Some(20));
-        assert_eq!(p.take(2), None);
-        assert_eq!(p.take(1).map(|e| e.sent_us), Some(10));
+        assert!(!insert(&mut p, 1, 10));
+        assert!(!insert(&mut p, 2, 20));
+        assert_eq!(take(&mut p, 2), Some(20));
+        assert_eq!(take(&mut p, 2), None);
+        assert_eq!(take(&mut p, 1), Some(10));
         assert!(p.is_empty());
     }
 
     #[test]
     fn duplicate_ids_are_fifo() {
         let mut p = Pending::new(8);
-        p.insert(key(5), 1);
-        p.insert(key(5), 2);
-        assert_eq!(p.take(5).map(|e| e.sent_us), Some(1));
-        assert_eq!(p.take(5).map(|e| e.sent_us), Some(2));
+        insert(&mut p, 5, 1);
+        insert(&mut p, 5, 2);
+        assert_eq!(take(&mut p, 5), Some(1));
+        assert_eq!(take(&mut p, 5), Some(2));
     }
 
     #[test]
     fn bounded_and_expiring() {
         let mut p = Pending::new(2);
-        p.insert(key(1), 0);
-        p.insert(key(2), 100);
-        assert_eq!(p.insert(key(3), 200).map(|e| e.key.id), Some(1));
+        insert(&mut p, 1, 0);
+        insert(&mut p, 2, 100);
+        assert!(insert(&mut p, 3, 200), "the oldest is evicted");
+        assert_eq!(take(&mut p, 1), None);
         assert_eq!(p.len(), 2);
         assert_eq!(p.expire(1_150, 1_000), 1);
-        assert_eq!(p.take(3).map(|e| e.sent_us), Some(200));
-        p.insert(key(4), 0);
+        assert_eq!(take(&mut p, 3), Some(200));
+        insert(&mut p, 4, 0);
         assert_eq!(p.clear(), 1);
         assert_eq!(Pending::new(0).capacity, 1);
+    }
+
+    #[test]
+    fn keeps_the_question() {
+        let mut p = Pending::new(4);
+        insert(&mut p, 1, 0);
+        let asked = p.answer(1, |e| e.asked().map(|a| (a.id(), a.question().to_vec())));
+        assert_eq!(asked, Some(Some((1, Q.to_vec()))));
+        p.insert(2, Opcode(0), &[0, 0, 28, 0, 1], 0);
+        assert_eq!(
+            p.answer(2, |e| e.asked().map(|a| a.question().len())),
+            Some(Some(5))
+        );
+        // Invalid question octets never make an `Asked`.
+        p.insert(3, Opcode(0), &[0xC0, 12, 0, 1, 0, 1], 0);
+        assert_eq!(p.answer(3, |e| e.asked().is_none()), Some(true));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! A passive observer (the proxy-wasm filter) keeps, per query in flight, its id, opcode
 //! and question octets ([`Asked`]). When a response arrives, [`check_and_summarize`]
-//! checks that it answers that query (like [`check_response`]) and reduces it to what the
-//! scorer is fed (extended RCODE, TC, the answer-set summary of
+//! checks that it answers that query (like [`check_response`]) and reduces it to what
+//! the scorer is fed (extended RCODE, TC, the answer-set summary of
 //! [`Observation::from_exchange`](crate::score::Observation::from_exchange)) with a
 //! single iterator over the message, instead of re-reading the question and the answer
 //! section once per question asked of it.
@@ -16,7 +16,7 @@
 
 use super::{
     Class, Error, HEADER_LEN, MAX_NAME_LEN, Message, Mismatch, Name, Opcode, RData, Rcode, Record,
-    Rtype, Section, check_response,
+    Records, Rtype, Section, check_response,
 };
 use crate::score::{
     AnswerSummary, Fallback, Outcome, member_hash, member_hash_name, member_hash_srv,
@@ -218,14 +218,20 @@ fn same_name(msg: &[u8], a: &Name<'_>, b: &Name<'_>) -> bool {
     canonical(a) == canonical(b) || a.eq_name(b)
 }
 
-/// The member hash of an answer record, or the error reading its data.
+/// [`Record::data`], out of line: one copy of its inlined body serves every use here.
+#[inline(never)]
+fn data_of<'a>(record: &Record<'a>) -> Result<RData<'a>, Error> {
+    record.data()
+}
+
+/// The member hash of an answer record from its data.
 #[inline]
-fn member(record: &Record<'_>, qtype: Rtype) -> Result<u64, Error> {
-    Ok(match record.data()? {
+fn member(data: &RData<'_>, rdata: &[u8], qtype: Rtype) -> u64 {
+    match data {
         RData::Srv(s) => member_hash_srv(s.priority, s.weight, s.port, s.target.fingerprint()),
         RData::Cname(n) | RData::Ns(n) | RData::Ptr(n) => member_hash_name(qtype, n.fingerprint()),
-        _ => member_hash(qtype, record.rdata()),
-    })
+        _ => member_hash(qtype, rdata),
+    }
 }
 
 /// Checks that `response` answers `asked` (same id, QR set, same opcode, exactly one
@@ -256,96 +262,132 @@ pub fn check_and_summarize(response: &[u8], asked: &Asked<'_>) -> Result<Summary
         Some(Err(e)) => return Err(Unanswered::Malformed(e)),
         None => return Err(Unanswered::Mismatch(Mismatch::QUESTION_COUNT)),
     };
-    let mut final_name = question.name;
-    let mut chain: u8 = 0;
-    let mut count: u16 = 0;
-    let mut fingerprint = 0u64;
-    let mut first = 0u64;
-    // A record of the question type seen before the chain moved on (out of order), or
-    // a member whose data cannot be read: decided by a second pass over the answers.
-    let mut seen_qtype = false;
-    let mut repass = false;
-    let mut bad_member: Option<Error> = None;
-    let mut high = 0u16;
-    for record in questions.into_records() {
-        let record = record.map_err(Unanswered::Malformed)?;
-        match record.section() {
-            Section::Answer => {
-                let rtype = record.rtype();
-                if rtype == Rtype::CNAME
-                    && qtype != Rtype::CNAME
-                    && same_name(response, &record.name(), &final_name)
-                    && let Ok(RData::Cname(next)) = record.data()
-                {
-                    final_name = next;
-                    chain = chain.saturating_add(1);
-                    repass |= seen_qtype;
-                }
-                if rtype == qtype {
-                    seen_qtype = true;
-                    if same_name(response, &record.name(), &final_name) {
-                        match member(&record, qtype) {
-                            Ok(m) => {
-                                if count == 0 {
-                                    first = m;
-                                }
-                                count = count.saturating_add(1);
-                                fingerprint = fingerprint.wrapping_add(m);
-                            }
-                            Err(e) => bad_member = bad_member.or(Some(e)),
-                        }
-                    }
-                }
-            }
-            Section::Authority => {}
-            Section::Additional => {
-                if record.rtype() == Rtype::OPT {
-                    match record.data() {
-                        Ok(RData::Opt(opt)) => high = u16::from(opt.extended_rcode_high()),
-                        Ok(_) => {}
-                        Err(e) => return Err(Unanswered::Malformed(e)),
-                    }
-                    break;
-                }
-            }
-        }
+    let mut tally = walk(
+        questions.into_records(),
+        response,
+        qtype,
+        question.name,
+        true,
+    )?;
+    if tally.repass {
+        // A record of the question type came before the chain moved on (out of order):
+        // the members are those of the final name, wherever they are.
+        tally = Tally {
+            chain: tally.chain,
+            ..walk(msg.answers(), response, qtype, tally.final_name, false)?
+        };
     }
-    if repass {
-        (count, fingerprint, first, bad_member) = (0, 0, 0, None);
-        for record in msg.answers() {
-            let record = record.map_err(Unanswered::Malformed)?;
-            if record.rtype() != qtype || !same_name(response, &record.name(), &final_name) {
-                continue;
-            }
-            let m = member(&record, qtype).map_err(Unanswered::Malformed)?;
-            if count == 0 {
-                first = m;
-            }
-            count = count.saturating_add(1);
-            fingerprint = fingerprint.wrapping_add(m);
-        }
-    }
-    if let Some(e) = bad_member {
+    if let Some(e) = tally.bad_member {
         return Err(Unanswered::Malformed(e));
     }
     let qname = asked.name_fingerprint();
     Ok(Summary {
-        rcode: Rcode(high << 4 | h.rcode().0),
+        rcode: Rcode(tally.high << 4 | h.rcode().0),
         truncated: h.tc(),
         answers: AnswerSummary {
-            count,
-            set_fingerprint: fingerprint,
-            first,
-            cname_chain_len: chain,
-            final_name: if chain == 0 {
+            count: tally.count,
+            set_fingerprint: tally.fingerprint,
+            first: tally.first,
+            cname_chain_len: tally.chain,
+            final_name: if tally.chain == 0 {
                 qname
             } else {
-                final_name.fingerprint()
+                tally.final_name.fingerprint()
             },
             members: &[],
         },
         qname,
     })
+}
+
+/// What one pass over the records learned.
+struct Tally<'a> {
+    final_name: Name<'a>,
+    chain: u8,
+    count: u16,
+    fingerprint: u64,
+    first: u64,
+    /// A record of the question type was seen before the chain moved on.
+    repass: bool,
+    /// The first member whose data cannot be read.
+    bad_member: Option<Error>,
+    /// The upper 8 bits of the RCODE, from the first OPT of the additional section.
+    high: u16,
+}
+
+/// One pass over `records` (read up to the first OPT of the additional section): follows
+/// the CNAME chain from `name` when `follow`, and sums the members owned by the name the
+/// chain has reached (the caller passes again, without `follow`, when the chain moved on
+/// after a record of the question type).
+#[inline(never)]
+fn walk<'a>(
+    records: Records<'a>,
+    response: &[u8],
+    qtype: Rtype,
+    name: Name<'a>,
+    follow: bool,
+) -> Result<Tally<'a>, Unanswered> {
+    let mut t = Tally {
+        final_name: name,
+        chain: 0,
+        count: 0,
+        fingerprint: 0,
+        first: 0,
+        repass: false,
+        bad_member: None,
+        high: 0,
+    };
+    let mut seen_qtype = false;
+    for record in records {
+        let record = record.map_err(Unanswered::Malformed)?;
+        let rtype = record.rtype();
+        // What the record may be: a link of the chain, a member, the OPT record. Its data
+        // is read (once) only then.
+        let (link, owned, opt) = match record.section() {
+            Section::Answer => {
+                let link = follow && rtype == Rtype::CNAME && qtype != Rtype::CNAME;
+                let is_qtype = rtype == qtype;
+                let owned =
+                    (link || is_qtype) && same_name(response, &record.name(), &t.final_name);
+                seen_qtype |= is_qtype;
+                (link && owned, is_qtype && owned, false)
+            }
+            Section::Authority => continue,
+            Section::Additional => (false, false, rtype == Rtype::OPT),
+        };
+        if !(link || owned || opt) {
+            continue;
+        }
+        let data = data_of(&record);
+        if opt {
+            let opt = data.map_err(Unanswered::Malformed)?;
+            if let RData::Opt(opt) = opt {
+                t.high = u16::from(opt.extended_rcode_high());
+            }
+            break;
+        }
+        if owned {
+            match data {
+                Ok(d) => {
+                    let m = member(&d, record.rdata(), qtype);
+                    if t.count == 0 {
+                        t.first = m;
+                    }
+                    t.count = t.count.saturating_add(1);
+                    t.fingerprint = t.fingerprint.wrapping_add(m);
+                }
+                Err(e) => t.bad_member = t.bad_member.or(Some(e)),
+            }
+        }
+        if link && let Ok(RData::Cname(next)) = data {
+            t.final_name = next;
+            t.chain = t.chain.saturating_add(1);
+            // Records of the question type seen before (this one included) were judged
+            // against the previous name.
+            t.repass |= seen_qtype;
+        }
+    }
+    Ok(t)
 }
 
 /// Whether the response's question octets equal the asked ones: the name ASCII
