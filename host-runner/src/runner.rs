@@ -108,6 +108,23 @@ pub enum Event {
     Verdict(VerdictChange),
 }
 
+/// Logs once whether UDP RTTs come from the kernel's receive timestamps. Checked for up
+/// to 1 s: the kernel turns stamping on a moment after the prober asks for it.
+async fn log_rtt_clock(prober: &Prober) {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for _ in 0..100 {
+        tick.tick().await;
+        if prober.kernel_stamps_live() {
+            tracing::info!("UDP RTTs come from kernel receive timestamps (SO_TIMESTAMPNS)");
+            return;
+        }
+    }
+    tracing::warn!(
+        "no kernel receive timestamps (SO_TIMESTAMPNS): UDP RTTs include this runner's own \
+         scheduling delays (dnswarden_probe_rtt_clock_total counts them as clock=\"runner\")"
+    );
+}
+
 /// What every generation of probe loops shares; lives as long as the [`Runner`].
 #[derive(Debug, Clone)]
 struct Base {
@@ -612,6 +629,8 @@ impl Runner {
             kube = kube.is_some(),
             "dnswarden running"
         );
+        let stamps = shared.clone();
+        let stamps_task = tokio::spawn(async move { log_rtt_clock(&stamps.prober).await });
         let http_task = tokio::spawn(http::serve(listener, base.http.clone(), async move {
             let _ = http_stop_rx.await;
         }));
@@ -633,6 +652,7 @@ impl Runner {
         let _ = http_stop_tx.send(());
         let http_result = http_task.await;
         stopper.abort();
+        stamps_task.abort();
         tracing::info!("dnswarden stopped");
         match http_result {
             Ok(r) => r,

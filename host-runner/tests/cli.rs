@@ -85,16 +85,20 @@ fn run_stops_on_sigterm_with_exit_0() {
             let _ = tx.send(line);
         }
     });
-    // Wait for the JSON log line saying it runs, then for a verdict change (the silent
+    // Wait for the JSON log line saying it runs, the one saying which clock UDP RTTs come
+    // from (on Linux: the kernel's receive stamps), then for a verdict change (the silent
     // server times out): probing is under way.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut saw_running = false;
+    let mut saw_clock = false;
     let mut saw_change = false;
-    while !(saw_running && saw_change) {
+    while !(saw_running && saw_clock && saw_change) {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(left).expect("log lines within 15 s");
         let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
         saw_running |= v["message"] == "dnswarden running";
+        saw_clock |=
+            v["message"] == "UDP RTTs come from kernel receive timestamps (SO_TIMESTAMPNS)";
         if v["event"] == "verdict_change" {
             assert_eq!(v["name"], "silent");
             assert!(v["causes"].as_str().unwrap().contains("timeouts"), "{line}");
