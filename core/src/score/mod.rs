@@ -160,11 +160,18 @@
 //!   few NXDOMAIN answers.
 //! * **Slides.** At a new epoch a calm view whose window holds no timeout, SERVFAIL or
 //!   TC slides without a full pass: only its NXDOMAIN share can rise as old buckets
-//!   leave.
+//!   leave, and only the window's share at that (the spans of the last 8–64 responses
+//!   do not move), so the NXDOMAIN detector is looked at only when that share reaches
+//!   `lo − 0.01`; otherwise the slack is capped by what the window now allows.
 //! * **Full path.** Anything else (a fault, a spike, a new or evicted server, a slide
 //!   with other events in the window) runs every detector of both views, or, when the
-//!   view is steady (no spike, no slide, no new quota), only those above 0 and those
-//!   the observation can raise.
+//!   view is steady (no slide, no new quota), only those above 0 and those the
+//!   observation can raise (a spike: the RTT one). A spike within the newest bucket is
+//!   counted like a clean answer (pending), plus its bit in the spike history.
+//! * **Targets.** The round-robin test decides a quiet window (χ² at most 0.74 of the
+//!   critical value) by one multiplication, without the divisions of the statistic, and
+//!   a target whose answers match its expectation with no drift to clear skips the
+//!   drift refresh.
 //! * **RTT baseline.** A sample is one increment in the newest slice; every 256 samples
 //!   (and when a slice expires) the slices are summed and the median, MAD, threshold
 //!   and quota recomputed (O(6 · 96)), within the quick path when the quota stays.
