@@ -131,15 +131,17 @@ fn uncompressed_name_len(bytes: &[u8]) -> Option<usize> {
 /// query has no readable first question or `out` is shorter than needed
 /// ([`MAX_QUESTION_LEN`] always suffices).
 pub fn question_wire(query: &Message<'_>, out: &mut [u8]) -> Option<usize> {
-    let q = query.first_question().ok().flatten()?;
-    let n = q.name.wire_len();
-    let bytes = query.as_bytes();
-    if let Some(raw) = bytes.get(HEADER_LEN..HEADER_LEN + n + 4)
-        && uncompressed_name_len(raw) == Some(n)
+    // In place: an uncompressed name followed by QTYPE and QCLASS is exactly what reading
+    // the question would accept (same label and length checks), without the general walk.
+    let rest = query.as_bytes().get(HEADER_LEN..).unwrap_or_default();
+    if query.header().qdcount() > 0
+        && let Some(n) = uncompressed_name_len(rest)
+        && let Some(raw) = rest.get(..n + 4)
     {
         out.get_mut(..n + 4)?.copy_from_slice(raw);
         return Some(n + 4);
     }
+    let q = query.first_question().ok().flatten()?;
     let mut pos = 0usize;
     for label in q.name.labels() {
         let len = u8::try_from(label.len()).ok()?;
@@ -399,6 +401,10 @@ fn question_matches(response: &[u8], asked: &Asked<'_>) -> bool {
     let Some(got) = response.get(HEADER_LEN..HEADER_LEN + want.len()) else {
         return false;
     };
+    // Servers echo the question as asked: equal octets first (a `memcmp`).
+    if got == want {
+        return true;
+    }
     let (got_name, got_tail) = got.split_at(asked.name_len);
     let (want_name, want_tail) = want.split_at(asked.name_len);
     got_tail == want_tail && got_name.eq_ignore_ascii_case(want_name)
@@ -540,6 +546,25 @@ mod tests {
         msg[14..18].copy_from_slice(&[0, 1, 0, 1]);
         r[..18].copy_from_slice(&msg[..18]);
         assert_eq!(ours(&q[..n], &r[..18]), reference(&q[..n], &r[..18]));
+    }
+
+    #[test]
+    fn question_wire_copies_in_place_or_writes_the_labels() {
+        let (q, n) = query(7, "Web.default", Rtype::A);
+        let m = Message::parse(&q[..n]).unwrap();
+        let mut out = [0u8; MAX_QUESTION_LEN];
+        assert_eq!(question_wire(&m, &mut out), Some(n - HEADER_LEN));
+        assert_eq!(&out[..n - HEADER_LEN], &q[HEADER_LEN..n]);
+        // A question name pointing into the header (at `00 01`: the root name).
+        let mut c = [0u8; 18];
+        c[5] = 1;
+        c[12..].copy_from_slice(&[0xC0, 4, 0, 28, 0, 1]);
+        let m = Message::parse(&c).unwrap();
+        assert_eq!(question_wire(&m, &mut out), Some(5));
+        assert_eq!(&out[..5], &[0, 0, 28, 0, 1]);
+        // No question.
+        c[5] = 0;
+        assert_eq!(question_wire(&Message::parse(&c).unwrap(), &mut out), None);
     }
 
     #[test]
