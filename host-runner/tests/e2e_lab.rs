@@ -695,14 +695,17 @@ async fn clean_run_under_light_load_raises_no_alarm() {
         probes as f64 > secs as f64 * 8.0 * 20.0 * 0.5,
         "only {probes} probes"
     );
-    // This machine (2 shared vCPUs, other jobs building) now and then stalls for 10-60
-    // ms, the lab servers included: their answers are then really late, and an RTT alarm
-    // is the runner telling the truth. An RTT alarm counts as false unless the
-    // independent watch also saw a late answer (or a stall of its own) in the 3 s before
-    // it (the detector's window); any other cause, or an RTT alarm while the watch saw
-    // the lab answer on time, fails the test, and so does the recovery of a false alarm.
+    // This machine (2 shared vCPUs, other jobs building) now and then stalls for 10-150
+    // ms, the lab servers included: their answers are then really late or later than the
+    // 100 ms timeout, and an RTT or timeout alarm is the runner telling the truth. Such an
+    // alarm counts as false unless the independent watch also saw a late or missing
+    // answer (or a stall of its own) in the 3 s before it (the detectors' window); any
+    // other cause, or a latency alarm while the watch saw the lab answer on time, fails
+    // the test, and so does the recovery of a false alarm.
     let explained = |v: &VerdictChange| {
-        v.causes.iter().all(|c| *c == "rtt_spike")
+        v.causes
+            .iter()
+            .all(|c| ["rtt_spike", "consecutive_timeouts", "loss_rate"].contains(c))
             && stalls.iter().any(|(at, _)| {
                 // The watch notes a stall when its own thread wakes, which can come a
                 // moment after the runner's.
@@ -743,13 +746,23 @@ async fn clean_run_under_light_load_raises_no_alarm() {
         alarms.len() as f64
     );
     // Healthy servers answer nothing new: the suspicion cadence stays all but idle. A
-    // scheduling stall on a loaded machine can make one answer "slow" and start a burst
-    // (never an alarm, as asserted above); the extra probes stay a small share.
+    // lab hiccup the watch saw can make answers slow and start a burst (3 rounds over a
+    // server's 4 targets, then 1 s of cool-down): each second with such a hiccup may
+    // add a burst per server on top of a 2 % share. A cadence that fired on clean
+    // answers would send about 15 % more probes.
     let bursts = metric(&m, "dnswarden_confirm_bursts_total", &[]);
     let confirm_probes = metric(&m, "dnswarden_confirm_probes_total", &[]);
-    eprintln!("e2e clean run: {bursts} confirmation bursts, {confirm_probes} probes");
+    let hiccup_secs = {
+        let mut secs: Vec<u128> = stalls.iter().map(|(at, _)| ms(*at) / 1000).collect();
+        secs.dedup();
+        secs.len()
+    };
+    eprintln!(
+        "e2e clean run: {bursts} confirmation bursts, {confirm_probes} probes; the watch \
+         saw the lab late in {hiccup_secs} distinct seconds"
+    );
     assert!(
-        confirm_probes <= probes as f64 * 0.02,
+        confirm_probes <= probes as f64 * 0.02 + 2.0 * 12.0 * hiccup_secs as f64,
         "{confirm_probes} confirmation probes of {probes}: the cadence fires on clean answers"
     );
     // A lone timeout on a busy CI machine is not an alarm (the core needs several); it is
