@@ -771,6 +771,9 @@ struct Tcp {
     responses: Direction,
     pending: Pending,
     deferred: Deferred,
+    /// What the last response callback saw, kept so its buffer is reused (no allocation
+    /// per callback in steady state).
+    seen: Vec<Seen>,
 }
 
 impl Tcp {
@@ -782,6 +785,7 @@ impl Tcp {
             responses: Direction::new(max),
             pending: Pending::new(PENDING_CAPACITY),
             deferred: Deferred::default(),
+            seen: Vec::new(),
         }
     }
 
@@ -890,7 +894,8 @@ impl Tcp {
             return;
         }
         // (outcome, rtt, metric label, question, answers) per message, applied after framing.
-        let mut seen: Vec<Seen> = Vec::new();
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
         let pending = &mut self.pending;
         self.responses.push(data, |frame| {
             let none = AnswerSummary::EMPTY;
@@ -930,7 +935,7 @@ impl Tcp {
                 );
             }
         }
-        for (outcome, rtt, kind, question, answers) in seen {
+        for &(outcome, rtt, kind, question, answers) in &seen {
             match outcome {
                 Outcome::Malformed => shared.count(
                     "malformed",
@@ -943,6 +948,7 @@ impl Tcp {
             }
             shared.observe(u, outcome, rtt, now, question, answers);
         }
+        self.seen = seen;
         self.expire(&mut shared, now);
     }
 
