@@ -237,7 +237,7 @@ impl Metrics {
         );
         registry.register(
             "probe_rtt_clock",
-            "Probes by the clock their RTT came from: kernel (the UDP answer's kernel receive timestamp, which leaves out the runner's own scheduling delays) or runner (TCP, or no usable kernel timestamp)",
+            "Probes by the clock their RTT came from: kernel (the answer's kernel receive timestamp, which leaves out the runner's own scheduling delays) or runner (no answer, or no usable kernel timestamp)",
             m.rtt_clock.clone(),
         );
         registry.register(

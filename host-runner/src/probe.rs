@@ -24,7 +24,7 @@ use dnswarden_core::wire::{
     Message, Mismatch, QueryBuilder, RData, Rcode, Rtype, TcpFramer, check_response,
 };
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
@@ -278,10 +278,12 @@ pub struct Prober {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RttClock {
-    /// The kernel's receive timestamp of the UDP answer: leaves out how long the runner
-    /// took to get the CPU back.
+    /// The kernel's receive timestamp of the answer (the UDP datagram, or the TCP
+    /// segment that completed it; after a TC fallback, both exchanges stamped): leaves
+    /// out how long the runner took to get the CPU back.
     Kernel,
-    /// The runner's monotonic clock around the exchange (TCP, or no usable kernel stamp).
+    /// The runner's monotonic clock around the exchange (no answer, or no usable
+    /// kernel stamp).
     Runner,
 }
 
@@ -316,6 +318,28 @@ fn kernel_rtt(
     }
     let rtt = stamp.duration_since(sent).ok()?;
     (rtt <= wall).then_some(rtt)
+}
+
+/// When a request left, by both clocks.
+#[derive(Clone, Copy)]
+struct Sent {
+    wall: SystemTime,
+    mono: Instant,
+}
+
+impl Sent {
+    fn now() -> Sent {
+        Sent {
+            wall: SystemTime::now(),
+            mono: Instant::now(),
+        }
+    }
+
+    /// The RTT up to a kernel receive stamp read just now, if it can be trusted
+    /// ([`kernel_rtt`]).
+    fn kernel_rtt(self, stamp: Option<SystemTime>) -> Option<Duration> {
+        kernel_rtt(self.wall, stamp?, SystemTime::now(), self.mono.elapsed())
+    }
 }
 
 /// The socket that keeps kernel receive timestamps on (see [`Prober`]); `None` where
@@ -448,8 +472,14 @@ impl Prober {
         let mut stamped_rtt = None;
 
         let mut exchange = if spec.tcp {
-            self.tcp_exchange(spec.server, query, start + spec.timeout, &mut res)
-                .await
+            self.tcp_exchange(
+                spec.server,
+                query,
+                start + spec.timeout,
+                &mut res,
+                &mut stamped_rtt,
+            )
+            .await
         } else {
             self.udp_exchange(
                 spec.server,
@@ -470,13 +500,20 @@ impl Prober {
             res.truncated = true;
             res.transport = Transport::Tcp;
             let tcp_start = Instant::now();
+            let mut tcp_stamped = None;
             let retry = self
-                .tcp_exchange(spec.server, query, tcp_start + spec.timeout, &mut res)
+                .tcp_exchange(
+                    spec.server,
+                    query,
+                    tcp_start + spec.timeout,
+                    &mut res,
+                    &mut tcp_stamped,
+                )
                 .await;
             res.tcp_fallback = Some(matches!(retry, Exchange::Answer(_)));
-            // The RTT covers both exchanges: the UDP one (kernel-stamped when possible)
-            // plus the TCP retry.
-            stamped_rtt = stamped_rtt.map(|udp| udp + tcp_start.elapsed());
+            // The RTT covers both exchanges, each kernel-stamped when possible; without
+            // both stamps, the monotonic time since the first send.
+            stamped_rtt = stamped_rtt.zip(tcp_stamped).map(|(udp, tcp)| udp + tcp);
             exchange = match retry {
                 Exchange::Answer(b) => Exchange::Answer(b),
                 _ => {
@@ -537,8 +574,7 @@ impl Prober {
             &true,
         )
         .is_ok();
-        let sent = SystemTime::now();
-        let sent_mono = Instant::now();
+        let sent = Sent::now();
         if let Err(e) = sock.send(query).await {
             return Exchange::Failed(io_kind(&e));
         }
@@ -571,9 +607,7 @@ impl Prober {
                 Err(_) => res.malformed += 1,
                 Ok(msg) => match check_response(&qmsg, &msg) {
                     Ok(()) => {
-                        let read = SystemTime::now();
-                        *stamped_rtt =
-                            at.and_then(|at| kernel_rtt(sent, at, read, sent_mono.elapsed()));
+                        *stamped_rtt = sent.kernel_rtt(at);
                         return Exchange::Answer(bytes.to_vec());
                     }
                     Err(m) => {
@@ -615,28 +649,43 @@ impl Prober {
         query: &[u8],
         deadline: Instant,
         res: &mut ProbeResult,
+        stamped_rtt: &mut Option<Duration>,
     ) -> Exchange {
         // A pooled connection may have been closed by the server since (idle timeout):
         // if it fails before any answer byte, try once more on a fresh one.
         if self.tcp_reuse
             && let Some(conn) = self.take_idle(server)
         {
+            let sent = Sent::now();
             match self.tcp_on(conn, server, query, deadline, res).await {
-                TcpTry::Done(x) => {
+                TcpTry::Done(x, at) => {
                     res.tcp_reused = true;
+                    *stamped_rtt = sent.kernel_rtt(at);
                     return x;
                 }
                 TcpTry::Stale => {}
             }
         }
+        // A fresh connection's RTT includes the handshake: the server's SYN-ACK is part
+        // of what it took to get an answer.
+        let sent = Sent::now();
         let conn = match tokio::time::timeout_at(deadline, TcpStream::connect(server)).await {
             Err(_) => return Exchange::Deadline,
             Ok(Err(e)) => return Exchange::Failed(io_kind(&e)),
             Ok(Ok(c)) => c,
         };
         let _ = conn.set_nodelay(true);
+        // The kernel stamps TCP segments too (the cmsg carries the last one's time).
+        let _ = nix::sys::socket::setsockopt(
+            &conn,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        );
         match self.tcp_on(conn, server, query, deadline, res).await {
-            TcpTry::Done(x) => x,
+            TcpTry::Done(x, at) => {
+                *stamped_rtt = sent.kernel_rtt(at);
+                x
+            }
             TcpTry::Stale => Exchange::Failed("eof"),
         }
     }
@@ -650,29 +699,33 @@ impl Prober {
         res: &mut ProbeResult,
     ) -> TcpTry {
         let Ok(qmsg) = Message::parse(query) else {
-            return TcpTry::Done(Exchange::Failed("bad_query"));
+            return TcpTry::Done(Exchange::Failed("bad_query"), None);
         };
         let Ok(len) = u16::try_from(query.len()) else {
-            return TcpTry::Done(Exchange::Failed("bad_query"));
+            return TcpTry::Done(Exchange::Failed("bad_query"), None);
         };
         let mut framed = Vec::with_capacity(query.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(query);
         match tokio::time::timeout_at(deadline, conn.write_all(&framed)).await {
-            Err(_) => return TcpTry::Done(Exchange::Deadline),
+            Err(_) => return TcpTry::Done(Exchange::Deadline, None),
             Ok(Err(_)) => return TcpTry::Stale,
             Ok(Ok(())) => {}
         }
         let mut framer = TcpFramer::new(vec![0u8; 65_535]);
         let mut chunk = vec![0u8; 4096];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
         let mut got_any = false;
         loop {
-            let n = match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
-                Err(_) => return TcpTry::Done(Exchange::Deadline),
-                Ok(Ok(0)) | Ok(Err(_)) if !got_any => return TcpTry::Stale,
-                Ok(Ok(0)) => return TcpTry::Done(Exchange::Failed("eof")),
-                Ok(Err(e)) => return TcpTry::Done(Exchange::Failed(io_kind(&e))),
-                Ok(Ok(n)) => n,
+            let read = conn.async_io(Interest::READABLE, || {
+                recv_stamped(&conn, &mut chunk, &mut cmsg)
+            });
+            let (n, at) = match tokio::time::timeout_at(deadline, read).await {
+                Err(_) => return TcpTry::Done(Exchange::Deadline, None),
+                Ok(Ok((0, _))) | Ok(Err(_)) if !got_any => return TcpTry::Stale,
+                Ok(Ok((0, _))) => return TcpTry::Done(Exchange::Failed("eof"), None),
+                Ok(Err(e)) => return TcpTry::Done(Exchange::Failed(io_kind(&e)), None),
+                Ok(Ok(got)) => got,
             };
             got_any = true;
             let mut answer = None;
@@ -693,20 +746,22 @@ impl Prober {
             });
             if pushed.is_err() {
                 res.malformed += 1;
-                return TcpTry::Done(Exchange::Failed("frame_too_large"));
+                return TcpTry::Done(Exchange::Failed("frame_too_large"), None);
             }
             if let Some(bytes) = answer {
                 if framer.is_idle() {
                     self.put_idle(server, conn);
                 }
-                return TcpTry::Done(Exchange::Answer(bytes));
+                return TcpTry::Done(Exchange::Answer(bytes), at);
             }
         }
     }
 }
 
 enum TcpTry {
-    Done(Exchange),
+    /// How the exchange ended, and the kernel's receive stamp of the answer's last
+    /// segment.
+    Done(Exchange, Option<SystemTime>),
     /// The connection was dead before any answer byte.
     Stale,
 }

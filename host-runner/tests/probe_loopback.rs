@@ -265,6 +265,38 @@ fn thread_responder(
     addr
 }
 
+/// [`thread_responder`] over TCP: one connection at a time, each answered message
+/// echoed back with QR set (length prefix included) before `replied_us` and `asked`.
+fn thread_tcp_responder(
+    asked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    replied_us: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> SocketAddr {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let _ = conn.set_nodelay(true);
+            let mut len = [0u8; 2];
+            while conn.read_exact(&mut len).is_ok() {
+                let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if conn.read_exact(&mut msg).is_err() || msg.len() < 3 {
+                    break;
+                }
+                msg[2] |= 0x80; // QR
+                let mut framed = len.to_vec();
+                framed.extend_from_slice(&msg);
+                let _ = conn.write_all(&framed);
+                replied_us.store(epoch_us(std::time::SystemTime::now()), Ordering::SeqCst);
+                asked.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    addr
+}
+
 /// The runner's own stall is not server latency: the answer is in the kernel as soon as
 /// the responder sends it, but the probing thread is blocked for 150 ms before it reads
 /// it. With the kernel's receive timestamp (SO_TIMESTAMPNS) the RTT stays about the
@@ -277,12 +309,28 @@ fn thread_responder(
 /// test on CI, where no other process on the machine happened to keep stamping on).
 #[tokio::test(flavor = "current_thread")]
 async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
+    stalled_rounds(false, false).await;
+}
+
+/// The same over TCP, on a fresh connection each time and on a reused one: the kernel
+/// stamps the segment that completes the answer.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stalled_runner_does_not_count_its_stall_as_rtt_over_tcp() {
+    stalled_rounds(true, false).await;
+    stalled_rounds(true, true).await;
+}
+
+async fn stalled_rounds(tcp: bool, tcp_reuse: bool) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let asked = Arc::new(AtomicBool::new(false));
     let replied_us = Arc::new(AtomicU64::new(0));
-    let server = thread_responder(asked.clone(), replied_us.clone());
-    let prober = Prober::new(false);
+    let server = if tcp {
+        thread_tcp_responder(asked.clone(), replied_us.clone())
+    } else {
+        thread_responder(asked.clone(), replied_us.clone())
+    };
+    let prober = Prober::new(tcp_reuse);
     // The kernel turns stamping on a moment after the prober asks for it.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !prober.kernel_stamps_live() {
@@ -309,12 +357,13 @@ async fn a_stalled_runner_does_not_count_its_stall_as_rtt() {
             }
             std::thread::sleep(Duration::from_millis(150));
         });
-        let mut s = spec(server, API, false);
+        let mut s = spec(server, API, tcp);
         s.timeout = Duration::from_secs(5);
         let before = epoch_us(std::time::SystemTime::now());
         let r = prober.probe(&s).await;
         stall.await.unwrap();
         assert_eq!(r.outcome, Outcome::Answer(Rcode::NOERROR), "{r:?}");
+        assert_eq!(r.tcp_reused, tcp_reuse && round > 0, "round {round}: {r:?}");
         // The answer was in the kernel before the responder noted `replied_us`: the
         // RTT can be no longer than that (whatever delayed the responder's thread on a
         // loaded machine), while a clock read after the wake-up adds the stall on top.
