@@ -1072,12 +1072,8 @@ impl Doh {
         let mut question = [0u8; MAX_QUESTION_LEN];
         match read_query(bytes, &mut question) {
             Ok((id, opcode, n)) => {
-                self.query = Some(Outstanding {
-                    id,
-                    opcode,
-                    question: question.get(..n).unwrap_or_default().into(),
-                    sent_us: now_us(),
-                });
+                let q = question.get(..n).unwrap_or_default();
+                self.query = Some(Outstanding::new(id, opcode, q, now_us()));
                 self.deferred_query = true;
             }
             Err(kind) => self.malformed_query(kind),

@@ -6,10 +6,10 @@
 //! evicted and reported, so a client that never reads answers cannot grow it.
 //!
 //! Each entry keeps the query's question octets (what
-//! [`dnswarden_core::wire::check_and_summarize`] compares the answer's question with),
-//! in a small block of the module's own allocator (`src/heap.rs`: a free-list pop).
+//! [`dnswarden_core::wire::check_and_summarize`] compares the answer's question with)
+//! inline, so tracking a query allocates nothing once the table has grown.
 
-use dnswarden_core::wire::{Asked, Opcode};
+use dnswarden_core::wire::{Asked, MAX_QUESTION_LEN, Opcode};
 
 /// A query waiting for its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,24 +18,46 @@ pub struct Outstanding {
     pub id: u16,
     /// The query's OPCODE.
     pub opcode: Opcode,
-    /// The question octets (name uncompressed, QTYPE, QCLASS), valid for [`Asked::new`].
-    pub question: Box<[u8]>,
+    /// Octets used in `question`.
+    len: u16,
+    /// The question octets (name uncompressed, QTYPE, QCLASS) in `..len`.
+    question: [u8; MAX_QUESTION_LEN],
     /// When it was seen, in microseconds.
     pub sent_us: u64,
 }
 
 impl Outstanding {
+    /// A query from its parts; `question` is what [`Asked::new`] takes (longer than
+    /// [`MAX_QUESTION_LEN`]: kept empty, so it never makes an `Asked`).
+    #[must_use]
+    pub fn new(id: u16, opcode: Opcode, question: &[u8], sent_us: u64) -> Self {
+        let mut q = Self {
+            id,
+            opcode,
+            len: 0,
+            question: [0; MAX_QUESTION_LEN],
+            sent_us,
+        };
+        if let Some(to) = q.question.get_mut(..question.len()) {
+            to.copy_from_slice(question);
+            q.len = question.len() as u16;
+        }
+        q
+    }
+
     /// The query as [`dnswarden_core::wire::check_and_summarize`] takes it (`None` only
     /// if the question octets were not valid when inserted).
     #[must_use]
     pub fn asked(&self) -> Option<Asked<'_>> {
-        Asked::new(self.id, self.opcode, &self.question)
+        let question = self.question.get(..usize::from(self.len))?;
+        Asked::new(self.id, self.opcode, question)
     }
 }
 
 /// Bounded table of outstanding queries.
 #[derive(Debug, Clone)]
 pub struct Pending {
+    /// Oldest first.
     entries: Vec<Outstanding>,
     capacity: usize,
 }
@@ -68,12 +90,8 @@ impl Pending {
         if evicted {
             self.entries.remove(0);
         }
-        self.entries.push(Outstanding {
-            id,
-            opcode,
-            question: question.into(),
-            sent_us,
-        });
+        self.entries
+            .push(Outstanding::new(id, opcode, question, sent_us));
         evicted
     }
 
@@ -163,5 +181,18 @@ mod tests {
         // Invalid question octets never make an `Asked`.
         p.insert(3, Opcode(0), &[0xC0, 12, 0, 1, 0, 1], 0);
         assert_eq!(p.answer(3, |e| e.asked().is_none()), Some(true));
+        // Nor do octets too long to keep.
+        p.insert(4, Opcode(0), &[1; MAX_QUESTION_LEN + 1], 0);
+        assert_eq!(p.answer(4, |e| e.asked().is_none()), Some(true));
+        // The longest question fits: labels of 63, 63, 63 and 61 octets, the root, QTYPE
+        // and QCLASS.
+        let mut long = [63u8; MAX_QUESTION_LEN];
+        long[192] = 61;
+        long[254] = 0;
+        p.insert(5, Opcode(0), &long, 0);
+        assert_eq!(
+            p.answer(5, |e| e.asked().map(|a| a.question().len())),
+            Some(Some(MAX_QUESTION_LEN))
+        );
     }
 }
