@@ -73,18 +73,23 @@ fn read_query(
     }
 }
 
-/// Judges a response (already parsed once: its header is sound) against its query, in
-/// one pass: outcome, metric label (mismatch kind, or `answer_section` when it cannot be
-/// summarised), question key ([`question_key`]) and answer summary.
+/// Judges a response against its query, in one pass: outcome, metric label (malformed or
+/// mismatch kind, `answer_section` when it cannot be summarised), question key
+/// ([`question_key`]) and answer summary. The response is parsed only here
+/// (inside [`check_and_summarize`]); octets that are no DNS message are the one case
+/// judged [`Outcome::Malformed`] without a question key (see [`answered`]).
 fn judge(asked: Option<Asked<'_>>, msg: &[u8]) -> Seen0 {
     let none = AnswerSummary::EMPTY;
     let Some(asked) = asked else {
-        return (
-            Outcome::Mismatch(Mismatch::MALFORMED_QUESTION),
-            "malformed_question",
-            None,
-            none,
-        );
+        return match Message::parse(msg) {
+            Ok(_) => (
+                Outcome::Mismatch(Mismatch::MALFORMED_QUESTION),
+                "malformed_question",
+                None,
+                none,
+            ),
+            Err(e) => (Outcome::Malformed, e.kind(), None, none),
+        };
     };
     let key = |qname| Some(question_key(qname, asked.qtype().0));
     match check_and_summarize(msg, &asked) {
@@ -100,6 +105,12 @@ fn judge(asked: Option<Asked<'_>>, msg: &[u8]) -> Seen0 {
 
 /// What [`judge`] says of one response.
 type Seen0 = (Outcome, &'static str, Option<u64>, AnswerSummary<'static>);
+
+/// Whether what [`judge`] said means the response answered its query (anything but
+/// octets that are no DNS message: those leave the query pending).
+fn answered(seen: &Seen0) -> bool {
+    !(seen.0 == Outcome::Malformed && seen.2.is_none())
+}
 
 fn log(config: &Config, level: Level, message: &str) {
     if level < config.log_level {
@@ -903,19 +914,20 @@ impl Tcp {
                 seen.push((Outcome::Malformed, 0, "too_large", None, none));
                 return;
             };
-            let r = match Message::parse(msg) {
-                Ok(r) => r,
-                Err(e) => {
-                    seen.push((Outcome::Malformed, 0, e.kind(), None, none));
-                    return;
-                }
-            };
-            let judged = pending.answer(r.id(), |q| {
+            // The id from the octets: the message is parsed once, by `judge`, and a query
+            // stays pending when its id comes with octets that are no DNS message.
+            let id = msg.first_chunk().map_or(0, |&id| u16::from_be_bytes(id));
+            let judged = pending.answer(id, |q| {
                 let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
-                let (outcome, kind, question, answers) = judge(q.asked(), msg);
-                (outcome, rtt, kind, question, answers)
+                let j = judge(q.asked(), msg);
+                let (outcome, kind, question, answers) = j;
+                let rtt = if answered(&j) { rtt } else { 0 };
+                ((outcome, rtt, kind, question, answers), answered(&j))
             });
-            seen.push(judged.unwrap_or((Outcome::Mismatch(Mismatch::ID), 0, "id", None, none)));
+            seen.push(judged.unwrap_or_else(|| match Message::parse(msg) {
+                Ok(_) => (Outcome::Mismatch(Mismatch::ID), 0, "id", None, none),
+                Err(e) => (Outcome::Malformed, 0, e.kind(), None, none),
+            }));
         });
         let bad = seen
             .iter()
@@ -1095,17 +1107,6 @@ impl Doh {
         let now = now_us();
         let u = self.flush(&mut shared);
         let rtt = u32::try_from(now.saturating_sub(query.sent_us)).unwrap_or(u32::MAX);
-        let none = AnswerSummary::EMPTY;
-        if let Err(e) = Message::parse(&body) {
-            shared.count(
-                "malformed",
-                u,
-                &[("direction", "response"), ("kind", e.kind())],
-                1,
-            );
-            shared.observe(u, Outcome::Malformed, rtt, now, None, none);
-            return;
-        }
         let (outcome, kind, question, answers) = judge(query.asked(), &body);
         match outcome {
             Outcome::Mismatch(_) => shared.count("mismatches", u, &[("kind", kind)], 1),

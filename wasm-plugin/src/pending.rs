@@ -95,11 +95,16 @@ impl Pending {
         evicted
     }
 
-    /// Removes the oldest query with this id and hands it to `f`; `None` when no query
-    /// has this id.
-    pub fn answer<R>(&mut self, id: u16, f: impl FnOnce(&Outstanding) -> R) -> Option<R> {
+    /// Hands the oldest query with this id to `f`, which says whether the message
+    /// answered it (`true`: it is removed; `false`, e.g. unparseable octets: it stays);
+    /// `None` when no query has this id.
+    pub fn answer<R>(&mut self, id: u16, f: impl FnOnce(&Outstanding) -> (R, bool)) -> Option<R> {
         let at = self.entries.iter().position(|e| e.id == id)?;
-        Some(f(&self.entries.remove(at)))
+        let (r, answered) = f(self.entries.get(at)?);
+        if answered {
+            self.entries.remove(at);
+        }
+        Some(r)
     }
 
     /// Removes queries older than `timeout_us` at `now_us`; returns how many.
@@ -129,7 +134,7 @@ mod tests {
     }
 
     fn take(p: &mut Pending, id: u16) -> Option<u64> {
-        p.answer(id, |e| e.sent_us)
+        p.answer(id, |e| (e.sent_us, true))
     }
 
     #[test]
@@ -140,6 +145,16 @@ mod tests {
         assert_eq!(take(&mut p, 2), Some(20));
         assert_eq!(take(&mut p, 2), None);
         assert_eq!(take(&mut p, 1), Some(10));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_query_not_answered_stays() {
+        let mut p = Pending::new(8);
+        insert(&mut p, 7, 10);
+        assert_eq!(p.answer(7, |e| (e.sent_us, false)), Some(10));
+        assert_eq!(p.len(), 1);
+        assert_eq!(take(&mut p, 7), Some(10));
         assert!(p.is_empty());
     }
 
@@ -171,19 +186,21 @@ mod tests {
     fn keeps_the_question() {
         let mut p = Pending::new(4);
         insert(&mut p, 1, 0);
-        let asked = p.answer(1, |e| e.asked().map(|a| (a.id(), a.question().to_vec())));
+        let asked = p.answer(1, |e| {
+            (e.asked().map(|a| (a.id(), a.question().to_vec())), true)
+        });
         assert_eq!(asked, Some(Some((1, Q.to_vec()))));
         p.insert(2, Opcode(0), &[0, 0, 28, 0, 1], 0);
         assert_eq!(
-            p.answer(2, |e| e.asked().map(|a| a.question().len())),
+            p.answer(2, |e| (e.asked().map(|a| a.question().len()), true)),
             Some(Some(5))
         );
         // Invalid question octets never make an `Asked`.
         p.insert(3, Opcode(0), &[0xC0, 12, 0, 1, 0, 1], 0);
-        assert_eq!(p.answer(3, |e| e.asked().is_none()), Some(true));
+        assert_eq!(p.answer(3, |e| (e.asked().is_none(), true)), Some(true));
         // Nor do octets too long to keep.
         p.insert(4, Opcode(0), &[1; MAX_QUESTION_LEN + 1], 0);
-        assert_eq!(p.answer(4, |e| e.asked().is_none()), Some(true));
+        assert_eq!(p.answer(4, |e| (e.asked().is_none(), true)), Some(true));
         // The longest question fits: labels of 63, 63, 63 and 61 octets, the root, QTYPE
         // and QCLASS.
         let mut long = [63u8; MAX_QUESTION_LEN];
@@ -191,7 +208,7 @@ mod tests {
         long[254] = 0;
         p.insert(5, Opcode(0), &long, 0);
         assert_eq!(
-            p.answer(5, |e| e.asked().map(|a| a.question().len())),
+            p.answer(5, |e| (e.asked().map(|a| a.question().len()), true)),
             Some(Some(MAX_QUESTION_LEN))
         );
     }

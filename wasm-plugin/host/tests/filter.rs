@@ -163,6 +163,52 @@ fn tcp_mismatched_and_truncated_answers_are_signals() {
 }
 
 #[test]
+fn unparseable_answers_with_a_pending_id_leave_the_query_pending() {
+    let mut vm = tcp_vm();
+    let (id, _) = vm.new_connection().expect("connect");
+    let q = query(0x0a0b, "a.cluster.local", false);
+    vm.downstream_data(id, &framed(&q), false).expect("data");
+    vm.advance_ms(3);
+    // The pending query's id, then no DNS message: a short header (5 octets), and a
+    // full header whose answer count the octets cannot hold. Then one octet, too short
+    // for an id, and a stray parseable answer to an id never asked.
+    let short = [0x0a, 0x0b, 0x81, 0x80, 0x00];
+    let mut counts = response(&q, 0, false);
+    counts[6..8].copy_from_slice(&500u16.to_be_bytes());
+    let stray = response(&query(9, "a.cluster.local", false), 0, false);
+    vm.upstream_data(
+        id,
+        &[
+            framed(&short),
+            framed(&counts),
+            framed(&[0x0a]),
+            framed(&stray),
+        ]
+        .concat(),
+        false,
+    )
+    .expect("data");
+    vm.advance_ms(4);
+    // The real answer still finds its query: RTT from the query, no timeout.
+    vm.upstream_data(id, &framed(&response(&q, 0, false)), false)
+        .expect("data");
+    vm.downstream_close(id, PeerType::Remote).expect("close");
+
+    assert_pass_through(&vm);
+    let malformed = |kind| tcp("malformed", &[("direction", "response"), ("kind", kind)]);
+    assert_eq!(vm.metric_value(&malformed("short_header")), 2);
+    assert_eq!(vm.metric_value(&malformed("counts_too_large")), 1);
+    assert_eq!(vm.metric_value(&tcp("mismatches", &[("kind", "id")])), 1);
+    assert_eq!(
+        vm.metric_value(&tcp("responses", &[("rcode", "NOERROR")])),
+        1
+    );
+    assert_eq!(vm.metric_value(&tcp("timeouts", &[])), 0);
+    let rtt = vm.metric(&tcp("rtt_us", &[])).expect("rtt histogram");
+    assert_eq!(rtt.samples, vec![7_000]);
+}
+
+#[test]
 fn counters_are_batched_until_a_tick_or_close_and_immediate_without_ticks() {
     // Default (tick_ms 1000): increments wait in module memory for the tick.
     let mut vm = tcp_vm();
