@@ -27,7 +27,10 @@ pub mod abi;
 use std::collections::HashMap;
 use std::fmt;
 
-use wasmtime::{Caller, Engine, Extern, Instance, Linker, Memory, Module, Store, bail, format_err};
+use wasmtime::{
+    Caller, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, TypedFunc, bail,
+    format_err,
+};
 
 pub use abi::{Action, LogLevel, MapType, MetricKind, PeerType};
 pub use wasmtime::{Error, Result};
@@ -198,6 +201,25 @@ pub struct HostState {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     host_calls: u64,
+    /// The guest's exports the host calls use, looked up once after instantiation
+    /// (a lookup by name per host call was most of this host's own cost).
+    exports: Exports,
+}
+
+/// The guest's `memory` and `proxy_on_memory_allocate`.
+#[derive(Default)]
+struct Exports {
+    memory: Option<Memory>,
+    alloc: Option<TypedFunc<i32, i32>>,
+}
+
+impl fmt::Debug for Exports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exports")
+            .field("memory", &self.memory.is_some())
+            .field("alloc", &self.alloc.is_some())
+            .finish()
+    }
 }
 
 /// Options for a new VM.
@@ -290,6 +312,11 @@ impl Host {
             Ok(())
         });
         let instance = self.linker.instantiate(&mut store, &self.module)?;
+        let memory = instance.get_memory(&mut store, "memory");
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate")
+            .ok();
+        store.data_mut().exports = Exports { memory, alloc };
         let mut vm = Vm {
             store,
             instance,
@@ -297,6 +324,7 @@ impl Host {
             failed: None,
             calls: Vec::new(),
             recording: true,
+            funcs: Vec::new(),
         };
         for init in ["_initialize", "_start"] {
             if vm.instance.get_func(&mut vm.store, init).is_some() {
@@ -316,6 +344,9 @@ pub struct Vm {
     failed: Option<String>,
     calls: Vec<CallRecord>,
     recording: bool,
+    /// Callback exports by name, looked up on first use (`None`: not exported), with
+    /// their result count.
+    funcs: Vec<(&'static str, Option<(Func, usize)>)>,
 }
 
 impl fmt::Debug for Vm {
@@ -770,14 +801,35 @@ impl Vm {
                 action: None,
             });
         }
-        let Some(func) = self.instance.get_func(&mut self.store, callback) else {
+        let found = match self.funcs.iter().find(|(name, _)| *name == callback) {
+            Some(&(_, found)) => found,
+            None => {
+                let found = self.instance.get_func(&mut self.store, callback).map(|f| {
+                    let n = f.ty(&self.store).results().len();
+                    (f, n)
+                });
+                self.funcs.push((callback, found));
+                found
+            }
+        };
+        let Some((func, n_results)) = found else {
             return Ok(None);
         };
         self.store.data_mut().current = context;
-        let params: Vec<wasmtime::Val> = args.iter().map(|&a| wasmtime::Val::I32(a)).collect();
-        let n_results = func.ty(&self.store).results().len();
-        let mut results = vec![wasmtime::Val::I32(0); n_results];
-        if let Err(e) = func.call(&mut self.store, &params, &mut results) {
+        // proxy-wasm callbacks take at most 5 i32s (wasm32) and return at most one value:
+        // fixed arrays, no allocation per call.
+        let mut params = [wasmtime::Val::I32(0); 5];
+        let Some(params) = params.get_mut(..args.len()) else {
+            bail!("{callback}: {} arguments", args.len());
+        };
+        for (p, &a) in params.iter_mut().zip(args) {
+            *p = wasmtime::Val::I32(a);
+        }
+        let mut results = [wasmtime::Val::I32(0); 1];
+        let Some(results) = results.get_mut(..n_results) else {
+            bail!("{callback}: {n_results} results");
+        };
+        if let Err(e) = func.call(&mut self.store, params, results) {
             let why = format!("{callback} trapped: {e:?}");
             self.failed = Some(why.clone());
             return Err(format_err!(why));
@@ -790,6 +842,9 @@ impl Vm {
 // Guest memory helpers.
 
 fn memory(caller: &mut Caller<'_, HostState>) -> Result<Memory> {
+    if let Some(m) = caller.data().exports.memory {
+        return Ok(m);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
         _ => bail!("filter exports no memory"),
@@ -835,9 +890,12 @@ fn return_bytes(
         write_u32(caller, ret_ptr, 0)?;
         return write_u32(caller, ret_len, 0);
     }
-    let alloc = match caller.get_export("proxy_on_memory_allocate") {
-        Some(Extern::Func(f)) => f.typed::<i32, i32>(&caller)?,
-        _ => bail!("filter exports no proxy_on_memory_allocate"),
+    let alloc = match caller.data().exports.alloc.clone() {
+        Some(f) => f,
+        None => match caller.get_export("proxy_on_memory_allocate") {
+            Some(Extern::Func(f)) => f.typed::<i32, i32>(&caller)?,
+            _ => bail!("filter exports no proxy_on_memory_allocate"),
+        },
     };
     let ptr = alloc.call(&mut *caller, data.len() as i32)?;
     if ptr == 0 {
