@@ -336,6 +336,15 @@ impl Host {
     }
 }
 
+/// A callback export: the data callbacks (`(context, size, end_of_stream) -> action`)
+/// typed once, so a call does not check the types of its values again; any other with
+/// its result count.
+#[derive(Clone)]
+enum Callback {
+    Data(TypedFunc<(i32, i32, i32), i32>),
+    Other(Func, usize),
+}
+
 /// One running filter VM with its root context.
 pub struct Vm {
     store: Store<HostState>,
@@ -344,9 +353,8 @@ pub struct Vm {
     failed: Option<String>,
     calls: Vec<CallRecord>,
     recording: bool,
-    /// Callback exports by name, looked up on first use (`None`: not exported), with
-    /// their result count.
-    funcs: Vec<(&'static str, Option<(Func, usize)>)>,
+    /// Callback exports by name, looked up on first use (`None`: not exported).
+    funcs: Vec<(&'static str, Option<Callback>)>,
 }
 
 impl fmt::Debug for Vm {
@@ -801,40 +809,54 @@ impl Vm {
                 action: None,
             });
         }
-        let found = match self.funcs.iter().find(|(name, _)| *name == callback) {
-            Some(&(_, found)) => found,
+        // By index, not cloned: a `TypedFunc` clone clones its registered type.
+        let at = match self.funcs.iter().position(|(name, _)| *name == callback) {
+            Some(at) => at,
             None => {
                 let found = self.instance.get_func(&mut self.store, callback).map(|f| {
-                    let n = f.ty(&self.store).results().len();
-                    (f, n)
+                    match f.typed::<(i32, i32, i32), i32>(&self.store) {
+                        Ok(t) => Callback::Data(t),
+                        Err(_) => Callback::Other(f, f.ty(&self.store).results().len()),
+                    }
                 });
                 self.funcs.push((callback, found));
-                found
+                self.funcs.len() - 1
             }
         };
-        let Some((func, n_results)) = found else {
+        let Some(Some(found)) = self.funcs.get(at).map(|(_, f)| f) else {
             return Ok(None);
         };
         self.store.data_mut().current = context;
-        // proxy-wasm callbacks take at most 5 i32s (wasm32) and return at most one value:
-        // fixed arrays, no allocation per call.
-        let mut params = [wasmtime::Val::I32(0); 5];
-        let Some(params) = params.get_mut(..args.len()) else {
-            bail!("{callback}: {} arguments", args.len());
+        let called = match (found, args) {
+            (Callback::Data(f), &[a, b, c]) => f.call(&mut self.store, (a, b, c)).map(Some),
+            (Callback::Data(_), _) => bail!("{callback}: {} arguments", args.len()),
+            (Callback::Other(func, n_results), _) => {
+                // proxy-wasm callbacks take at most 5 i32s (wasm32) and return at most
+                // one value: fixed arrays, no allocation per call.
+                let mut params = [wasmtime::Val::I32(0); 5];
+                let Some(params) = params.get_mut(..args.len()) else {
+                    bail!("{callback}: {} arguments", args.len());
+                };
+                for (p, &a) in params.iter_mut().zip(args) {
+                    *p = wasmtime::Val::I32(a);
+                }
+                let mut results = [wasmtime::Val::I32(0); 1];
+                let n = *n_results;
+                let Some(results) = results.get_mut(..n) else {
+                    bail!("{callback}: {n} results");
+                };
+                func.call(&mut self.store, params, results)
+                    .map(|()| results.first().and_then(wasmtime::Val::i32))
+            }
         };
-        for (p, &a) in params.iter_mut().zip(args) {
-            *p = wasmtime::Val::I32(a);
+        match called {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let why = format!("{callback} trapped: {e:?}");
+                self.failed = Some(why.clone());
+                Err(format_err!(why))
+            }
         }
-        let mut results = [wasmtime::Val::I32(0); 1];
-        let Some(results) = results.get_mut(..n_results) else {
-            bail!("{callback}: {n_results} results");
-        };
-        if let Err(e) = func.call(&mut self.store, params, results) {
-            let why = format!("{callback} trapped: {e:?}");
-            self.failed = Some(why.clone());
-            return Err(format_err!(why));
-        }
-        Ok(results.first().and_then(wasmtime::Val::i32))
     }
 }
 
@@ -890,14 +912,17 @@ fn return_bytes(
         write_u32(caller, ret_ptr, 0)?;
         return write_u32(caller, ret_len, 0);
     }
-    let alloc = match caller.data().exports.alloc.clone() {
+    // Taken out for the call and put back (a `TypedFunc` clone clones its registered type).
+    let alloc = match caller.data_mut().exports.alloc.take() {
         Some(f) => f,
         None => match caller.get_export("proxy_on_memory_allocate") {
             Some(Extern::Func(f)) => f.typed::<i32, i32>(&caller)?,
             _ => bail!("filter exports no proxy_on_memory_allocate"),
         },
     };
-    let ptr = alloc.call(&mut *caller, data.len() as i32)?;
+    let called = alloc.call(&mut *caller, data.len() as i32);
+    caller.data_mut().exports.alloc = Some(alloc);
+    let ptr = called?;
     if ptr == 0 {
         bail!("proxy_on_memory_allocate({}) returned null", data.len());
     }
