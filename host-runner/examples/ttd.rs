@@ -215,15 +215,20 @@ scoring: {{weights: {{round_robin: 0}}}}
             confirm.cooldown.as_millis()
         );
     }
+    // p50/p99/max from the write of the fault command (an upper bound); "ack" is how long
+    // dnsdist took to acknowledge it (p50/max), "p99 ack" the p99 from the
+    // acknowledgement (a lower bound): the rule went live in between.
     println!(
-        "\n{:<30} {:>8} {:>9} {:>9} {:>9}  {:<8} cause(s)",
-        "fault", "detected", "p50 ms", "p99 ms", "max ms", "target"
+        "\n{:<30} {:>8} {:>9} {:>9} {:>9}  {:<8} {:>11} {:>9}  cause(s)",
+        "fault", "detected", "p50 ms", "p99 ms", "max ms", "target", "ack ms", "p99 ack"
     );
-    println!("{}", "-".repeat(100));
+    println!("{}", "-".repeat(124));
     // An optional second argument keeps only the classes whose name contains it.
     let only = std::env::args().nth(2).unwrap_or_default();
     for class in CLASSES.iter().filter(|c| c.name.contains(only.as_str())) {
         let mut ms = Vec::new();
+        let mut acks = Vec::new();
+        let mut from_ack = Vec::new();
         let mut causes = BTreeMap::<&str, usize>::new();
         for _ in 0..trials {
             // Fresh mode: a new runner (new scorers, new RTT baselines) per trial, so a
@@ -243,8 +248,14 @@ scoring: {{weights: {{round_robin: 0}}}}
             drain(rx);
             let t0 = Instant::now();
             lab.fault(class.rule, class.action);
+            // dnsdist installed the rule somewhere between the write and its
+            // acknowledgement: the TTD from the write is an upper bound, from the
+            // acknowledgement a lower one.
+            let acked = Instant::now();
             if let Some(v) = wait_change(rx, class.who, Duration::from_secs(15)).await {
                 ms.push(v.at.duration_since(t0).as_secs_f64() * 1000.0);
+                acks.push(acked.duration_since(t0).as_secs_f64() * 1000.0);
+                from_ack.push(v.at.saturating_duration_since(acked).as_secs_f64() * 1000.0);
                 for c in v.causes {
                     *causes.entry(c).or_default() += 1;
                 }
@@ -252,6 +263,8 @@ scoring: {{weights: {{round_robin: 0}}}}
             lab.clear();
         }
         ms.sort_by(f64::total_cmp);
+        acks.sort_by(f64::total_cmp);
+        from_ack.sort_by(f64::total_cmp);
         let target = if class.answer_carrying {
             "<=100".to_string()
         } else {
@@ -266,8 +279,17 @@ scoring: {{weights: {{round_robin: 0}}}}
                 ms.last().copied().unwrap_or(f64::NAN),
             )
         };
+        let (ack_p50, ack_max, ack_p99) = if ms.is_empty() {
+            (f64::NAN, f64::NAN, f64::NAN)
+        } else {
+            (
+                percentile(&acks, 0.5),
+                acks.last().copied().unwrap_or(f64::NAN),
+                percentile(&from_ack, 0.99),
+            )
+        };
         println!(
-            "{:<30} {:>5}/{:<2} {:>9.1} {:>9.1} {:>9.1}  {:<8} {}",
+            "{:<30} {:>5}/{:<2} {:>9.1} {:>9.1} {:>9.1}  {:<8} {:>5.1}/{:<5.1} {:>9.1}  {}",
             if fresh_mode || class.fresh {
                 format!("{} [fresh]", class.name)
             } else {
@@ -279,6 +301,9 @@ scoring: {{weights: {{round_robin: 0}}}}
             p99,
             max,
             target,
+            ack_p50,
+            ack_max,
+            ack_p99,
             causes
                 .iter()
                 .map(|(c, n)| format!("{c} x{n}"))
