@@ -14,6 +14,10 @@
 //!   for the same bytes through `dnswarden-wasm-host` (wasmtime, Cranelift), including
 //!   the host calls it makes (buffer copies, metrics, clock).
 //!
+//! * `per_exchange_pipelined_16/wasm_filter`: the same with 16 queries in flight (one
+//!   chunk of 16 queries, then one of their 16 answers), as `dnsperf -q` pipelines them;
+//!   reported per exchange.
+//!
 //! Every iteration asserts the result (a matched NOERROR answer natively; `Continue`
 //! from both wasm callbacks).
 //!
@@ -162,6 +166,33 @@ fn bench(c: &mut Criterion) {
                 .expect("downstream");
             let up = vm
                 .upstream_data(id, black_box(&answer), false)
+                .expect("upstream");
+            assert!(down == Action::Continue && up == Action::Continue);
+        });
+    });
+    group.finish();
+
+    // Pipelined, as dnsperf -c 4 -q 64 drives Envoy: 16 queries in flight on the
+    // connection (one chunk), then their 16 answers in order (one chunk).
+    const IN_FLIGHT: u16 = 16;
+    let with_id = |msg: &[u8], id: u16| {
+        let mut m = msg.to_vec();
+        m[2..4].copy_from_slice(&id.to_be_bytes()); // after the 2-byte length prefix
+        m
+    };
+    let queries: Vec<u8> = (0..IN_FLIGHT).flat_map(|i| with_id(&query, i)).collect();
+    let answers: Vec<u8> = (0..IN_FLIGHT).flat_map(|i| with_id(&answer, i)).collect();
+    let mut group = c.benchmark_group("per_exchange_pipelined_16");
+    group.throughput(Throughput::Elements(u64::from(IN_FLIGHT)));
+    let (id2, _) = vm.new_connection().expect("connection");
+    group.bench_function("wasm_filter", |b| {
+        b.iter(|| {
+            vm.advance_ms(1);
+            let down = vm
+                .downstream_data(id2, black_box(&queries), false)
+                .expect("downstream");
+            let up = vm
+                .upstream_data(id2, black_box(&answers), false)
                 .expect("upstream");
             assert!(down == Action::Continue && up == Action::Continue);
         });
