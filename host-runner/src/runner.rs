@@ -1033,6 +1033,18 @@ fn phase(si: usize, ti: usize, cfg: &Config) -> f64 {
     (slot + rand::rng().random_range(0.0..0.1) / targets).fract()
 }
 
+/// The first tick of the grid `last + k * interval` (k ≥ 1) that is not before `now`.
+fn next_tick(last: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = last + interval;
+    if next >= now || interval.is_zero() {
+        return next;
+    }
+    let behind = (now - next).as_nanos();
+    let skip = u32::try_from(behind.div_ceil(interval.as_nanos())).unwrap_or(u32::MAX);
+    next.checked_add(interval.saturating_mul(skip))
+        .unwrap_or(now + interval)
+}
+
 async fn pair_loop(
     shared: Arc<Shared>,
     confirm: Arc<Confirm>,
@@ -1099,12 +1111,12 @@ async fn pair_schedule(
             break;
         }
         // The schedule keeps its rhythm: the next tick does not depend on how long this
-        // probe takes; ticks that already passed are skipped.
-        next += interval;
-        let now = Instant::now();
-        if next < now {
-            next = now + interval;
-        }
+        // probe takes; ticks that already passed (a probe that waited out its timeout)
+        // are skipped, on the pair's own grid. Restarting the grid from "now" instead let
+        // each timeout shift the pair's phase, so after a few faults a server's targets
+        // were no longer spread over the interval and the first probe after a new fault
+        // could come a whole interval later.
+        next = next_tick(next, interval, Instant::now());
         if !shared.global.take(next).await {
             skip(shared, "global_rate");
             continue;
@@ -1496,6 +1508,20 @@ pub fn max_probe_time(config: &Config) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_slow_probe_skips_ticks_on_the_pairs_own_grid() {
+        use super::next_tick;
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        // On time: the next tick.
+        assert_eq!(next_tick(t0, ms(25), t0 + ms(3)), t0 + ms(25));
+        // A probe that waited out a 100 ms timeout: the ticks it covered are skipped and
+        // the phase stays (t0 + k * 25 ms), not restarted from the end of the probe.
+        assert_eq!(next_tick(t0, ms(25), t0 + ms(103)), t0 + ms(125));
+        assert_eq!(next_tick(t0, ms(25), t0 + ms(125)), t0 + ms(125));
+        assert_eq!(next_tick(t0, ms(25), t0 + ms(126)), t0 + ms(150));
+    }
+
     use super::*;
     use crate::kube::plan::{PlannedTarget, Server, Target};
 
