@@ -342,6 +342,12 @@ impl Sent {
     }
 }
 
+/// Asks the kernel to stamp what this socket receives (`SO_TIMESTAMPNS`); `false` where
+/// the option is not supported.
+fn enable_stamps(sock: &impl std::os::fd::AsFd) -> bool {
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimestampns, &true).is_ok()
+}
+
 /// The socket that keeps kernel receive timestamps on (see [`Prober`]); `None` where
 /// the option is not supported.
 fn stamp_keeper() -> Option<std::net::UdpSocket> {
@@ -349,9 +355,7 @@ fn stamp_keeper() -> Option<std::net::UdpSocket> {
         .or_else(|_| std::net::UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)))
         .ok()?;
     sock.set_nonblocking(true).ok()?;
-    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
-        .ok()?;
-    Some(sock)
+    enable_stamps(&sock).then_some(sock)
 }
 
 /// One datagram from a connected socket and the kernel's receive time
@@ -566,14 +570,9 @@ impl Prober {
         if let Err(e) = sock.connect(server).await {
             return Exchange::Failed(io_kind(&e));
         }
-        // Without kernel timestamps (an old kernel, another OS) the RTT falls back to
-        // the monotonic clock around the exchange.
-        let stamps = nix::sys::socket::setsockopt(
-            &sock,
-            nix::sys::socket::sockopt::ReceiveTimestampns,
-            &true,
-        )
-        .is_ok();
+        // Without kernel timestamps (an old kernel, another OS) reads carry no stamp and
+        // the RTT falls back to the monotonic clock around the exchange.
+        enable_stamps(&sock);
         let sent = Sent::now();
         if let Err(e) = sock.send(query).await {
             return Exchange::Failed(io_kind(&e));
@@ -587,17 +586,10 @@ impl Prober {
         let mut buf = vec![0u8; UDP_BUF.max(usize::from(edns_udp_size))];
         let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
         loop {
-            let received = if stamps {
-                let read = sock.async_io(Interest::READABLE, || {
-                    recv_stamped(&sock, &mut buf, &mut cmsg)
-                });
-                tokio::time::timeout_at(deadline, read).await
-            } else {
-                tokio::time::timeout_at(deadline, sock.recv(&mut buf))
-                    .await
-                    .map(|r| r.map(|n| (n, None)))
-            };
-            let (n, at) = match received {
+            let read = sock.async_io(Interest::READABLE, || {
+                recv_stamped(&sock, &mut buf, &mut cmsg)
+            });
+            let (n, at) = match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => return Exchange::Deadline,
                 Ok(Err(e)) => return Exchange::Failed(io_kind(&e)),
                 Ok(Ok(got)) => got,
@@ -676,11 +668,7 @@ impl Prober {
         };
         let _ = conn.set_nodelay(true);
         // The kernel stamps TCP segments too (the cmsg carries the last one's time).
-        let _ = nix::sys::socket::setsockopt(
-            &conn,
-            nix::sys::socket::sockopt::ReceiveTimestampns,
-            &true,
-        );
+        enable_stamps(&conn);
         match self.tcp_on(conn, server, query, deadline, res).await {
             TcpTry::Done(x, at) => {
                 *stamped_rtt = sent.kernel_rtt(at);

@@ -1508,9 +1508,11 @@ pub fn max_probe_time(config: &Config) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::kube::plan::{PlannedTarget, Server, Target};
+
     #[test]
     fn a_slow_probe_skips_ticks_on_the_pairs_own_grid() {
-        use super::next_tick;
         let ms = Duration::from_millis;
         let t0 = Instant::now();
         // On time: the next tick.
@@ -1521,9 +1523,6 @@ mod tests {
         assert_eq!(next_tick(t0, ms(25), t0 + ms(125)), t0 + ms(125));
         assert_eq!(next_tick(t0, ms(25), t0 + ms(126)), t0 + ms(150));
     }
-
-    use super::*;
-    use crate::kube::plan::{PlannedTarget, Server, Target};
 
     fn base() -> Base {
         let metrics = Arc::new(Metrics::new());
