@@ -401,13 +401,27 @@ fn question_matches(response: &[u8], asked: &Asked<'_>) -> bool {
     let Some(got) = response.get(HEADER_LEN..HEADER_LEN + want.len()) else {
         return false;
     };
-    // Servers echo the question as asked: equal octets first (a `memcmp`).
-    if got == want {
+    // Servers echo the question as asked: equal octets first.
+    if same_octets(got, want) {
         return true;
     }
     let (got_name, got_tail) = got.split_at(asked.name_len);
     let (want_name, want_tail) = want.split_at(asked.name_len);
     got_tail == want_tail && got_name.eq_ignore_ascii_case(want_name)
+}
+
+/// Octet equality eight at a time. A slice `==` is a `memcmp` call, which in the wasm
+/// filter is wasi-libc's byte loop (~11 instructions per octet, ~470 per answer there).
+#[inline]
+fn same_octets(a: &[u8], b: &[u8]) -> bool {
+    let (a8, a1) = a.as_chunks::<8>();
+    let (b8, b1) = b.as_chunks::<8>();
+    a.len() == b.len()
+        && a8
+            .iter()
+            .zip(b8)
+            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
+        && a1.iter().zip(b1).all(|(x, y)| x == y)
 }
 
 /// The general check: the asked query rebuilt as a message (header and question), then
