@@ -14,7 +14,8 @@
 # CPU-time ratios; what they show is where the instructions go.
 #
 # Usage: wasm-plugin/bench/envoy-ir.sh [plain] [null] [filter] (default: all three)
-#   PASSES=50 CLIENTS=2 OUTSTANDING=16   dnsperf -n / -c / -q while collecting
+#   PASSES=50 CLIENTS=1 OUTSTANDING=1    dnsperf -n / -c / -q while collecting (one query in
+#                                        flight: one message per callback, the repeatable case)
 #   ENVOY_BIN, DNSWARDEN_WASM, FILTER_CONFIG, BENCH_DIR   as for envoy-dnsperf.sh
 #
 # Needs valgrind, dnsperf, knot (lab/install.sh), python3. Loopback only; stops only
@@ -24,8 +25,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 PASSES=${PASSES:-50}
-CLIENTS=${CLIENTS:-2}
-OUTSTANDING=${OUTSTANDING:-16}
+CLIENTS=${CLIENTS:-1}
+OUTSTANDING=${OUTSTANDING:-1}
 FILTER_CONFIG=${FILTER_CONFIG:-'{"mode": "network", "log_level": "warn"}'}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/dnswarden-envoy-ir.XXXXXX")}
 ADDR=127.0.0.1
