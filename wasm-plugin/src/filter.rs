@@ -767,16 +767,6 @@ impl Direction {
     }
 }
 
-/// One framed response: outcome, RTT, metric label (malformed / mismatch kind), question
-/// key and answer summary.
-type Seen = (
-    Outcome,
-    u32,
-    &'static str,
-    Option<u64>,
-    AnswerSummary<'static>,
-);
-
 /// What a TCP connection saw before its upstream was known.
 #[derive(Debug, Default)]
 struct Deferred {
@@ -791,9 +781,6 @@ struct Tcp {
     responses: Direction,
     pending: Pending,
     deferred: Deferred,
-    /// What the last response callback saw, kept so its buffer is reused (no allocation
-    /// per callback in steady state).
-    seen: Vec<Seen>,
 }
 
 impl Tcp {
@@ -805,7 +792,6 @@ impl Tcp {
             responses: Direction::new(max),
             pending: Pending::new(PENDING_CAPACITY),
             deferred: Deferred::default(),
-            seen: Vec::new(),
         }
     }
 
@@ -913,35 +899,47 @@ impl Tcp {
         if self.responses.given_up {
             return;
         }
-        // (outcome, rtt, metric label, question, answers) per message, applied after framing.
-        let mut seen = std::mem::take(&mut self.seen);
-        seen.clear();
+        // Each message is judged and applied as the framer hands it over.
         let pending = &mut self.pending;
+        let sh = &mut *shared;
+        let mut bad = 0u32;
         self.responses.push(data, |frame| {
             let none = AnswerSummary::EMPTY;
-            let Some(msg) = frame else {
-                seen.push((Outcome::Malformed, 0, "too_large", None, none));
-                return;
+            let (outcome, rtt, kind, question, answers) = match frame {
+                None => (Outcome::Malformed, 0, "too_large", None, none),
+                Some(msg) => {
+                    // The id from the octets: the message is parsed once, by `judge`, and a
+                    // query stays pending when its id comes with octets that are no DNS
+                    // message.
+                    let id = msg.first_chunk().map_or(0, |&id| u16::from_be_bytes(id));
+                    let judged = pending.answer(id, |q| {
+                        let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
+                        let j = judge(q.asked(), msg);
+                        let (outcome, kind, question, answers) = j;
+                        let rtt = if answered(&j) { rtt } else { 0 };
+                        ((outcome, rtt, kind, question, answers), answered(&j))
+                    });
+                    judged.unwrap_or_else(|| match Message::parse(msg) {
+                        Ok(_) => (Outcome::Mismatch(Mismatch::ID), 0, "id", None, none),
+                        Err(e) => (Outcome::Malformed, 0, e.kind(), None, none),
+                    })
+                }
             };
-            // The id from the octets: the message is parsed once, by `judge`, and a query
-            // stays pending when its id comes with octets that are no DNS message.
-            let id = msg.first_chunk().map_or(0, |&id| u16::from_be_bytes(id));
-            let judged = pending.answer(id, |q| {
-                let rtt = u32::try_from(now.saturating_sub(q.sent_us)).unwrap_or(u32::MAX);
-                let j = judge(q.asked(), msg);
-                let (outcome, kind, question, answers) = j;
-                let rtt = if answered(&j) { rtt } else { 0 };
-                ((outcome, rtt, kind, question, answers), answered(&j))
-            });
-            seen.push(judged.unwrap_or_else(|| match Message::parse(msg) {
-                Ok(_) => (Outcome::Mismatch(Mismatch::ID), 0, "id", None, none),
-                Err(e) => (Outcome::Malformed, 0, e.kind(), None, none),
-            }));
+            match outcome {
+                Outcome::Malformed => {
+                    bad += 1;
+                    sh.count(
+                        "malformed",
+                        u,
+                        &[("direction", "response"), ("kind", kind)],
+                        1,
+                    );
+                }
+                Outcome::Mismatch(_) => sh.count("mismatches", u, &[("kind", kind)], 1),
+                _ => {}
+            }
+            sh.observe(u, outcome, rtt, now, question, answers);
         });
-        let bad = seen
-            .iter()
-            .filter(|(o, ..)| *o == Outcome::Malformed)
-            .count() as u32;
         if bad == 0 {
             self.responses.malformed_run = 0;
         } else {
@@ -956,20 +954,6 @@ impl Tcp {
                 );
             }
         }
-        for &(outcome, rtt, kind, question, answers) in &seen {
-            match outcome {
-                Outcome::Malformed => shared.count(
-                    "malformed",
-                    u,
-                    &[("direction", "response"), ("kind", kind)],
-                    1,
-                ),
-                Outcome::Mismatch(_) => shared.count("mismatches", u, &[("kind", kind)], 1),
-                _ => {}
-            }
-            shared.observe(u, outcome, rtt, now, question, answers);
-        }
-        self.seen = seen;
         self.expire(&mut shared, now);
     }
 
