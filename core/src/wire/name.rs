@@ -132,7 +132,7 @@ impl NameMemo {
 /// length and its label count.
 #[derive(Clone, Copy)]
 struct Shape {
-    end: u32,
+    end: u16,
     len: u8,
     labels: u8,
     hops: u8,
@@ -148,7 +148,7 @@ impl Shape {
             len: self.len,
             labels: self.labels,
         };
-        (name, self.end as usize)
+        (name, usize::from(self.end))
     }
 }
 
@@ -210,7 +210,7 @@ impl<'a> Name<'a> {
     ) -> Result<(u8, u8, usize), Error> {
         let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
         memo.remember(start, shape);
-        Ok((shape.len, shape.labels, shape.end as usize))
+        Ok((shape.len, shape.labels, usize::from(shape.end)))
     }
 
     /// A name validated earlier (by [`read`](Self::read)) from its parts.
@@ -253,7 +253,12 @@ impl<'a> Name<'a> {
     /// The general walk: validates every label and pointer. Returns the name's shape and,
     /// with `STARTS` and for a name without pointers, sets a bit in `starts` per label
     /// start (bit `i`: offset `start + i`, for `i < 64`). The shape is small enough to
-    /// come back in registers.
+    /// come back in a register.
+    ///
+    /// Each run of labels (up to a pointer or the root) is walked inside a window of the
+    /// message that ends where the name would pass 255 octets: the one bounds check per
+    /// label is the length check too, and which of the two failed is told apart only on
+    /// the way out.
     fn walk<const STARTS: bool>(
         msg: &[u8],
         start: usize,
@@ -263,30 +268,42 @@ impl<'a> Name<'a> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
         let mut run_start = start;
-        let mut len: usize = 0; // octets of the labels so far, length octets included
+        // Octets of the labels of the runs before this one, length octets included; the
+        // labels so far are `len + (pos - run_start)`, always below MAX_NAME_LEN here.
+        let mut len: usize = 0;
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
         let mut bits: u64 = 0;
-        let mut end: Option<usize> = None;
+        // The offset after the first pointer; 0 while there is none.
+        let mut end: usize = 0;
         let (total, labels) = loop {
-            let Some(&b) = msg.get(pos) else {
-                return Err(Error::Truncated);
-            };
-            if b == 0 {
-                break (len + 1, labels);
-            }
-            if b < 0x40 {
-                let off = pos.wrapping_sub(start);
-                if STARTS && off < 64 {
-                    bits |= 1 << off;
+            // A length octet at `pos` is read only while the labels before it leave room
+            // for the root: `len + (pos - run_start) <= MAX_NAME_LEN - 1`.
+            let room = run_start + (MAX_NAME_LEN - len);
+            let window = msg.get(..room).unwrap_or(msg);
+            let b = loop {
+                let Some(&b) = window.get(pos) else {
+                    return Err(if len + (pos - run_start) >= MAX_NAME_LEN {
+                        Error::NameTooLong
+                    } else {
+                        Error::Truncated
+                    });
+                };
+                // 1..=63: a label. 0 (the root) and 0x40.. leave the loop.
+                if b.wrapping_sub(1) >= MAX_LABEL_LEN as u8 {
+                    break b;
                 }
-                len += 1 + usize::from(b);
-                if len >= MAX_NAME_LEN {
-                    return Err(Error::NameTooLong);
+                if STARTS {
+                    let off = pos.wrapping_sub(start);
+                    if off < 64 {
+                        bits |= 1 << off;
+                    }
                 }
                 labels += 1;
                 pos += 1 + usize::from(b);
-                continue;
+            };
+            if b == 0 {
+                break (len + (pos - run_start) + 1, labels);
             }
             // 0b01 (extended label types, RFC 6891 §5) and 0b10 are reserved.
             if b < 0xC0 {
@@ -295,8 +312,8 @@ impl<'a> Name<'a> {
             let Some(&lo) = msg.get(pos + 1) else {
                 return Err(Error::Truncated);
             };
-            if end.is_none() {
-                end = Some(pos + 2);
+            if end == 0 {
+                end = pos + 2;
             }
             let target = usize::from(b & 0x3F) << 8 | usize::from(lo);
             // RFC 1035 §4.1.4: a pointer refers to a *prior* occurrence of a name.
@@ -307,6 +324,7 @@ impl<'a> Name<'a> {
             if hops > MAX_POINTER_HOPS {
                 return Err(Error::TooManyPointers);
             }
+            len += pos - run_start;
             if let Some(k) = memo.get(target) {
                 let total = len + usize::from(k.len);
                 if total > MAX_NAME_LEN {
@@ -324,9 +342,10 @@ impl<'a> Name<'a> {
         if STARTS && hops == 0 {
             *starts = bits;
         }
-        // All fit: the message is at most 65535 octets (checked in `Message::parse`), and
-        // total <= 255 was checked above.
-        let end = u32::try_from(end.unwrap_or(pos + 1)).map_err(|_| Error::MessageTooLong)?;
+        // All fit: the message is at most 65535 octets (checked in `Message::parse`), so
+        // an offset inside it fits in 16 bits, and total <= 255 was checked above.
+        let end = if end == 0 { pos + 1 } else { end };
+        let end = u16::try_from(end).map_err(|_| Error::MessageTooLong)?;
         let len = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
         Ok(Shape {
             end,
@@ -337,6 +356,7 @@ impl<'a> Name<'a> {
     }
 
     /// Reads a name with nothing remembered (used for names inside rdata).
+    #[inline(always)]
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
         let shape = Self::walk::<false>(msg, start, &NameMemo::EMPTY, &mut 0)?;
         Ok(shape.name(msg, start))
