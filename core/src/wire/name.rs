@@ -38,8 +38,10 @@ struct Known {
 /// nearly all of them land in the question name: every owner `c0 0c`, and the suffixes
 /// of NS, CNAME, SOA and SRV names. Each label start walked while validating an
 /// uncompressed name is the start of a valid suffix whose length and label count follow
-/// from the name's, so one bit per label start (set during the walk: one `or`) is all
-/// there is to remember; a pointer landing on a set bit is resolved in O(1).
+/// from the name's, so the offsets of the last eight label starts (kept during the walk
+/// as the octets of a `u64`: one shift and one `or` per label) are all there is to
+/// remember; a pointer landing on one is resolved in O(1), the octet found by a
+/// word-wide compare telling how many labels follow.
 ///
 /// Most other pointers land on the start of a name in the rdata of an earlier record (an
 /// owner pointing at the previous CNAME target, glue owners at NS names, additional
@@ -53,8 +55,10 @@ pub(crate) struct NameMemo {
     /// Uncompressed length including the root label.
     len: u8,
     labels: u8,
-    /// Bit `i` set: a label starts at `start + i` (for `i < 64`). 0: nothing remembered.
-    starts: u64,
+    /// Offsets (from `start`) of the name's last eight label starts, the last label in
+    /// the low octet; 0 where the name has fewer labels. Remembered only while `len` is
+    /// not 0.
+    offs: u64,
     /// The last rdata names validated, newest first: `start << 32 | hops << 16 | len << 8
     /// | labels`; 0 is an empty slot (no name starts at offset 0). Only names with fewer
     /// than [`MAX_POINTER_HOPS`] hops are kept, so one more pointer to them stays legal.
@@ -67,7 +71,7 @@ impl NameMemo {
         start: 0,
         len: 0,
         labels: 0,
-        starts: 0,
+        offs: 0,
         recent: [0; 4],
     };
 
@@ -76,25 +80,36 @@ impl NameMemo {
     #[inline]
     fn get(&self, target: usize) -> Option<Known> {
         let off = target.wrapping_sub(usize::from(self.start));
-        if off >= 64 || (self.starts >> off) & 1 == 0 {
-            if self.recent[0] == 0 {
-                return None;
+        if off < usize::from(self.len) {
+            if off == 0 {
+                // The whole name: the usual `c0 0c`.
+                return Some(Known {
+                    len: self.len,
+                    labels: self.labels,
+                    hops: 0,
+                });
             }
-            return self.recent(target);
+            // The octet of `offs` equal to `off` (a label start is never at offset 0 past
+            // the first, so the 0 octets of a short name never match): the lowest octet
+            // flagged by the zero-octet test is exact.
+            const LOW: u64 = 0x0101_0101_0101_0101;
+            const HIGH: u64 = 0x8080_8080_8080_8080;
+            let x = self.offs ^ (off as u64).wrapping_mul(LOW);
+            let zero = x.wrapping_sub(LOW) & !x & HIGH;
+            if zero != 0 {
+                return Some(Known {
+                    // off < len: a label start inside the name.
+                    len: self.len - off as u8,
+                    // The octet's index from the low end, plus one.
+                    labels: (zero.trailing_zeros() / 8) as u8 + 1,
+                    hops: 0,
+                });
+            }
         }
-        // Labels before the suffix: the set bits below it (0 for the whole name, the
-        // usual `c0 0c`, without counting).
-        let before = if off == 0 {
-            0
-        } else {
-            (self.starts & ((1u64 << off) - 1)).count_ones() as u8
-        };
-        Some(Known {
-            // off < len: the bit of a label start inside the name.
-            len: self.len.wrapping_sub(off as u8),
-            labels: self.labels.wrapping_sub(before),
-            hops: 0,
-        })
+        if self.recent[0] == 0 {
+            return None;
+        }
+        self.recent(target)
     }
 
     // Out of line: inlined, the walk's loop would load the four slots up front.
@@ -238,21 +253,22 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
-        let mut starts = 0;
-        let (name, end) = Self::walk::<true>(msg, start, memo, &mut starts)?.name(msg, start);
-        if memo.starts == 0 {
-            // `starts` is 0 for a compressed name (its suffix is not contiguous).
+        let mut offs = 0;
+        let shape = Self::walk::<true>(msg, start, memo, &mut offs)?;
+        let (name, end) = shape.name(msg, start);
+        // Only the first question, and only uncompressed (its suffixes are contiguous).
+        if memo.len == 0 && shape.hops == 0 {
             memo.start = name.start;
             memo.len = name.len;
             memo.labels = name.labels;
-            memo.starts = starts;
+            memo.offs = offs;
         }
         Ok((name, end))
     }
 
     /// The general walk: validates every label and pointer. Returns the name's shape and,
-    /// with `STARTS` and for a name without pointers, sets a bit in `starts` per label
-    /// start (bit `i`: offset `start + i`, for `i < 64`). The shape is small enough to
+    /// with `STARTS`, shifts the offset (from `start`) of each label of the first run into
+    /// the low octet of `offs` (see [`NameMemo`]). The shape is small enough to
     /// come back in a register.
     ///
     /// Each run of labels (up to a pointer or the root) is walked inside a window of the
@@ -263,7 +279,7 @@ impl<'a> Name<'a> {
         msg: &[u8],
         start: usize,
         memo: &NameMemo,
-        starts: &mut u64,
+        offs: &mut u64,
     ) -> Result<Shape, Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
@@ -273,7 +289,7 @@ impl<'a> Name<'a> {
         let mut len: usize = 0;
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
-        let mut bits: u64 = 0;
+        let mut starts: u64 = 0;
         // The offset after the first pointer; 0 while there is none.
         let mut end: usize = 0;
         let (total, labels) = loop {
@@ -294,10 +310,8 @@ impl<'a> Name<'a> {
                     break b;
                 }
                 if STARTS {
-                    let off = pos.wrapping_sub(start);
-                    if off < 64 {
-                        bits |= 1 << off;
-                    }
+                    // Below 255 in the first run; what follows a pointer is not kept.
+                    starts = starts << 8 | (pos.wrapping_sub(start) as u8 as u64);
                 }
                 labels += 1;
                 pos += 1 + usize::from(b);
@@ -339,8 +353,8 @@ impl<'a> Name<'a> {
             run_start = target;
             pos = target;
         };
-        if STARTS && hops == 0 {
-            *starts = bits;
+        if STARTS {
+            *offs = starts;
         }
         // All fit: the message is at most 65535 octets (checked in `Message::parse`), so
         // an offset inside it fits in 16 bits, and total <= 255 was checked above.
