@@ -45,9 +45,9 @@ struct Known {
 ///
 /// Most other pointers land on the start of a name in the rdata of an earlier record (an
 /// owner pointing at the previous CNAME target, glue owners at NS names, additional
-/// records' owners at SRV targets): the last four rdata names validated by the record
+/// records' owners at SRV targets): the last eight rdata names validated by the record
 /// iterator are remembered by start offset too, with their hop count so that a pointer to
-/// one still counts every hop behind it. 48 octets, no allocation.
+/// one still counts every hop behind it. 80 octets, no allocation.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct NameMemo {
     /// Offset of the name's first octet.
@@ -55,14 +55,17 @@ pub(crate) struct NameMemo {
     /// Uncompressed length including the root label.
     len: u8,
     labels: u8,
+    /// The slot of `recent` that the next remembered name takes.
+    next: u8,
     /// Offsets (from `start`) of the name's last eight label starts, the last label in
     /// the low octet; 0 where the name has fewer labels. Remembered only while `len` is
     /// not 0.
     offs: u64,
-    /// The last rdata names validated, newest first: `start << 32 | hops << 16 | len << 8
-    /// | labels`; 0 is an empty slot (no name starts at offset 0). Only names with fewer
-    /// than [`MAX_POINTER_HOPS`] hops are kept, so one more pointer to them stays legal.
-    recent: [u64; 4],
+    /// The last rdata names validated, in a ring (slot 0 first): `start << 32 | hops <<
+    /// 16 | len << 8 | labels`; 0 is an empty slot (no name starts at offset 0). Only names
+    /// with fewer than [`MAX_POINTER_HOPS`] hops are kept, so one more pointer to them
+    /// stays legal.
+    recent: [u64; 8],
 }
 
 impl NameMemo {
@@ -72,7 +75,8 @@ impl NameMemo {
         len: 0,
         labels: 0,
         offs: 0,
-        recent: [0; 4],
+        next: 0,
+        recent: [0; 8],
     };
 
     /// The suffix starting at `target`, if it is a remembered label start or the start
@@ -112,7 +116,7 @@ impl NameMemo {
         self.recent(target)
     }
 
-    // Out of line: inlined, the walk's loop would load the four slots up front.
+    // Out of line: inlined, the walk's loop would load the slots up front.
     #[inline(never)]
     fn recent(&self, target: usize) -> Option<Known> {
         if target == 0 {
@@ -134,12 +138,12 @@ impl NameMemo {
         if shape.hops >= MAX_POINTER_HOPS {
             return;
         }
-        let [a, b, c, _] = self.recent;
         let e = (start as u64) << 32
             | u64::from(shape.hops) << 16
             | u64::from(shape.len) << 8
             | u64::from(shape.labels);
-        self.recent = [e, a, b, c];
+        self.recent[usize::from(self.next & 7)] = e;
+        self.next = self.next.wrapping_add(1);
     }
 }
 
