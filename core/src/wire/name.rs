@@ -142,7 +142,9 @@ impl NameMemo {
             | u64::from(shape.hops) << 16
             | u64::from(shape.len) << 8
             | u64::from(shape.labels);
-        self.recent[usize::from(self.next & 7)] = e;
+        if let Some(slot) = self.recent.get_mut(usize::from(self.next & 7)) {
+            *slot = e;
+        }
         self.next = self.next.wrapping_add(1);
     }
 }
@@ -214,7 +216,7 @@ impl<'a> Name<'a> {
             };
             return Ok((name, start + 2));
         }
-        let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
+        let shape = Self::walk(msg, start, memo)?;
         Ok(shape.name(msg, start))
     }
 
@@ -227,7 +229,7 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(u8, u8, usize), Error> {
-        let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
+        let shape = Self::walk(msg, start, memo)?;
         memo.remember(start, shape);
         Ok((shape.len, shape.labels, usize::from(shape.end)))
     }
@@ -257,34 +259,73 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
-        let mut offs = 0;
-        let shape = Self::walk::<true>(msg, start, memo, &mut offs)?;
-        let (name, end) = shape.name(msg, start);
         // Only the first question, and only uncompressed (its suffixes are contiguous).
-        if memo.len == 0 && shape.hops == 0 {
+        if memo.len == 0
+            && let (shape, offs) = Self::plain(msg, start)
+            && shape != 0
+        {
+            let [end0, end1, len, labels, ..] = shape.to_le_bytes();
+            // `start` < `end` <= 65535.
+            let name = Name {
+                msg,
+                start: start as u16,
+                len,
+                labels,
+            };
             memo.start = name.start;
-            memo.len = name.len;
-            memo.labels = name.labels;
+            memo.len = len;
+            memo.labels = labels;
             memo.offs = offs;
+            return Ok((name, usize::from(u16::from_le_bytes([end0, end1]))));
         }
-        Ok((name, end))
+        let shape = Self::walk(msg, start, memo)?;
+        Ok(shape.name(msg, start))
     }
 
-    /// The general walk: validates every label and pointer. Returns the name's shape and,
-    /// with `STARTS`, shifts the offset (from `start`) of each label of the first run into
-    /// the low octet of `offs` (see [`NameMemo`]). The shape is small enough to
-    /// come back in a register.
+    /// Reads an uncompressed name (a question, nearly always): returns its shape as `end |
+    /// len << 16 | labels << 24` and the offsets of its last eight label starts for the
+    /// memo, or 0 for anything else (a pointer, an invalid name: the general walk reads
+    /// those and tells why). Lean, with no memo to consult.
+    #[inline(never)]
+    fn plain(msg: &[u8], start: usize) -> (u64, u64) {
+        // As in the general walk: a length octet is read only while the labels before it
+        // leave room for the root.
+        let window = msg.get(..start + MAX_NAME_LEN).unwrap_or(msg);
+        let mut pos = start;
+        let mut labels: u64 = 0;
+        let mut offs: u64 = 0;
+        loop {
+            let Some(&b) = window.get(pos) else {
+                return (0, 0);
+            };
+            if b.wrapping_sub(1) >= MAX_LABEL_LEN as u8 {
+                if b == 0 {
+                    break;
+                }
+                return (0, 0);
+            }
+            // Below 255: the window.
+            offs = offs << 8 | (pos - start) as u64;
+            labels += 1;
+            pos += 1 + usize::from(b);
+        }
+        // The message is at most 65535 octets (`Message::parse`), and the window keeps
+        // the name within 255.
+        let Ok(end) = u16::try_from(pos + 1) else {
+            return (0, 0);
+        };
+        let len = (pos + 1 - start) as u64;
+        (u64::from(end) | len << 16 | labels << 24, offs)
+    }
+
+    /// The general walk: validates every label and pointer. Returns the name's shape,
+    /// small enough to come back in a register.
     ///
     /// Each run of labels (up to a pointer or the root) is walked inside a window of the
     /// message that ends where the name would pass 255 octets: the one bounds check per
     /// label is the length check too, and which of the two failed is told apart only on
     /// the way out.
-    fn walk<const STARTS: bool>(
-        msg: &[u8],
-        start: usize,
-        memo: &NameMemo,
-        offs: &mut u64,
-    ) -> Result<Shape, Error> {
+    fn walk(msg: &[u8], start: usize, memo: &NameMemo) -> Result<Shape, Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
         let mut run_start = start;
@@ -293,7 +334,6 @@ impl<'a> Name<'a> {
         let mut len: usize = 0;
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
-        let mut starts: u64 = 0;
         // The offset after the first pointer; 0 while there is none.
         let mut end: usize = 0;
         let (total, labels) = loop {
@@ -312,10 +352,6 @@ impl<'a> Name<'a> {
                 // 1..=63: a label. 0 (the root) and 0x40.. leave the loop.
                 if b.wrapping_sub(1) >= MAX_LABEL_LEN as u8 {
                     break b;
-                }
-                if STARTS {
-                    // Below 255 in the first run; what follows a pointer is not kept.
-                    starts = starts << 8 | (pos.wrapping_sub(start) as u8 as u64);
                 }
                 labels += 1;
                 pos += 1 + usize::from(b);
@@ -357,9 +393,6 @@ impl<'a> Name<'a> {
             run_start = target;
             pos = target;
         };
-        if STARTS {
-            *offs = starts;
-        }
         // All fit: the message is at most 65535 octets (checked in `Message::parse`), so
         // an offset inside it fits in 16 bits, and total <= 255 was checked above.
         let end = if end == 0 { pos + 1 } else { end };
@@ -376,7 +409,7 @@ impl<'a> Name<'a> {
     /// Reads a name with nothing remembered (used for names inside rdata).
     #[inline(always)]
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        let shape = Self::walk::<false>(msg, start, &NameMemo::EMPTY, &mut 0)?;
+        let shape = Self::walk(msg, start, &NameMemo::EMPTY)?;
         Ok(shape.name(msg, start))
     }
 
@@ -388,7 +421,6 @@ impl<'a> Name<'a> {
             msg: self.msg,
             pos: usize::from(self.start),
             left: self.labels,
-            hops_left: MAX_POINTER_HOPS,
         }
     }
 
@@ -515,7 +547,6 @@ pub struct Labels<'a> {
     msg: &'a [u8],
     pos: usize,
     left: u8,
-    hops_left: u8,
 }
 
 impl<'a> Iterator for Labels<'a> {
@@ -524,16 +555,20 @@ impl<'a> Iterator for Labels<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         // The name was validated when read, so the `?`s below never fire; they keep the
-        // walk panic-free and bounded even so.
+        // walk panic-free and bounded even so (each label counts down `left`, and a run of
+        // pointers only goes backwards).
         if self.left == 0 {
             return None;
         }
         loop {
             let b = *self.msg.get(self.pos)?;
             if b & 0xC0 == 0xC0 {
-                self.hops_left = self.hops_left.checked_sub(1)?;
                 let lo = *self.msg.get(self.pos + 1)?;
-                self.pos = usize::from(b & 0x3F) << 8 | usize::from(lo);
+                let target = usize::from(b & 0x3F) << 8 | usize::from(lo);
+                if target >= self.pos {
+                    return None;
+                }
+                self.pos = target;
                 continue;
             }
             let label = self.msg.get(self.pos + 1..)?.get(..usize::from(b))?;
