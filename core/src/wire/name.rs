@@ -113,22 +113,29 @@ impl NameMemo {
         if self.recent[0] == 0 {
             return None;
         }
-        self.recent(target)
+        match self.recent(target) {
+            0 => None,
+            e => Some(Known {
+                len: (e >> 8) as u8,
+                labels: e as u8,
+                hops: (e >> 16) as u8,
+            }),
+        }
     }
 
-    // Out of line: inlined, the walk's loop would load the slots up front.
+    /// The slot of `recent` for the name at `target`, or 0. Out of line: inlined, the
+    /// walk's loop would load the slots up front.
     #[inline(never)]
-    fn recent(&self, target: usize) -> Option<Known> {
+    fn recent(&self, target: usize) -> u64 {
         if target == 0 {
-            return None;
+            return 0;
         }
         let key = target as u64;
-        let e = *self.recent.iter().find(|&&e| e >> 32 == key)?;
-        Some(Known {
-            len: (e >> 8) as u8,
-            labels: e as u8,
-            hops: (e >> 16) as u8,
-        })
+        self.recent
+            .iter()
+            .find(|&&e| e >> 32 == key)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Remembers a name that the general walk validated at `start` (see `recent`).
