@@ -207,7 +207,7 @@ impl<'a> Name<'a> {
     ) -> Result<(Name<'a>, usize), Error> {
         // Fast path: a name that is just a pointer to a remembered suffix (an owner name
         // `c0 0c`, typically) is resolved without the general walk.
-        if let Some(&[hi, lo]) = msg.get(start..).and_then(|r| r.first_chunk::<2>())
+        if let Some(&[hi, lo]) = msg.get(start..start + 2)
             && hi & 0xC0 == 0xC0
             && let target = usize::from(hi & 0x3F) << 8 | usize::from(lo)
             && target < start
