@@ -38,8 +38,8 @@ struct Known {
 /// nearly all of them land in the question name: every owner `c0 0c`, and the suffixes
 /// of NS, CNAME, SOA and SRV names. Each label start walked while validating an
 /// uncompressed name is the start of a valid suffix whose length and label count follow
-/// from the name's, so the offsets of the last eight label starts (kept during the walk
-/// as the octets of a `u64`: one shift and one `or` per label) are all there is to
+/// from the name's, so the offsets of the last eight label starts (kept by the question
+/// walk as the octets of a `u64`: one shift and one `or` per label) are all there is to
 /// remember; a pointer landing on one is resolved in O(1), the octet found by a
 /// word-wide compare telling how many labels follow.
 ///
