@@ -247,6 +247,35 @@ fn pointer_hops_add_up_through_remembered_names() {
     );
 }
 
+/// Owner names pointing at every label of a ten-label question: the question memo
+/// resolves the whole name and the suffixes starting at its last eight labels, the
+/// general walk the others; all agree with the labels in place.
+#[test]
+fn owners_pointing_into_every_label_of_the_question() {
+    let mut m = header([1, 10, 0, 0]);
+    let mut starts = Vec::new();
+    for i in 0..10u8 {
+        starts.push(m.len());
+        m.extend_from_slice(&[2, b'a', b'0' + i]);
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for &at in &starts {
+        m.extend_from_slice(&[0xC0, at as u8]);
+        m.extend(rr(1, 4));
+        m.extend_from_slice(&[10, 0, 0, 1]);
+    }
+    assert_eq!(walk(&m), Ok(11));
+    let msg = Message::parse(&m).unwrap();
+    for (k, r) in msg.records().enumerate() {
+        let owner = r.unwrap().name();
+        assert_eq!(owner.label_count(), 10 - k, "owner {k}");
+        assert_eq!(owner.wire_len(), 3 * (10 - k) + 1, "owner {k}");
+        let want: Vec<Vec<u8>> = (k..10).map(|i| vec![b'a', b'0' + i as u8]).collect();
+        let got: Vec<Vec<u8>> = owner.labels().map(<[u8]>::to_vec).collect();
+        assert_eq!(got, want, "owner {k}");
+    }
+}
+
 #[test]
 fn name_longer_than_255_octets() {
     // In place: 4 labels of 63 octets = 256 octets with the root.

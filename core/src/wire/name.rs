@@ -38,14 +38,16 @@ struct Known {
 /// nearly all of them land in the question name: every owner `c0 0c`, and the suffixes
 /// of NS, CNAME, SOA and SRV names. Each label start walked while validating an
 /// uncompressed name is the start of a valid suffix whose length and label count follow
-/// from the name's, so one bit per label start (set during the walk: one `or`) is all
-/// there is to remember; a pointer landing on a set bit is resolved in O(1).
+/// from the name's, so the offsets of the last eight label starts (kept by the question
+/// walk as the octets of a `u64`: one shift and one `or` per label) are all there is to
+/// remember; a pointer landing on one is resolved in O(1), the octet found by a
+/// word-wide compare telling how many labels follow.
 ///
 /// Most other pointers land on the start of a name in the rdata of an earlier record (an
 /// owner pointing at the previous CNAME target, glue owners at NS names, additional
-/// records' owners at SRV targets): the last four rdata names validated by the record
+/// records' owners at SRV targets): the last eight rdata names validated by the record
 /// iterator are remembered by start offset too, with their hop count so that a pointer to
-/// one still counts every hop behind it. 48 octets, no allocation.
+/// one still counts every hop behind it. 80 octets, no allocation.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct NameMemo {
     /// Offset of the name's first octet.
@@ -53,12 +55,17 @@ pub(crate) struct NameMemo {
     /// Uncompressed length including the root label.
     len: u8,
     labels: u8,
-    /// Bit `i` set: a label starts at `start + i` (for `i < 64`). 0: nothing remembered.
-    starts: u64,
-    /// The last rdata names validated, newest first: `start << 32 | hops << 16 | len << 8
-    /// | labels`; 0 is an empty slot (no name starts at offset 0). Only names with fewer
-    /// than [`MAX_POINTER_HOPS`] hops are kept, so one more pointer to them stays legal.
-    recent: [u64; 4],
+    /// The slot of `recent` that the next remembered name takes.
+    next: u8,
+    /// Offsets (from `start`) of the name's last eight label starts, the last label in
+    /// the low octet; 0 where the name has fewer labels. Remembered only while `len` is
+    /// not 0.
+    offs: u64,
+    /// The last rdata names validated, in a ring (slot 0 first): `start << 32 | hops <<
+    /// 16 | len << 8 | labels`; 0 is an empty slot (no name starts at offset 0). Only names
+    /// with fewer than [`MAX_POINTER_HOPS`] hops are kept, so one more pointer to them
+    /// stays legal.
+    recent: [u64; 8],
 }
 
 impl NameMemo {
@@ -67,8 +74,9 @@ impl NameMemo {
         start: 0,
         len: 0,
         labels: 0,
-        starts: 0,
-        recent: [0; 4],
+        offs: 0,
+        next: 0,
+        recent: [0; 8],
     };
 
     /// The suffix starting at `target`, if it is a remembered label start or the start
@@ -76,40 +84,58 @@ impl NameMemo {
     #[inline]
     fn get(&self, target: usize) -> Option<Known> {
         let off = target.wrapping_sub(usize::from(self.start));
-        if off >= 64 || (self.starts >> off) & 1 == 0 {
-            if self.recent[0] == 0 {
-                return None;
+        if off < usize::from(self.len) {
+            if off == 0 {
+                // The whole name: the usual `c0 0c`.
+                return Some(Known {
+                    len: self.len,
+                    labels: self.labels,
+                    hops: 0,
+                });
             }
-            return self.recent(target);
+            // The octet of `offs` equal to `off` (a label start is never at offset 0 past
+            // the first, so the 0 octets of a short name never match): the lowest octet
+            // flagged by the zero-octet test is exact.
+            const LOW: u64 = 0x0101_0101_0101_0101;
+            const HIGH: u64 = 0x8080_8080_8080_8080;
+            let x = self.offs ^ (off as u64).wrapping_mul(LOW);
+            let zero = x.wrapping_sub(LOW) & !x & HIGH;
+            if zero != 0 {
+                return Some(Known {
+                    // off < len: a label start inside the name.
+                    len: self.len - off as u8,
+                    // The octet's index from the low end, plus one.
+                    labels: (zero.trailing_zeros() / 8) as u8 + 1,
+                    hops: 0,
+                });
+            }
         }
-        // Labels before the suffix: the set bits below it (0 for the whole name, the
-        // usual `c0 0c`, without counting).
-        let before = if off == 0 {
-            0
-        } else {
-            (self.starts & ((1u64 << off) - 1)).count_ones() as u8
-        };
-        Some(Known {
-            // off < len: the bit of a label start inside the name.
-            len: self.len.wrapping_sub(off as u8),
-            labels: self.labels.wrapping_sub(before),
-            hops: 0,
-        })
-    }
-
-    // Out of line: inlined, the walk's loop would load the four slots up front.
-    #[inline(never)]
-    fn recent(&self, target: usize) -> Option<Known> {
-        if target == 0 {
+        if self.recent[0] == 0 {
             return None;
         }
+        match self.recent(target) {
+            0 => None,
+            e => Some(Known {
+                len: (e >> 8) as u8,
+                labels: e as u8,
+                hops: (e >> 16) as u8,
+            }),
+        }
+    }
+
+    /// The slot of `recent` for the name at `target`, or 0. Out of line: inlined, the
+    /// walk's loop would load the slots up front.
+    #[inline(never)]
+    fn recent(&self, target: usize) -> u64 {
+        if target == 0 {
+            return 0;
+        }
         let key = target as u64;
-        let e = *self.recent.iter().find(|&&e| e >> 32 == key)?;
-        Some(Known {
-            len: (e >> 8) as u8,
-            labels: e as u8,
-            hops: (e >> 16) as u8,
-        })
+        self.recent
+            .iter()
+            .find(|&&e| e >> 32 == key)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Remembers a name that the general walk validated at `start` (see `recent`).
@@ -119,12 +145,14 @@ impl NameMemo {
         if shape.hops >= MAX_POINTER_HOPS {
             return;
         }
-        let [a, b, c, _] = self.recent;
         let e = (start as u64) << 32
             | u64::from(shape.hops) << 16
             | u64::from(shape.len) << 8
             | u64::from(shape.labels);
-        self.recent = [e, a, b, c];
+        if let Some(slot) = self.recent.get_mut(usize::from(self.next & 7)) {
+            *slot = e;
+        }
+        self.next = self.next.wrapping_add(1);
     }
 }
 
@@ -132,7 +160,7 @@ impl NameMemo {
 /// length and its label count.
 #[derive(Clone, Copy)]
 struct Shape {
-    end: u32,
+    end: u16,
     len: u8,
     labels: u8,
     hops: u8,
@@ -148,7 +176,7 @@ impl Shape {
             len: self.len,
             labels: self.labels,
         };
-        (name, self.end as usize)
+        (name, usize::from(self.end))
     }
 }
 
@@ -179,7 +207,7 @@ impl<'a> Name<'a> {
     ) -> Result<(Name<'a>, usize), Error> {
         // Fast path: a name that is just a pointer to a remembered suffix (an owner name
         // `c0 0c`, typically) is resolved without the general walk.
-        if let Some(&[hi, lo]) = msg.get(start..).and_then(|r| r.first_chunk::<2>())
+        if let Some(&[hi, lo]) = msg.get(start..start + 2)
             && hi & 0xC0 == 0xC0
             && let target = usize::from(hi & 0x3F) << 8 | usize::from(lo)
             && target < start
@@ -195,7 +223,7 @@ impl<'a> Name<'a> {
             };
             return Ok((name, start + 2));
         }
-        let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
+        let shape = Self::walk(msg, start, memo)?;
         Ok(shape.name(msg, start))
     }
 
@@ -208,9 +236,9 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(u8, u8, usize), Error> {
-        let shape = Self::walk::<false>(msg, start, memo, &mut 0)?;
+        let shape = Self::walk(msg, start, memo)?;
         memo.remember(start, shape);
-        Ok((shape.len, shape.labels, shape.end as usize))
+        Ok((shape.len, shape.labels, usize::from(shape.end)))
     }
 
     /// A name validated earlier (by [`read`](Self::read)) from its parts.
@@ -238,55 +266,105 @@ impl<'a> Name<'a> {
         start: usize,
         memo: &mut NameMemo,
     ) -> Result<(Name<'a>, usize), Error> {
-        let mut starts = 0;
-        let (name, end) = Self::walk::<true>(msg, start, memo, &mut starts)?.name(msg, start);
-        if memo.starts == 0 {
-            // `starts` is 0 for a compressed name (its suffix is not contiguous).
+        // Only the first question, and only uncompressed (its suffixes are contiguous).
+        if memo.len == 0
+            && let (shape, offs) = Self::plain(msg, start)
+            && shape != 0
+        {
+            let [end0, end1, len, labels, ..] = shape.to_le_bytes();
+            // `start` < `end` <= 65535.
+            let name = Name {
+                msg,
+                start: start as u16,
+                len,
+                labels,
+            };
             memo.start = name.start;
-            memo.len = name.len;
-            memo.labels = name.labels;
-            memo.starts = starts;
+            memo.len = len;
+            memo.labels = labels;
+            memo.offs = offs;
+            return Ok((name, usize::from(u16::from_le_bytes([end0, end1]))));
         }
-        Ok((name, end))
+        let shape = Self::walk(msg, start, memo)?;
+        Ok(shape.name(msg, start))
     }
 
-    /// The general walk: validates every label and pointer. Returns the name's shape and,
-    /// with `STARTS` and for a name without pointers, sets a bit in `starts` per label
-    /// start (bit `i`: offset `start + i`, for `i < 64`). The shape is small enough to
-    /// come back in registers.
-    fn walk<const STARTS: bool>(
-        msg: &[u8],
-        start: usize,
-        memo: &NameMemo,
-        starts: &mut u64,
-    ) -> Result<Shape, Error> {
+    /// Reads an uncompressed name (a question, nearly always): returns its shape as `end |
+    /// len << 16 | labels << 24` and the offsets of its last eight label starts for the
+    /// memo, or 0 for anything else (a pointer, an invalid name: the general walk reads
+    /// those and tells why). Lean, with no memo to consult.
+    #[inline(never)]
+    fn plain(msg: &[u8], start: usize) -> (u64, u64) {
+        // As in the general walk: a length octet is read only while the labels before it
+        // leave room for the root.
+        let window = msg.get(..start + MAX_NAME_LEN).unwrap_or(msg);
+        let mut pos = start;
+        let mut labels: u64 = 0;
+        let mut offs: u64 = 0;
+        loop {
+            let Some(&b) = window.get(pos) else {
+                return (0, 0);
+            };
+            if b.wrapping_sub(1) >= MAX_LABEL_LEN as u8 {
+                if b == 0 {
+                    break;
+                }
+                return (0, 0);
+            }
+            // Below 255: the window.
+            offs = offs << 8 | (pos - start) as u64;
+            labels += 1;
+            pos += 1 + usize::from(b);
+        }
+        // The message is at most 65535 octets (`Message::parse`), and the window keeps
+        // the name within 255.
+        let Ok(end) = u16::try_from(pos + 1) else {
+            return (0, 0);
+        };
+        let len = (pos + 1 - start) as u64;
+        (u64::from(end) | len << 16 | labels << 24, offs)
+    }
+
+    /// The general walk: validates every label and pointer. Returns the name's shape,
+    /// small enough to come back in a register.
+    ///
+    /// Each run of labels (up to a pointer or the root) is walked inside a window of the
+    /// message that ends where the name would pass 255 octets: the one bounds check per
+    /// label is the length check too, and which of the two failed is told apart only on
+    /// the way out.
+    fn walk(msg: &[u8], start: usize, memo: &NameMemo) -> Result<Shape, Error> {
         let mut pos = start;
         // Start of the run of labels being walked: pointers must land strictly before it.
         let mut run_start = start;
-        let mut len: usize = 0; // octets of the labels so far, length octets included
+        // Octets of the labels of the runs before this one, length octets included; the
+        // labels so far are `len + (pos - run_start)`, always below MAX_NAME_LEN here.
+        let mut len: usize = 0;
         let mut labels: u8 = 0;
         let mut hops: u8 = 0;
-        let mut bits: u64 = 0;
-        let mut end: Option<usize> = None;
+        // The offset after the first pointer; 0 while there is none.
+        let mut end: usize = 0;
         let (total, labels) = loop {
-            let Some(&b) = msg.get(pos) else {
-                return Err(Error::Truncated);
-            };
-            if b == 0 {
-                break (len + 1, labels);
-            }
-            if b < 0x40 {
-                let off = pos.wrapping_sub(start);
-                if STARTS && off < 64 {
-                    bits |= 1 << off;
-                }
-                len += 1 + usize::from(b);
-                if len >= MAX_NAME_LEN {
-                    return Err(Error::NameTooLong);
+            // A length octet at `pos` is read only while the labels before it leave room
+            // for the root: `len + (pos - run_start) <= MAX_NAME_LEN - 1`.
+            let room = run_start + (MAX_NAME_LEN - len);
+            let window = msg.get(..room).unwrap_or(msg);
+            let b = loop {
+                let Some(&b) = window.get(pos) else {
+                    return Err(if len + (pos - run_start) >= MAX_NAME_LEN {
+                        Error::NameTooLong
+                    } else {
+                        Error::Truncated
+                    });
+                };
+                // 1..=63: a label. 0 (the root) and 0x40.. leave the loop.
+                if b.wrapping_sub(1) >= MAX_LABEL_LEN as u8 {
+                    break b;
                 }
                 labels += 1;
                 pos += 1 + usize::from(b);
-                continue;
+            };
+            if b == 0 {
+                break (len + (pos - run_start) + 1, labels);
             }
             // 0b01 (extended label types, RFC 6891 §5) and 0b10 are reserved.
             if b < 0xC0 {
@@ -295,8 +373,8 @@ impl<'a> Name<'a> {
             let Some(&lo) = msg.get(pos + 1) else {
                 return Err(Error::Truncated);
             };
-            if end.is_none() {
-                end = Some(pos + 2);
+            if end == 0 {
+                end = pos + 2;
             }
             let target = usize::from(b & 0x3F) << 8 | usize::from(lo);
             // RFC 1035 §4.1.4: a pointer refers to a *prior* occurrence of a name.
@@ -307,6 +385,7 @@ impl<'a> Name<'a> {
             if hops > MAX_POINTER_HOPS {
                 return Err(Error::TooManyPointers);
             }
+            len += pos - run_start;
             if let Some(k) = memo.get(target) {
                 let total = len + usize::from(k.len);
                 if total > MAX_NAME_LEN {
@@ -321,12 +400,10 @@ impl<'a> Name<'a> {
             run_start = target;
             pos = target;
         };
-        if STARTS && hops == 0 {
-            *starts = bits;
-        }
-        // All fit: the message is at most 65535 octets (checked in `Message::parse`), and
-        // total <= 255 was checked above.
-        let end = u32::try_from(end.unwrap_or(pos + 1)).map_err(|_| Error::MessageTooLong)?;
+        // All fit: the message is at most 65535 octets (checked in `Message::parse`), so
+        // an offset inside it fits in 16 bits, and total <= 255 was checked above.
+        let end = if end == 0 { pos + 1 } else { end };
+        let end = u16::try_from(end).map_err(|_| Error::MessageTooLong)?;
         let len = u8::try_from(total).map_err(|_| Error::NameTooLong)?;
         Ok(Shape {
             end,
@@ -337,8 +414,9 @@ impl<'a> Name<'a> {
     }
 
     /// Reads a name with nothing remembered (used for names inside rdata).
+    #[inline(always)]
     pub(crate) fn read_uncached(msg: &'a [u8], start: usize) -> Result<(Name<'a>, usize), Error> {
-        let shape = Self::walk::<false>(msg, start, &NameMemo::EMPTY, &mut 0)?;
+        let shape = Self::walk(msg, start, &NameMemo::EMPTY)?;
         Ok(shape.name(msg, start))
     }
 
@@ -350,7 +428,6 @@ impl<'a> Name<'a> {
             msg: self.msg,
             pos: usize::from(self.start),
             left: self.labels,
-            hops_left: MAX_POINTER_HOPS,
         }
     }
 
@@ -477,7 +554,6 @@ pub struct Labels<'a> {
     msg: &'a [u8],
     pos: usize,
     left: u8,
-    hops_left: u8,
 }
 
 impl<'a> Iterator for Labels<'a> {
@@ -486,16 +562,20 @@ impl<'a> Iterator for Labels<'a> {
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         // The name was validated when read, so the `?`s below never fire; they keep the
-        // walk panic-free and bounded even so.
+        // walk panic-free and bounded even so (each label counts down `left`, and a run of
+        // pointers only goes backwards).
         if self.left == 0 {
             return None;
         }
         loop {
             let b = *self.msg.get(self.pos)?;
             if b & 0xC0 == 0xC0 {
-                self.hops_left = self.hops_left.checked_sub(1)?;
                 let lo = *self.msg.get(self.pos + 1)?;
-                self.pos = usize::from(b & 0x3F) << 8 | usize::from(lo);
+                let target = usize::from(b & 0x3F) << 8 | usize::from(lo);
+                if target >= self.pos {
+                    return None;
+                }
+                self.pos = target;
                 continue;
             }
             let label = self.msg.get(self.pos + 1..)?.get(..usize::from(b))?;
