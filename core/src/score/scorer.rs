@@ -1328,8 +1328,10 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// into a calm global view, both marked for the quick path in this epoch, with the
     /// RTT baseline not due. Exactly [`Scorer::quick`] for that case (which leaves every
     /// severity unchanged): an RTT histogram increment, a pending count per view, the
-    /// server's last-seen time and the new-truncation pair entry. Returns false, having
-    /// changed nothing, when it does not apply.
+    /// server's last-seen time and the new-truncation pair entry. Returns false,
+    /// having changed nothing, when it does not apply. (NXDOMAIN answers within the
+    /// views' slack were tried here too and cost more than they saved: the register
+    /// pressure put saves on every observation.)
     #[inline(always)]
     fn lean_views(&mut self, obs: &Observation<'_>, now: u64) -> bool {
         if !LEAN
@@ -1893,13 +1895,13 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let last = self.server_last.get(si).copied().unwrap_or(0);
         let mut severities = [0.0; Detector::COUNT];
         let mut keep = 1.0f32;
-        for ((out, &sev), d) in severities
+        for ((out, &sev), w) in severities
             .iter_mut()
             .zip(s.sev.iter())
-            .zip(Detector::ALL.iter())
+            .zip(self.d.weights.iter())
         {
             *out = clamp01(sev);
-            keep *= 1.0 - self.cfg.weights.get(*d) * *out;
+            keep *= 1.0 - w * *out;
         }
         Some(ServerHealth {
             server,
@@ -1935,7 +1937,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 detector: *det,
                 cause: gc.cause,
                 severity: clamp01(overall),
-                weighted: clamp01(overall * cfg.weights.get(*det)),
+                weighted: clamp01(overall * weight(&self.d, i)),
                 server: None,
                 target: None,
                 evidence: gc.evidence,
@@ -1978,7 +1980,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 detector: *det,
                 cause,
                 severity: clamp01(best.v),
-                weighted: clamp01(best.v * cfg.weights.get(*det)),
+                weighted: clamp01(best.v * weight(&self.d, SERVER_DETECTORS + i)),
                 server: None,
                 target: self.target_keys.get(best.i).map(|k| *k as u32),
                 evidence,
@@ -2075,7 +2077,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     #[inline(always)]
     fn tc_clean(&mut self, obs: &Observation<'_>) {
         if let Some(e) = tc_entry(&mut self.tc, obs) {
-            e.clean = e.clean.saturating_add(1);
+            // A branch rather than `saturating_add`'s select: a steady pair sits at the
+            // cap, where the branch is predictable and the store is skipped.
+            #[allow(clippy::implicit_saturating_add)]
+            if e.clean != u8::MAX {
+                e.clean += 1;
+            }
             e.in_run = false;
         }
     }
@@ -2338,6 +2345,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
 /// The key of a free slot.
 const FREE: u64 = u64::MAX;
+
+/// The weight of detector index `i` (from the table in [`Derived`]).
+fn weight(d: &Derived, i: usize) -> f32 {
+    d.weights.get(i).copied().unwrap_or(0.0)
+}
 
 /// Whether [`Scorer::record`] has its lean path. Not in the wasm filter: there the
 /// scorer's code size counts against the module budget (the lean path is about 630 bytes
