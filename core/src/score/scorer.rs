@@ -639,7 +639,8 @@ impl Counters {
     /// epoch: every gate open, or (with no timeout, SERVFAIL or TC in the window, see
     /// [`Counters::slide_safe`]) no gate that can matter: the NXDOMAIN shares are all
     /// below their thresholds. Looks at the NXDOMAIN detector if needed.
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline)]
     fn quick_ok(&mut self, cfg: &ScoreConfig, d: &Derived) -> bool {
         self.gates_open(d) || (self.slide_safe() && (self.nx_clear || self.nx_check(cfg, d)))
     }
@@ -705,7 +706,9 @@ impl Counters {
     /// [`Counters::nx_share`] makes before it counts the window), the severity stays
     /// 0 without a look, the clearance holds, and the slack is capped by what the window
     /// now allows (as in [`Counters::nx_eval`]; the spans' part of it is unchanged).
-    #[inline(never)]
+    // One copy in the wasm filter (size), inline in the two slides elsewhere.
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn quick_slide(&mut self, now: u64, cfg: &ScoreConfig, d: &Derived) -> f32 {
         self.flush();
         self.win.advance(now, d.bucket_us);
