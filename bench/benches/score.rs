@@ -1,8 +1,11 @@
 //! The full scorer (all eight detectors, fusion and verdict) per observation.
 //!
-//! Streams of observations are generated once (seeded, deterministic), then each timed
-//! iteration feeds the next one with a clock that advances 10 ms (so windows slide and
-//! baselines refresh as in production) and asserts the result is a score in [0, 1].
+//! Streams of observations are generated once (seeded, deterministic; answer
+//! fingerprints computed up front, as the adapters do before they call the scorer), then
+//! each timed iteration feeds the next one with a clock that advances 10 ms (so windows
+//! slide and baselines refresh as in production) through [`Scorer::record`] and asserts
+//! the score is in [0, 1]. One case feeds the clean stream through [`Scorer::observe`]
+//! (which also returns the whole `Assessment`) for comparison.
 //!
 //! Run: `cargo bench -p dnswarden-bench --bench score` (add `-- --test` to run every
 //! benchmark once as a check). Target: ≤ 50 ns per observation.
@@ -11,8 +14,9 @@
 //! `DNSWARDEN_SCORE_IR=N` set, the binary skips criterion, warms a scorer on the clean
 //! 3-server stream (and, with `DNSWARDEN_SCORE_IR_FAULTS=1`, the 5 % fault stream; with
 //! `DNSWARDEN_SCORE_IR_WIDE=1`, the clean 16-server, 62-target stream) and
-//! feeds `N` more observations inside `measured`; run it under callgrind collecting only
-//! that function and divide the total by `N`:
+//! feeds `N` more observations inside `measured` (through `record`; with
+//! `DNSWARDEN_SCORE_IR_OBSERVE=1` through `observe`); run it under callgrind collecting
+//! only that function and divide the total by `N`:
 //!
 //! ```sh
 //! cargo bench -p dnswarden-bench --bench score --no-run   # prints the binary path
@@ -22,7 +26,7 @@
 //! ```
 //!
 //! The loop copies a pre-built observation and sets its time (a few instructions per
-//! observation); everything else counted is `Scorer::observe`.
+//! observation); everything else counted is `Scorer::record` (or `Scorer::observe`).
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -145,9 +149,11 @@ fn bench_stream<const S: usize, const T: usize>(
     servers: u32,
     targets: u32,
     fault: f64,
+    assessment: bool,
 ) {
     let items = stream(4096, servers, targets, fault, 0x5EED);
     let (scorer, t0) = warmed::<S, T>(&items, targets);
+    let obs: Vec<Observation<'_>> = items.iter().map(|i| i.observation(0)).collect();
     let mut group = c.benchmark_group("score/observe");
     group.throughput(Throughput::Elements(1));
     group.bench_function(name, |b| {
@@ -157,10 +163,16 @@ fn bench_stream<const S: usize, const T: usize>(
         b.iter(|| {
             t += 10_000;
             i = (i + 1) & 4095;
-            let item = &items[i];
-            let a = scorer.observe(black_box(&item.observation(t)));
-            assert!((0.0..=1.0).contains(&a.score));
-            a
+            let o = Observation { at_us: t, ..obs[i] };
+            if assessment {
+                let a = scorer.observe(black_box(&o));
+                assert!((0.0..=1.0).contains(&a.score));
+                return a.score;
+            }
+            black_box(scorer.record(black_box(&o)));
+            let score = scorer.score();
+            assert!((0.0..=1.0).contains(&score));
+            score
         })
     });
     group.finish();
@@ -168,10 +180,12 @@ fn bench_stream<const S: usize, const T: usize>(
 
 fn observe(c: &mut Criterion) {
     // The runner's shape: 3 CoreDNS pods, a handful of names.
-    bench_stream::<16, 64>(c, "3-servers-8-targets-clean", 3, 6, 0.0);
-    bench_stream::<16, 64>(c, "3-servers-8-targets-5pct-faults", 3, 6, 0.05);
+    bench_stream::<16, 64>(c, "3-servers-8-targets-clean", 3, 6, 0.0, false);
+    bench_stream::<16, 64>(c, "3-servers-8-targets-5pct-faults", 3, 6, 0.05, false);
     // Every slot in use: 16 servers, 60 targets (lookups scan full tables).
-    bench_stream::<16, 64>(c, "16-servers-62-targets-clean", 16, 60, 0.0);
+    bench_stream::<16, 64>(c, "16-servers-62-targets-clean", 16, 60, 0.0, false);
+    // The clean stream through `observe` (the whole `Assessment` per observation).
+    bench_stream::<16, 64>(c, "3-servers-8-targets-clean-assessment", 3, 6, 0.0, true);
 }
 
 fn evaluate_and_reasons(c: &mut Criterion) {
@@ -207,24 +221,30 @@ fn measured<const S: usize, const T: usize>(
     obs: &[Observation<'_>],
     t0: u64,
     n: usize,
+    assessment: bool,
 ) -> f32 {
     let mut t = t0;
     let mut acc = 0.0f32;
     for o in obs.iter().cycle().take(n) {
         t += 10_000;
         let o = Observation { at_us: t, ..*o };
-        acc += scorer.observe(black_box(&o)).score;
+        if assessment {
+            acc += scorer.observe(black_box(&o)).score;
+        } else {
+            black_box(scorer.record(black_box(&o)));
+            acc += scorer.score();
+        }
     }
     acc
 }
 
-fn instruction_count(n: usize, faults: bool, wide: bool) {
+fn instruction_count(n: usize, faults: bool, wide: bool, assessment: bool) {
     let fault = if faults { 0.05 } else { 0.0 };
     let (servers, targets) = if wide { (16, 60) } else { (3, 6) };
     let items = stream(4096, servers, targets, fault, 0x5EED);
     let (mut scorer, t0) = warmed::<16, 64>(&items, targets);
     let obs: Vec<Observation<'_>> = items.iter().map(|i| i.observation(0)).collect();
-    let acc = measured(&mut scorer, &obs, t0, n);
+    let acc = measured(&mut scorer, &obs, t0, n, assessment);
     println!(
         "fed {n} observations ({}, {servers} servers), score sum {acc}, verdict {}",
         if faults { "5 % faults" } else { "clean" },
@@ -241,7 +261,8 @@ fn main() {
             .expect("DNSWARDEN_SCORE_IR: a number of observations");
         let faults = std::env::var_os("DNSWARDEN_SCORE_IR_FAULTS").is_some();
         let wide = std::env::var_os("DNSWARDEN_SCORE_IR_WIDE").is_some();
-        instruction_count(n, faults, wide);
+        let assessment = std::env::var_os("DNSWARDEN_SCORE_IR_OBSERVE").is_some();
+        instruction_count(n, faults, wide, assessment);
         return;
     }
     benches();

@@ -659,3 +659,70 @@ fn refused_counts_as_a_server_failure() {
         "{r}"
     );
 }
+
+// ---------------------------------------------------------------- record and observe
+
+/// `record` is `observe` without the assessment: fed the same stream (small and hashed
+/// server keys, clean stretches and fault bursts, multi-record answers), two scorers
+/// agree on score, verdict, every severity and every change, and `last_change` holds
+/// the change `observe` returned.
+#[test]
+fn record_matches_observe() {
+    let mut a: Scorer<4, 8> = Scorer::new(ScoreConfig::default()).unwrap();
+    let mut b = a.clone();
+    let pods = [1u8, 2, 3, 4].map(|i| member_hash_ip(Ipv4Addr::new(10, 244, 0, i).into()));
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut now = 0u64;
+    let mut changes = 0;
+    for i in 0..60_000u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        now += 2_000 + x % 15_000;
+        let outcome = if (i / 3_000) % 5 == 4 {
+            match x % 5 {
+                0 => Outcome::Response(Rcode::SERVFAIL),
+                1 => Outcome::Timeout,
+                2 => Outcome::Truncated(Fallback::Failed),
+                3 => Outcome::Response(Rcode::NXDOMAIN),
+                _ => Outcome::Response(Rcode::NOERROR),
+            }
+        } else if x.is_multiple_of(9) {
+            Outcome::Response(Rcode::NXDOMAIN)
+        } else {
+            Outcome::Response(Rcode::NOERROR)
+        };
+        // Keys 0..3 sit at their home slots; the hashed ones (and 6) do not.
+        let server = [0, 1, 2, 3, 0x9E37_79B9, 0xDEAD_BEEF, 6][((x >> 20) % 7) as usize];
+        let rtt = if x.is_multiple_of(61) {
+            250_000
+        } else {
+            700 + (x % 600) as u32
+        };
+        let mut members = pods;
+        members.rotate_left(((x >> 8) % 4) as usize);
+        let target = ((x >> 32) % 6) as u32;
+        let answers = if target == 5 && outcome == Outcome::Response(Rcode::NOERROR) {
+            AnswerSummary::from_members(&members)
+        } else {
+            AnswerSummary::EMPTY
+        };
+        let obs = Observation::new(server, target, now, outcome)
+            .rtt(rtt)
+            .answers(answers);
+        let assessed = a.observe(&obs);
+        let recorded = b.record(&obs);
+        assert_eq!(recorded, assessed.change.map(|c| c.to), "step {i}");
+        if assessed.change.is_some() {
+            changes += 1;
+            assert_eq!(b.last_change(), assessed.change, "step {i}");
+        }
+        assert_eq!(b.score(), assessed.score, "step {i}");
+        assert_eq!(b.verdict(), assessed.verdict, "step {i}");
+        for d in Detector::ALL {
+            assert_eq!(a.severity(d), b.severity(d), "step {i} {d}");
+        }
+    }
+    assert!(changes > 0, "the fault bursts move the verdict");
+    assert_eq!(a.evictions(), b.evictions());
+}

@@ -158,6 +158,14 @@
 //!   NXDOMAIN detector, which keeps a *slack*: how many more NXDOMAIN answers surely
 //!   keep every NXDOMAIN share below its threshold, so it is looked at once every
 //!   few NXDOMAIN answers.
+//! * **Lean path.** The most common observation of all, a NOERROR answer within the
+//!   RTT threshold to a calm server and into a calm global view, both marked in this
+//!   epoch, with the baseline not due and a single-answer target without a slot, costs
+//!   what the quick path costs it and nothing around it: the server is looked up at its
+//!   home slot (`key mod S`, which a new server takes when it is free), a `busy` flag
+//!   says whether the verdict step has work, and [`Scorer::record`] returns only a
+//!   verdict change (what [`Scorer::observe`] calls before it builds the
+//!   [`Assessment`]). It is left out of `wasm32` builds, where code size counts more.
 //! * **Slides.** At a new epoch a calm view whose window holds no timeout, SERVFAIL or
 //!   TC slides without a full pass: only its NXDOMAIN share can rise as old buckets
 //!   leave, and only the window's share at that (the spans of the last 8–64 responses

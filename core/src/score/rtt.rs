@@ -11,20 +11,27 @@ const RECOMPUTE_EVERY: u16 = 256;
 /// Consistency constant: `1.4826 · MAD` estimates σ for normally distributed data.
 const MAD_TO_SIGMA: f32 = 1.4826;
 
-/// Bucket index of an RTT in µs.
+/// Bucket index of an RTT in µs: below 4 µs the value itself, else `4·(e − 1) + sub`
+/// with `e = ⌊log2 v⌋` and `sub` the two bits below the leading one, capped at the last
+/// bucket. Those are the exponent and the two top mantissa bits of `v` as an f32: the
+/// bits above them read `4·(127 + e) + sub`. Below 2²⁴ the conversion is exact; above,
+/// the low byte is cleared first (it is below the three bits that count), so that
+/// rounding cannot carry into them.
 #[inline]
 pub(crate) fn bucket_of(v: u32) -> usize {
+    if v.wrapping_sub(4) < (1 << 24) - 4 {
+        return f32_bucket(v);
+    }
     if v < 4 {
         return v as usize;
     }
-    let e = 31 - v.leading_zeros(); // floor(log2 v) >= 2
-    let sub = (v >> (e - 2)) & 3;
-    let idx = 4 * (e as usize - 1) + sub as usize;
-    if idx >= RTT_BUCKETS {
-        RTT_BUCKETS - 1
-    } else {
-        idx
-    }
+    f32_bucket(v & !0xFF).min(RTT_BUCKETS - 1)
+}
+
+/// `4·(127 + e) + sub − 512` from the bits of `v` (exact in an f32, at least 4).
+#[inline(always)]
+fn f32_bucket(v: u32) -> usize {
+    ((v as f32).to_bits() >> 21).wrapping_sub(512) as usize
 }
 
 /// Midpoint (µs) of a bucket.
@@ -115,8 +122,9 @@ pub(crate) struct Baseline {
 pub(crate) struct RttSketch {
     slices: [[u16; RTT_BUCKETS]; RTT_SLICES],
     head: u64,
-    /// `head % RTT_SLICES` and the start of slice `head + 1` (see `Window`).
-    slot: usize,
+    /// `(head % RTT_SLICES) · RTT_BUCKETS` (where the newest slice starts in the
+    /// flattened slices) and the start of slice `head + 1` (see `Window`).
+    base: usize,
     next_us: u64,
     since_recompute: u16,
     /// Baseline median (µs), `MAD` (µs) and the spike threshold (µs); threshold 0 = not
@@ -133,7 +141,7 @@ impl RttSketch {
     pub(crate) const EMPTY: RttSketch = RttSketch {
         slices: [[0; RTT_BUCKETS]; RTT_SLICES],
         head: 0,
-        slot: 0,
+        base: 0,
         next_us: 0,
         since_recompute: 0,
         median_us: 0,
@@ -177,7 +185,7 @@ impl RttSketch {
         if steps >= RTT_SLICES as u64 {
             *self = RttSketch {
                 head: idx,
-                slot: (idx % RTT_SLICES as u64) as usize,
+                base: (idx % RTT_SLICES as u64) as usize * RTT_BUCKETS,
                 next_us: self.next_us,
                 quota: self.quota,
                 ..RttSketch::EMPTY
@@ -191,7 +199,7 @@ impl RttSketch {
             }
         }
         self.head = idx;
-        self.slot = (idx % RTT_SLICES as u64) as usize;
+        self.base = (idx % RTT_SLICES as u64) as usize * RTT_BUCKETS;
         self.since_recompute = RECOMPUTE_EVERY;
         true
     }
@@ -201,8 +209,10 @@ impl RttSketch {
     #[inline(always)]
     pub(crate) fn add(&mut self, rtt_us: u32) {
         let b = bucket_of(rtt_us);
-        if let Some(c) = self.slices.get_mut(self.slot).and_then(|s| s.get_mut(b)) {
-            *c = c.saturating_add(1);
+        if let Some(c) = self.slices.as_flattened_mut().get_mut(self.base + b)
+            && *c != u16::MAX
+        {
+            *c += 1;
         }
         // At most `RECOMPUTE_EVERY` + 1: every caller refreshes (which restarts the
         // count) once it reaches `RECOMPUTE_EVERY`, before the next sample.
@@ -415,6 +425,28 @@ mod tests {
         // Nothing is unlikely enough: never alarms on counts.
         assert_eq!(spike_quota(8, 0.3, 1e-9, 4), 9);
         assert_eq!(spike_quota(8, f64::NAN, 1e-9, 4), 4);
+    }
+
+    /// The f32 shortcut of `bucket_of` against the integer formula, at and around every
+    /// bucket boundary.
+    #[test]
+    fn float_buckets_match_the_integer_formula() {
+        let int = |v: u32| {
+            if v < 4 {
+                return v as usize;
+            }
+            let e = 31 - v.leading_zeros();
+            (4 * (e as usize - 1) + ((v >> (e - 2)) & 3) as usize).min(RTT_BUCKETS - 1)
+        };
+        for i in 0..RTT_BUCKETS {
+            let low = bucket_low(i).min(u64::from(u32::MAX)) as u32;
+            for v in [low.saturating_sub(1), low, low.saturating_add(1)] {
+                assert_eq!(bucket_of(v), int(v), "{v}");
+            }
+        }
+        for v in (0..70_000u32).chain([(1 << 24) - 1, 1 << 24, u32::MAX - 1, u32::MAX]) {
+            assert_eq!(bucket_of(v), int(v), "{v}");
+        }
     }
 
     #[test]

@@ -132,8 +132,10 @@ struct Counters {
     /// counts them, [`Counters::flush`] adds them before anything else touches the
     /// window. A clean answer pushes a 0 into every history and ends a run of timeouts,
     /// so readers add `pending` to the sequence numbers and treat `pending > 0` as "no
-    /// timeouts in a row".
-    pending: u32,
+    /// timeouts in a row". A u64 never wraps in the life of a process, and the window's
+    /// u32 counts wrap anyway: adding `pending` truncated to u32 is the same as adding
+    /// its answers one by one, so no bound is checked.
+    pending: u64,
     /// Items pushed so far into the per-observation, per-response and
     /// per-answered-exchange histories.
     seq_obs: u64,
@@ -159,10 +161,6 @@ struct Counters {
     /// the slack came since: a gate that opens cannot raise the NXDOMAIN detector.
     nx_clear: bool,
 }
-
-/// Clean answers a view counts before it adds them to its window (a bound far above any
-/// real rate within one window bucket).
-const PENDING_MAX: u32 = u16::MAX as u32;
 
 /// Set bits among the newest 8, 16, 32 and 64 of `bits` (the [`NX_SPANS`]), from one
 /// population count: per-byte counts, then their prefix sums by one multiplication
@@ -327,11 +325,12 @@ impl Counters {
         let n = self.pending;
         if n != 0 {
             self.pending = 0;
-            let n64 = u64::from(n);
-            self.seq_obs = self.seq_obs.wrapping_add(n64);
-            self.seq_resp = self.seq_resp.wrapping_add(n64);
-            self.seq_ans = self.seq_ans.wrapping_add(n64);
+            self.seq_obs = self.seq_obs.wrapping_add(n);
+            self.seq_resp = self.seq_resp.wrapping_add(n);
+            self.seq_ans = self.seq_ans.wrapping_add(n);
             self.consec_timeouts = 0;
+            // Truncation: the window's counts wrap (see `pending`).
+            let n = n as u32;
             self.win.add_n(Ev::Total, n);
             self.win.add_n(Ev::Responses, n);
         }
@@ -347,13 +346,15 @@ impl Counters {
     /// Responses in the window, pending ones included.
     #[inline]
     fn responses(&self) -> u32 {
-        self.win.sum(Ev::Responses).wrapping_add(self.pending)
+        self.win
+            .sum(Ev::Responses)
+            .wrapping_add(self.pending as u32)
     }
 
     /// `seq` plus the pending clean answers (each one item of every history).
     #[inline]
     fn at(&self, seq: u64) -> u64 {
-        seq.wrapping_add(u64::from(self.pending))
+        seq.wrapping_add(self.pending)
     }
     fn nx_bits(&self) -> u64 {
         self.nx.get(self.at(self.seq_resp))
@@ -379,7 +380,7 @@ impl Counters {
     /// so that one more clean observation cannot open one.
     #[inline]
     fn gates_open(&self, d: &Derived) -> bool {
-        self.win.sum(Ev::Total).wrapping_add(self.pending) > d.gate_total
+        self.win.sum(Ev::Total).wrapping_add(self.pending as u32) > d.gate_total
             && self.responses() > d.gate_responses
     }
 
@@ -390,7 +391,6 @@ impl Counters {
         if step.events == Step::CLEAN.events
             && step.bits & !Step::SPIKE == Step::CLEAN.bits
             && now < self.win.next_us()
-            && self.pending < PENDING_MAX
         {
             // A clean answer, or one whose RTT is a spike: that one also pushes a 1
             // into the spike history (at its item number, `pending` included).
@@ -579,40 +579,11 @@ impl Counters {
         )
     }
 
-    /// The NXDOMAIN detector alone (see [`Counters::nx_share`]), pending answers
-    /// included. The severity is above 0 only when some share is above
-    /// `lo = nx_share − 0.1`; the window's share is compared with `lo − 0.01` by a
-    /// multiplication first (the margin is far above the rounding of the exact
-    /// quotient, which is only computed when it could count).
+    /// The NXDOMAIN detector alone: `ramp(share, lo, nx_share)` of
+    /// [`Counters::nx_share`], with `lo = nx_share − 0.1`.
     #[inline]
     fn nx_severity(&self, cfg: &ScoreConfig) -> f32 {
-        let nx_sum = self.win.sum(Ev::Nxdomain);
-        if nx_sum == 0 {
-            return 0.0;
-        }
-        let lo = cfg.nx_share - 0.1;
-        let responses = self.responses();
-        let counts = prefix_counts(self.nx_bits());
-        let mut share = 0.0f32;
-        for (&n, &c) in NX_SPANS.iter().zip(counts.iter()) {
-            if n >= cfg.nx_min_samples && responses >= n {
-                // n is a power of two: the product is the exact quotient.
-                let s = c as f32 * (1.0 / n as f32);
-                if s > share {
-                    share = s;
-                }
-            }
-        }
-        if responses != 0
-            && responses >= cfg.nx_min_samples
-            && nx_sum as f32 >= (lo - 0.01) * responses as f32
-        {
-            let s = nx_sum as f32 / responses as f32;
-            if s > share {
-                share = s;
-            }
-        }
-        ramp(share, lo, cfg.nx_share)
+        ramp(self.nx_share(cfg), cfg.nx_share - 0.1, cfg.nx_share)
     }
 
     /// [`Counters::nx_severity`], and how many more NXDOMAIN responses surely keep it
@@ -668,7 +639,8 @@ impl Counters {
     /// epoch: every gate open, or (with no timeout, SERVFAIL or TC in the window, see
     /// [`Counters::slide_safe`]) no gate that can matter: the NXDOMAIN shares are all
     /// below their thresholds. Looks at the NXDOMAIN detector if needed.
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline)]
     fn quick_ok(&mut self, cfg: &ScoreConfig, d: &Derived) -> bool {
         self.gates_open(d) || (self.slide_safe() && (self.nx_clear || self.nx_check(cfg, d)))
     }
@@ -681,15 +653,23 @@ impl Counters {
         self.nx_clear
     }
 
-    /// The largest NXDOMAIN share over the short horizons and the rate window (pending
-    /// answers included).
+    /// The largest NXDOMAIN share over the short horizons (each once the window holds
+    /// that many responses) and the rate window, pending answers included, or 0 when the
+    /// window holds no NXDOMAIN. The window's share is compared with `lo − 0.01` by a
+    /// multiplication first and only counts from there (below, it cannot raise the
+    /// severity; the margin is far above the rounding of the exact quotient, which is
+    /// only computed when it could count).
     fn nx_share(&self, cfg: &ScoreConfig) -> f32 {
+        let nx_sum = self.win.sum(Ev::Nxdomain);
+        if nx_sum == 0 {
+            return 0.0;
+        }
+        let lo = cfg.nx_share - 0.1;
         let responses = self.responses();
+        let counts = prefix_counts(self.nx_bits());
         let mut share = 0.0f32;
-        let nx = self.nx_bits();
-        for n in NX_SPANS {
+        for (&n, &c) in NX_SPANS.iter().zip(counts.iter()) {
             if n >= cfg.nx_min_samples && responses >= n {
-                let c = burst(nx, u64::MAX >> (64 - n));
                 // n is a power of two: the product is the exact quotient.
                 let s = c as f32 * (1.0 / n as f32);
                 if s > share {
@@ -697,8 +677,11 @@ impl Counters {
                 }
             }
         }
-        if responses != 0 && responses >= cfg.nx_min_samples {
-            let s = self.win.sum(Ev::Nxdomain) as f32 / responses as f32;
+        if responses != 0
+            && responses >= cfg.nx_min_samples
+            && nx_sum as f32 >= (lo - 0.01) * responses as f32
+        {
+            let s = nx_sum as f32 / responses as f32;
             if s > share {
                 share = s;
             }
@@ -720,10 +703,12 @@ impl Counters {
     /// A slide leaves the per-response histories (the spans' shares) alone and only
     /// closes span gates (fewer responses), so with the severity 0 before it, only the
     /// window's share can raise it: while that share stays below `lo − 0.01` (the test
-    /// [`Counters::nx_severity`] makes before it counts the window), the severity stays
+    /// [`Counters::nx_share`] makes before it counts the window), the severity stays
     /// 0 without a look, the clearance holds, and the slack is capped by what the window
     /// now allows (as in [`Counters::nx_eval`]; the spans' part of it is unchanged).
-    #[inline(never)]
+    // One copy in the wasm filter (size), inline in the two slides elsewhere.
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn quick_slide(&mut self, now: u64, cfg: &ScoreConfig, d: &Derived) -> f32 {
         self.flush();
         self.win.advance(now, d.bucket_us);
@@ -817,110 +802,76 @@ impl Counters {
         true
     }
 
-    /// All six per-view detectors, with causes and evidence.
+    /// All six per-view detectors, with causes and evidence: the severities are those
+    /// of [`Counters::severities`] (one copy of the math), each with the cause and the
+    /// evidence behind it.
     fn assess(&self, cfg: &ScoreConfig, quota: u8) -> [Component; SERVER_DETECTORS] {
+        let [rtt, loss, nx, sf, tc, integ] = self.severities(cfg, quota);
         let mask = burst_mask(cfg);
-        let burst = |h: u64| burst(h, mask) as f32;
-        let none = Evidence::None;
-
-        // RTT spike (evidence filled in by the caller for a server).
-        let spikes = burst(self.rtt_bits());
-        let rtt = Component {
-            sev: {
-                let q = f32::from(quota.max(cfg.rtt_confirm));
-                ramp(spikes, q - 2.0, q)
-            },
-            cause: Cause::RttSpike,
-            evidence: Evidence::Count(spikes as u32),
+        let count = |h: u64| Evidence::Count(burst(h, mask));
+        let w = &self.win;
+        let share =
+            |num: Ev, den: Ev, min: u32| Evidence::Share(w.share(num, den, min).unwrap_or(0.0));
+        let c = |sev: f32, cause: Cause, evidence: Evidence| Component {
+            sev,
+            cause,
+            evidence,
         };
-
-        // Loss.
+        // Loss: the run of timeouts when its ramp is the larger, else the rate.
         let consec = ramp(
             self.consec_timeouts as f32,
             1.0,
             f32::from(cfg.loss_consecutive),
         );
-        let rate = self.win.share(Ev::Timeout, Ev::Total, cfg.loss_min_samples);
-        let rate_sev = rate.map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
-        let loss = if consec >= rate_sev {
-            Component {
-                sev: consec,
-                cause: Cause::ConsecutiveTimeouts,
-                evidence: Evidence::Count(self.consec_timeouts),
-            }
+        let loss = if consec >= loss {
+            c(
+                loss,
+                Cause::ConsecutiveTimeouts,
+                Evidence::Count(self.consec_timeouts),
+            )
         } else {
-            Component {
-                sev: rate_sev,
-                cause: Cause::LossRate,
-                evidence: Evidence::Share(rate.unwrap_or(0.0)),
-            }
+            c(
+                loss,
+                Cause::LossRate,
+                share(Ev::Timeout, Ev::Total, cfg.loss_min_samples),
+            )
         };
-
-        // NXDOMAIN share: short horizons and the whole window.
-        let share = self.nx_share(cfg);
-        let nx = Component {
-            sev: ramp(share, cfg.nx_share - 0.1, cfg.nx_share),
-            cause: Cause::NxdomainShare,
-            evidence: Evidence::Share(share),
-        };
-
-        // SERVFAIL (the cause is refined with the source entropy by `reasons`).
-        let sf_burst = ramp(burst(self.sf_bits()), 1.0, f32::from(cfg.servfail_burst));
-        let sf_rate = self
-            .win
-            .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
-            .map_or(0.0, |r| {
-                ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
-            });
-        let servfail = Component {
-            sev: if sf_burst > sf_rate {
-                sf_burst
-            } else {
-                sf_rate
-            },
-            cause: Cause::ServfailSpread,
-            evidence: none,
-        };
-
-        // Truncation.
-        let fails = burst(self.tcpf_bits());
-        let fail_sev = ramp(fails, 0.0, f32::from(cfg.tcp_fail_burst));
-        let tc_rate = self.win.share(Ev::Truncated, Ev::Total, cfg.tc_min_samples);
+        // Truncation: failed fallbacks, else the TC rate, else new truncation (the first
+        // of the three at the maximum).
+        let fails = burst(self.tcpf_bits(), mask);
+        let fail_sev = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
+        let tc_rate = w.share(Ev::Truncated, Ev::Total, cfg.tc_min_samples);
         let tc_sev = tc_rate.map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
-        let new_sev = self.tc_new_severity(cfg, mask);
-        let truncation = if fail_sev >= tc_sev && fail_sev >= new_sev {
-            Component {
-                sev: fail_sev,
-                cause: Cause::TcpFallbackFailed,
-                evidence: Evidence::Count(fails as u32),
-            }
-        } else if tc_sev >= new_sev {
-            Component {
-                sev: tc_sev,
-                cause: Cause::TruncationRate,
-                evidence: Evidence::Share(tc_rate.unwrap_or(0.0)),
-            }
+        let truncation = if fail_sev >= tc {
+            c(tc, Cause::TcpFallbackFailed, Evidence::Count(fails))
+        } else if tc_sev >= self.tc_new_severity(cfg, mask) {
+            c(
+                tc,
+                Cause::TruncationRate,
+                Evidence::Share(tc_rate.unwrap_or(0.0)),
+            )
         } else {
-            Component {
-                sev: new_sev,
-                cause: Cause::TruncationNew,
-                evidence: Evidence::Count(burst(self.tcnew_bits()) as u32),
-            }
+            c(tc, Cause::TruncationNew, count(self.tcnew_bits()))
         };
-
-        // Integrity.
-        let bad = burst(self.integ_bits());
-        let integrity = Component {
-            sev: ramp(bad, 1.0, f32::from(cfg.integrity_burst)),
-            cause: if self.win.sum(Ev::Malformed) > self.win.sum(Ev::Mismatch) {
-                Cause::Malformed
-            } else {
-                Cause::Mismatch
-            },
-            evidence: Evidence::Count(bad as u32),
+        let integrity = if w.sum(Ev::Malformed) > w.sum(Ev::Mismatch) {
+            Cause::Malformed
+        } else {
+            Cause::Mismatch
         };
-
-        [rtt, loss, nx, servfail, truncation, integrity]
+        [
+            // RTT spike (evidence filled in by the caller for a server).
+            c(rtt, Cause::RttSpike, count(self.rtt_bits())),
+            loss,
+            c(
+                nx,
+                Cause::NxdomainShare,
+                Evidence::Share(self.nx_share(cfg)),
+            ),
+            // SERVFAIL (the cause is refined with the source entropy by `reasons`).
+            c(sf, Cause::ServfailSpread, Evidence::None),
+            truncation,
+            c(integ, integrity, count(self.integ_bits())),
+        ]
     }
 }
 
@@ -1072,6 +1023,22 @@ impl TcPair {
     };
 }
 
+/// The pair's entry in the new-truncation memory (reset for the pair if another pair
+/// held it).
+#[inline(always)]
+fn tc_entry<'a>(tc: &'a mut [TcPair; TC_PAIRS], obs: &Observation<'_>) -> Option<&'a mut TcPair> {
+    let key = (u64::from(obs.server) << 32) | u64::from(obs.target);
+    let h = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize; // 0..128
+    let e = tc.get_mut(h)?;
+    if e.key != key {
+        *e = TcPair {
+            key,
+            ..TcPair::EMPTY
+        };
+    }
+    Some(e)
+}
+
 /// Where the largest severity of one detector is.
 #[derive(Clone, Copy, Debug, Default)]
 struct Best {
@@ -1194,6 +1161,12 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     epoch: u64,
     fast_until: u64,
     global_fast: u64,
+    /// The verdict step has work to do: the verdict is above ok or the score at
+    /// `degraded_enter` or more (else it stays ok without a look). Kept by
+    /// [`Scorer::fuse_score`] and [`Scorer::step_verdict`].
+    busy: bool,
+    /// The latest verdict change (see [`Scorer::last_change`]).
+    last_change: Option<VerdictChange>,
 }
 
 impl<const S: usize, const T: usize> Scorer<S, T> {
@@ -1235,6 +1208,8 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             epoch: 1,
             fast_until: 0,
             global_fast: 0,
+            busy: 0.0 >= cfg.degraded_enter,
+            last_change: None,
         })
     }
 
@@ -1292,18 +1267,131 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
     /// Feeds one exchange; O(1) (bounded by `S`, `T` and small constants). Returns the
     /// new score and verdict, and the change if there was one.
+    ///
+    /// The same as [`record`](Self::record) followed by [`score`](Self::score),
+    /// [`verdict`](Self::verdict) and [`last_change`](Self::last_change).
     pub fn observe(&mut self, obs: &Observation<'_>) -> Assessment {
+        let change = self.record(obs).and(self.last_change);
+        Assessment {
+            score: self.score,
+            verdict: self.verdict.verdict,
+            change,
+        }
+    }
+
+    /// Feeds one exchange like [`observe`](Self::observe), for callers that do not
+    /// need the assessment of every observation: returns the new verdict when this
+    /// observation changed it (the whole change is then [`last_change`](Self::last_change)),
+    /// else `None`. Read [`score`](Self::score) and [`verdict`](Self::verdict) when
+    /// needed.
+    ///
+    /// ```
+    /// use dnswarden_core::score::{Observation, Outcome, ScoreConfig, Scorer, Verdict};
+    /// use dnswarden_core::wire::Rcode;
+    ///
+    /// let mut scorer: Scorer = Scorer::new(ScoreConfig::default())?;
+    /// let mut changes = 0;
+    /// for i in 1..=50u64 {
+    ///     let obs = Observation::new(0, 7, i * 10_000, Outcome::Response(Rcode::SERVFAIL));
+    ///     if scorer.record(&obs).is_some() {
+    ///         changes += 1;
+    ///     }
+    /// }
+    /// assert!(changes >= 1);
+    /// assert_ne!(scorer.verdict(), Verdict::Ok);
+    /// assert_eq!(scorer.last_change().map(|c| c.to), Some(scorer.verdict()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn record(&mut self, obs: &Observation<'_>) -> Option<Verdict> {
         let now = self.tick(obs.at_us);
         // u64: does not wrap in the life of a process.
         self.observations = self.observations.wrapping_add(1);
         self.global_last = now;
+        if self.lean_views(obs, now) {
+            // No target slot needed (single answer, target not tracked) and nothing to
+            // fuse or step: done.
+            if obs.answers.count < 2 && !self.dirty && !self.busy && !self.maybe_tracked(obs) {
+                return None;
+            }
+            return self.finish_lean(obs, now);
+        }
+        self.record_views(obs, now)
+    }
+
+    /// [`Scorer::finish`] after the lean path (out of line: the lean path itself stays
+    /// free of register saves).
+    #[inline(never)]
+    fn finish_lean(&mut self, obs: &Observation<'_>, now: u64) -> Option<Verdict> {
+        self.finish(obs, now, false)
+    }
+
+    /// The lean path of [`Scorer::record`]: the most common observation, a NOERROR
+    /// answer within its server's RTT threshold to a calm server (at its home slot) and
+    /// into a calm global view, both marked for the quick path in this epoch, with the
+    /// RTT baseline not due. Exactly [`Scorer::quick`] for that case (which leaves every
+    /// severity unchanged): an RTT histogram increment, a pending count per view, the
+    /// server's last-seen time and the new-truncation pair entry. Returns false,
+    /// having changed nothing, when it does not apply. (NXDOMAIN answers within the
+    /// views' slack were tried here too and cost more than they saved: the register
+    /// pressure put saves on every observation.)
+    #[inline(always)]
+    fn lean_views(&mut self, obs: &Observation<'_>, now: u64) -> bool {
+        if !LEAN
+            || now >= self.fast_until
+            || obs.outcome != Outcome::Response(Rcode::NOERROR)
+            || self.global_fast != self.epoch
+            || self.global_raised
+        {
+            return false;
+        }
+        let h = home_slot::<S>(obs.server);
+        let (Some(&key), Some(server)) = (self.server_keys.get(h), self.servers.get_mut(h)) else {
+            return false;
+        };
+        if key != u64::from(obs.server)
+            || server.fast_epoch != self.epoch
+            || server.raised
+            || obs.rtt_us > server.fast_rtt_max
+            || !server.rtt.fresh()
+        {
+            return false;
+        }
+        server.rtt.add(obs.rtt_us);
+        server.c.pending += 1;
+        self.global.pending += 1;
+        if let Some(l) = self.server_last.get_mut(h) {
+            *l = now;
+        }
+        self.tc_clean(obs);
+        true
+    }
+
+    /// Whether the observation's target may hold a slot (the presence filter).
+    #[inline(always)]
+    fn maybe_tracked(&self, obs: &Observation<'_>) -> bool {
+        let (word, bit) = filter_bit(obs.target);
+        self.target_filter.get(word).is_some_and(|w| w & bit != 0)
+    }
+
+    /// [`Scorer::record`] beyond the lean path: the epoch, the server and global views
+    /// (quick or full path), then [`Scorer::finish`].
+    #[inline(never)]
+    fn record_views(&mut self, obs: &Observation<'_>, now: u64) -> Option<Verdict> {
         if now >= self.fast_until {
             self.next_epoch(now);
         }
-        let mut changed = match self.quick(obs, now) {
+        let changed = match self.quick(obs, now) {
             Some(changed) => changed,
             None => self.observe_views(obs, now),
         };
+        self.finish(obs, now, changed)
+    }
+
+    /// The end of [`Scorer::record`]: the per-target detectors, fusion (when a severity
+    /// moved) and the verdict step.
+    #[inline(always)]
+    fn finish(&mut self, obs: &Observation<'_>, now: u64, mut changed: bool) -> Option<Verdict> {
         if let Some(ti) = self.target_slot(obs, now)
             && let Some(t) = self.targets.get_mut(ti)
         {
@@ -1318,7 +1406,16 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if changed || self.dirty {
             self.fuse_score();
         }
-        self.step(now)
+        if !self.busy {
+            return None;
+        }
+        self.step_verdict(now).map(|c| c.to)
+    }
+
+    /// The latest verdict change (by [`observe`](Self::observe), [`record`](Self::record)
+    /// or [`evaluate`](Self::evaluate)), if the verdict ever changed.
+    pub fn last_change(&self) -> Option<VerdictChange> {
+        self.last_change
     }
 
     /// Starts the epoch holding `now`: the stretch of time until the next rate-window
@@ -1354,16 +1451,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if self.servers.get(si)?.fast_epoch != self.epoch && !self.slide_server(si, now) {
             return None;
         }
-        if (self.global_fast != self.epoch && !self.slide_global(now))
-            || self.global.pending >= PENDING_MAX
-        {
+        if self.global_fast != self.epoch && !self.slide_global(now) {
             return None;
         }
         // The mark is this epoch's (`slide_server` returns true only after setting it).
         let server = self.servers.get_mut(si)?;
-        if server.c.pending >= PENDING_MAX {
-            return None;
-        }
         if !server.rtt.fresh() && !self.quick_refresh(si) {
             return None;
         }
@@ -1806,13 +1898,13 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let last = self.server_last.get(si).copied().unwrap_or(0);
         let mut severities = [0.0; Detector::COUNT];
         let mut keep = 1.0f32;
-        for ((out, &sev), d) in severities
+        for ((out, &sev), w) in severities
             .iter_mut()
             .zip(s.sev.iter())
-            .zip(Detector::ALL.iter())
+            .zip(self.d.weights.iter())
         {
             *out = clamp01(sev);
-            keep *= 1.0 - self.cfg.weights.get(*d) * *out;
+            keep *= 1.0 - w * *out;
         }
         Some(ServerHealth {
             server,
@@ -1848,7 +1940,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 detector: *det,
                 cause: gc.cause,
                 severity: clamp01(overall),
-                weighted: clamp01(overall * cfg.weights.get(*det)),
+                weighted: clamp01(overall * weight(&self.d, i)),
                 server: None,
                 target: None,
                 evidence: gc.evidence,
@@ -1891,7 +1983,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 detector: *det,
                 cause,
                 severity: clamp01(best.v),
-                weighted: clamp01(best.v * cfg.weights.get(*det)),
+                weighted: clamp01(best.v * weight(&self.d, SERVER_DETECTORS + i)),
                 server: None,
                 target: self.target_keys.get(best.i).map(|k| *k as u32),
                 evidence,
@@ -1961,17 +2053,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// start of its TC run.
     #[inline]
     fn tc_answer(&mut self, obs: &Observation<'_>, tc: bool, now: u64) -> bool {
-        let key = (u64::from(obs.server) << 32) | u64::from(obs.target);
-        let h = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize; // 0..128
-        let Some(e) = self.tc.get_mut(h) else {
+        let Some(e) = tc_entry(&mut self.tc, obs) else {
             return false;
         };
-        if e.key != key {
-            *e = TcPair {
-                key,
-                ..TcPair::EMPTY
-            };
-        }
         if !tc {
             e.clean = e.clean.saturating_add(1);
             e.in_run = false;
@@ -1992,6 +2076,20 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         true
     }
 
+    /// [`Scorer::tc_answer`] for an answer without TC, inline for the lean path.
+    #[inline(always)]
+    fn tc_clean(&mut self, obs: &Observation<'_>) {
+        if let Some(e) = tc_entry(&mut self.tc, obs) {
+            // A branch rather than `saturating_add`'s select: a steady pair sits at the
+            // cap, where the branch is predictable and the store is skipped.
+            #[allow(clippy::implicit_saturating_add)]
+            if e.clean != u8::MAX {
+                e.clean += 1;
+            }
+            e.in_run = false;
+        }
+    }
+
     /// Moves the clock forward (never back).
     #[inline]
     fn tick(&mut self, at_us: u64) -> u64 {
@@ -2007,14 +2105,34 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         self.step(now)
     }
 
-    #[inline]
     fn step(&mut self, now: u64) -> Assessment {
-        let change = self.verdict.step(self.score, now, &self.cfg);
+        let change = if self.busy {
+            self.step_verdict(now)
+        } else {
+            None
+        };
         Assessment {
             score: self.score,
             verdict: self.verdict.verdict,
             change,
         }
+    }
+
+    /// Steps the verdict (see [`Scorer::busy`]), keeping the latest change.
+    #[inline]
+    fn step_verdict(&mut self, now: u64) -> Option<VerdictChange> {
+        let change = self.verdict.step(self.score, now, &self.cfg);
+        if change.is_some() {
+            self.last_change = change;
+        }
+        self.note_busy();
+        change
+    }
+
+    /// Keeps [`Scorer::busy`] after the score or the verdict moved.
+    #[inline]
+    fn note_busy(&mut self) {
+        self.busy = self.verdict.verdict != Verdict::Ok || self.score >= self.cfg.degraded_enter;
     }
 
     #[inline]
@@ -2033,11 +2151,17 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
         self.score = clamp01(1.0 - keep);
         self.dirty = false;
+        self.note_busy();
     }
 
+    /// The slot of `key`: its home slot (see [`home_slot`]) first, else a scan.
     #[inline]
     fn find_server(&self, key: u32) -> Option<usize> {
+        let h = home_slot::<S>(key);
         let key = u64::from(key);
+        if self.server_keys.get(h) == Some(&key) {
+            return Some(h);
+        }
         self.server_keys.iter().position(|k| *k == key)
     }
 
@@ -2047,7 +2171,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let si = match self.find_server(key) {
             Some(i) => i,
             None => {
-                let i = match self.server_used.iter().position(|u| !*u) {
+                let h = home_slot::<S>(key);
+                let free = |i: usize| self.server_used.get(i).is_some_and(|u| !*u);
+                let i = match (0..S).find(|&i| free(i)) {
+                    // The home slot when it is free: found without a scan later.
+                    Some(_) if free(h) => h,
                     Some(i) => i,
                     None => {
                         self.evictions = self.evictions.saturating_add(1);
@@ -2220,6 +2348,25 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
 /// The key of a free slot.
 const FREE: u64 = u64::MAX;
+
+/// The weight of detector index `i` (from the table in [`Derived`]).
+fn weight(d: &Derived, i: usize) -> f32 {
+    d.weights.get(i).copied().unwrap_or(0.0)
+}
+
+/// Whether [`Scorer::record`] has its lean path. Not in the wasm filter: there the
+/// scorer's code size counts against the module budget (the lean path is about 630 bytes
+/// of it) and the cost per observation is small next to Envoy's per-request work; every
+/// observation then takes the quick path, which does the same for it.
+const LEAN: bool = !cfg!(target_arch = "wasm32");
+
+/// The slot a server key takes when it is free (`key mod S`: the key itself for the
+/// small keys a caller numbers its servers with), so that the lookup of the common
+/// case is one compare; other keys are found by a scan.
+#[inline]
+fn home_slot<const S: usize>(key: u32) -> usize {
+    (key as usize).checked_rem(S).unwrap_or(0)
+}
 
 /// Word and bit of a target key in the presence filter.
 #[inline]
