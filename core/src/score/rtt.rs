@@ -126,6 +126,8 @@ pub(crate) struct RttSketch {
     /// flattened slices) and the start of slice `head + 1` (see `Window`).
     base: usize,
     next_us: u64,
+    /// Samples since the last recomputation; `RECOMPUTE_EVERY` (due) whenever the
+    /// sketch is not warm (threshold 0), so that [`fresh`](Self::fresh) is one test.
     since_recompute: u16,
     /// Baseline median (µs), `MAD` (µs) and the spike threshold (µs); threshold 0 = not
     /// warm yet.
@@ -143,7 +145,7 @@ impl RttSketch {
         head: 0,
         base: 0,
         next_us: 0,
-        since_recompute: 0,
+        since_recompute: RECOMPUTE_EVERY,
         median_us: 0,
         mad_us: 0,
         threshold_us: 0,
@@ -229,7 +231,8 @@ impl RttSketch {
     /// [`refresh`](Self::refresh) before it is judged.
     #[inline]
     pub(crate) fn fresh(&self) -> bool {
-        self.since_recompute < RECOMPUTE_EVERY && self.threshold_us != 0
+        // Not warm (threshold 0) keeps the count at `RECOMPUTE_EVERY` or more.
+        self.since_recompute < RECOMPUTE_EVERY
     }
 
     /// Whether [`refresh`](Self::refresh) has work to do: a cheap inline check, so the
@@ -265,7 +268,11 @@ impl RttSketch {
         self.mad_us = b.mad_us;
         self.threshold_us = b.threshold_us;
         self.quota = b.quota;
-        self.since_recompute = 0;
+        self.since_recompute = if b.threshold_us == 0 {
+            RECOMPUTE_EVERY
+        } else {
+            0
+        };
     }
 
     /// The baseline of the current window (see [`refresh`](Self::refresh)), without

@@ -156,6 +156,11 @@ struct Counters {
     /// detector: each raises every share by at most one answer's worth, and clean
     /// answers only lower them (see [`Counters::nx_eval`]); 0 after anything else.
     nx_slack: u32,
+    /// At most how many more NXDOMAIN answers than `nx_slack` the spans of 16–64
+    /// allow (as of the last look; both counts go down together, and slides, which
+    /// leave the spans alone, only lower the slack): once the slack is used up, the
+    /// lean path renews it from the span of 8 and the window ([`Counters::nx_renew`]).
+    nx_extra: u32,
     /// Every NXDOMAIN share (of every span and of the window, gates open or not) was
     /// below its threshold at the last look, and only clean answers or answers within
     /// the slack came since: a gate that opens cannot raise the NXDOMAIN detector.
@@ -316,6 +321,7 @@ impl Counters {
         tcnew: Hist::EMPTY,
         consec_timeouts: 0,
         nx_slack: 0,
+        nx_extra: 0,
         nx_clear: false,
     };
 
@@ -408,8 +414,7 @@ impl Counters {
     #[inline(never)]
     fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         self.flush();
-        self.nx_slack = 0;
-        self.nx_clear = false;
+        self.nx_reset();
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
         self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
@@ -597,15 +602,22 @@ impl Counters {
     /// open span with `c ≥ ⌈lo·n⌉`, or the window's share at `lo − 0.01` or more):
     /// only then is [`Counters::nx_severity`] computed.
     #[inline]
-    fn nx_eval(&self, cfg: &ScoreConfig, d: &Derived) -> (f32, u32, bool) {
+    fn nx_eval(&self, cfg: &ScoreConfig, d: &Derived) -> (f32, u32, u32, bool) {
         let responses = self.responses();
         let counts = prefix_counts(self.nx_bits());
+        // The span of 8 apart (see `nx_extra`), the others and the window in `safe`.
         let mut safe = u32::MAX;
+        let mut safe8 = u32::MAX;
         let (mut maybe, mut clear) = (false, true);
         for ((&need, &c), &n) in d.nx_need.iter().zip(counts.iter()).zip(NX_SPANS.iter()) {
             maybe |= c >= need && responses >= n;
             clear &= c < need;
-            safe = safe.min(need.saturating_sub(c).saturating_sub(1));
+            let s = need.saturating_sub(c).saturating_sub(1);
+            if n == NX_SPANS[0] {
+                safe8 = s;
+            } else {
+                safe = safe.min(s);
+            }
         }
         let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, responses as f32);
         if x >= d.nx_lo * r {
@@ -620,19 +632,59 @@ impl Counters {
         if maybe {
             let sev = self.nx_severity(cfg);
             if sev > 0.0 {
-                return (sev, 0, false);
+                return (sev, 0, 0, false);
             }
         }
-        (0.0, safe, clear)
+        let slack = safe8.min(safe);
+        (0.0, slack, safe - slack, clear)
     }
 
     /// [`Counters::nx_eval`], keeping its slack and clearance; returns the severity.
     #[inline(never)]
     fn nx_look(&mut self, cfg: &ScoreConfig, d: &Derived) -> f32 {
-        let (sev, safe, clear) = self.nx_eval(cfg, d);
+        let (sev, safe, extra, clear) = self.nx_eval(cfg, d);
         self.nx_slack = safe;
+        self.nx_extra = extra;
         self.nx_clear = clear;
         sev
+    }
+
+    /// No NXDOMAIN slack (and no clearance) until the next look.
+    #[inline]
+    fn nx_reset(&mut self) {
+        self.nx_slack = 0;
+        self.nx_extra = 0;
+        self.nx_clear = false;
+    }
+
+    /// Renews a used-up slack without a look (the lean path's NXDOMAIN answer): the
+    /// spans of 16–64 still allow `nx_extra` more, the span of 8 holding `c` allows
+    /// `⌈lo·8⌉ − c − 1` and the window its `k − 1` (both as in [`Counters::nx_eval`]).
+    /// Returns whether there is slack now.
+    #[inline(always)]
+    fn nx_renew(&mut self, d: &Derived) -> bool {
+        if self.nx_slack != 0 {
+            return true;
+        }
+        let rest = self.nx_extra;
+        if rest == 0 {
+            return false;
+        }
+        let c8 = (self.nx_bits() as u8).count_ones();
+        let need = d.nx_need.first().copied().unwrap_or(u32::MAX);
+        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
+        if x >= d.nx_lo * r {
+            return false;
+        }
+        let k = ((d.nx_lo * r - x) * d.nx_inv) as u32;
+        let slack = need
+            .saturating_sub(c8)
+            .saturating_sub(1)
+            .min(rest)
+            .min(k.saturating_sub(1));
+        self.nx_slack = slack;
+        self.nx_extra = rest - slack;
+        slack != 0
     }
 
     /// Whether the quick path may take answers into this view for the rest of the
@@ -717,6 +769,8 @@ impl Counters {
             return self.nx_look(cfg, d);
         }
         let k = (d.nx_lo * r - x) * d.nx_inv;
+        // `nx_extra` is left as it is: it now understates what the spans allow (they
+        // are unchanged), and the renewal caps it by the window again.
         self.nx_slack = self.nx_slack.min((k as u32).saturating_sub(1));
         0.0
     }
@@ -756,6 +810,17 @@ impl Counters {
         self.quick_nx_eval(cfg, d, sev, raised)
     }
 
+    /// An NXDOMAIN answer within the slack into a calm view (as [`Counters::quick_answer`]
+    /// for it): its bit, its window count, a pending response and one slack less.
+    #[inline(always)]
+    fn nx_answer(&mut self) {
+        let item = self.at(self.seq_resp);
+        self.nx.one(item);
+        self.win.add_n(Ev::Nxdomain, 1);
+        self.pending += 1;
+        self.nx_slack -= 1;
+    }
+
     /// [`Counters::quick_answer`]: an NXDOMAIN answer into a calm view once the slack
     /// is used up.
     #[inline(never)]
@@ -788,8 +853,7 @@ impl Counters {
         let mut only = raised_mask(sev);
         if nx {
             // The slack only holds for runs of calm views.
-            self.nx_slack = 0;
-            self.nx_clear = false;
+            self.nx_reset();
             only |= 1 << Detector::Nxdomain.index();
         }
         self.flush();
@@ -1367,6 +1431,55 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         true
     }
 
+    /// The lean path's NXDOMAIN answer (at the start of [`Scorer::quick`], out of the
+    /// NOERROR path's way; the epoch is current there): the same conditions as
+    /// [`Scorer::lean_views`], and both views have NXDOMAIN slack left (see
+    /// [`Counters::nx_eval`], renewed by [`Counters::nx_renew`]). Exactly [`Scorer::quick`] for
+    /// that case, which changes no severity: the RTT histogram increment, the NXDOMAIN
+    /// bit and window count, a pending count and one slack less per view, the
+    /// clearance check that can end a view's mark, the server's last-seen time and the
+    /// new-truncation pair entry. Returns false, having changed nothing, when it does
+    /// not apply.
+    #[inline(always)]
+    fn lean_nx(&mut self, obs: &Observation<'_>, now: u64) -> bool {
+        if !LEAN || self.global_fast != self.epoch || self.global_raised {
+            return false;
+        }
+        let d = &self.d;
+        if !self.global.nx_renew(d) {
+            return false;
+        }
+        let h = home_slot::<S>(obs.server);
+        let (Some(&key), Some(server)) = (self.server_keys.get(h), self.servers.get_mut(h)) else {
+            return false;
+        };
+        if key != u64::from(obs.server)
+            || server.fast_epoch != self.epoch
+            || server.raised
+            || obs.rtt_us > server.fast_rtt_max
+            || !server.rtt.fresh()
+            || !server.c.nx_renew(d)
+        {
+            return false;
+        }
+        server.rtt.add(obs.rtt_us);
+        let c = &mut server.c;
+        c.nx_answer();
+        if !(c.nx_clear || c.gates_open(d)) {
+            server.fast_epoch = 0;
+        }
+        let g = &mut self.global;
+        g.nx_answer();
+        if !(g.nx_clear || g.gates_open(d)) {
+            self.global_fast = 0;
+        }
+        if let Some(l) = self.server_last.get_mut(h) {
+            *l = now;
+        }
+        self.tc_clean(obs);
+        true
+    }
+
     /// Whether the observation's target may hold a slot (the presence filter).
     #[inline(always)]
     fn maybe_tracked(&self, obs: &Observation<'_>) -> bool {
@@ -1444,7 +1557,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     fn quick(&mut self, obs: &Observation<'_>, now: u64) -> Option<bool> {
         let nx = match obs.outcome {
             Outcome::Response(Rcode::NOERROR) => false,
-            Outcome::Response(Rcode::NXDOMAIN) => true,
+            Outcome::Response(Rcode::NXDOMAIN) => {
+                if self.lean_nx(obs, now) {
+                    return Some(false);
+                }
+                true
+            }
             _ => return None,
         };
         let si = self.find_server(obs.server)?;
@@ -1719,8 +1837,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let d = &self.d;
         self.global.flush();
         self.global.win.advance(now, d.bucket_us);
-        self.global.nx_slack = 0;
-        self.global.nx_clear = false;
+        self.global.nx_reset();
         for ((server, &used), &last) in self
             .servers
             .iter_mut()
@@ -1732,8 +1849,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             }
             server.c.flush();
             server.c.win.advance(now, d.bucket_us);
-            server.c.nx_slack = 0;
-            server.c.nx_clear = false;
+            server.c.nx_reset();
             if server.rtt.advance(now, d.slice_us) {
                 server.rtt.refresh(&d.rtt, true);
             }
@@ -2456,6 +2572,62 @@ mod tests {
     }
 
     /// The fast `severities` and the explaining `assess` must agree on every input.
+    /// NXDOMAIN shares around the detector's thresholds (the lean path's slack and its
+    /// renewal, the quick path's looks): every stored severity equals a full
+    /// recomputation after each observation.
+    #[test]
+    fn nxdomain_slack_is_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                nx_min_samples: 8,
+                rate_window_us: 300_000,
+                ..ScoreConfig::default()
+            },
+            // The spans off: the window's share alone.
+            ScoreConfig {
+                nx_min_samples: 100,
+                ..ScoreConfig::default()
+            },
+        ] {
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0x5EED_0FA1_15AF_E123u64;
+            let mut now = 0u64;
+            for i in 0..200_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                now += 2_000 + x % 8_000;
+                // NXDOMAIN shares in steps of 2,000 observations, finer near the
+                // detector's lower threshold (75 %).
+                const SHARES: [u64; 12] = [0, 50, 70, 72, 73, 74, 75, 76, 78, 80, 90, 100];
+                let share = SHARES[(i / 2_000) as usize % SHARES.len()];
+                let outcome = if x % 100 < share {
+                    Outcome::Response(Rcode::NXDOMAIN)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                };
+                let server = ((x >> 20) % 3) as u32;
+                let rtt = 900 + ((x >> 8) % 200) as u32;
+                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+                    if u {
+                        assert_eq!(
+                            srv.sev,
+                            srv.c.settled().severities(&s.cfg, srv.rtt.quota),
+                            "step {i}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    s.global_sev,
+                    s.global.settled().severities(&s.cfg, s.global_quota),
+                    "step {i}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn prefix_counts_match_count_ones() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
