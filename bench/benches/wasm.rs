@@ -24,12 +24,26 @@
 //! Run: `cargo bench -p dnswarden-bench --bench wasm` (add `-- --test` to run each
 //! benchmark once as a check). The filter is built with `wasm-plugin/build-wasm.sh`,
 //! or taken from `DNSWARDEN_WASM`.
+//!
+//! Instruction count (deterministic, unlike time on a shared machine): with
+//! `DNSWARDEN_WASM_IR=N` set, the binary skips criterion, warms one connection with 200
+//! exchanges and feeds `N` more inside `measured`; run it under callgrind collecting only
+//! that function and divide the total by `N`. With `DNSWARDEN_WASM_PERFMAP=1` wasmtime
+//! writes `/tmp/perf-<pid>.map`, which names the JIT address ranges of the module's
+//! functions (a names-keeping module: `CARGO_PROFILE_WASM_RELEASE_STRIP=false` and
+//! `wasm-opt -g`):
+//!
+//! ```sh
+//! cargo bench -p dnswarden-bench --bench wasm --no-run   # prints the binary path
+//! DNSWARDEN_WASM=<module> DNSWARDEN_WASM_IR=2000 valgrind --tool=callgrind \
+//!     --toggle-collect='*measured*' target/release/deps/wasm-HASH
+//! ```
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use dnswarden_core::score::{Observation, Outcome, ScoreConfig, Scorer};
 use dnswarden_core::wire::{
     Asked, MAX_QUESTION_LEN, Message, QueryBuilder, QueryKey, Rcode, Rtype, TcpFramer,
@@ -74,6 +88,18 @@ fn exchange() -> (Vec<u8>, Vec<u8>) {
     let len = u16::try_from(answer.len() - 2).expect("short");
     answer[..2].copy_from_slice(&len.to_be_bytes());
     (query, answer)
+}
+
+/// The built filter in our wasmtime host, configured, with a known upstream and no
+/// call recording.
+fn started_filter() -> Vm {
+    let wasm = std::fs::read(filter_wasm()).expect("read .wasm");
+    let host = Host::new(&wasm).expect("compile filter");
+    let mut vm = host.instantiate(VmOptions::default()).expect("instantiate");
+    assert!(vm.start(br#"{"log_level":"error"}"#).expect("start"));
+    vm.set_property(&["upstream", "address"], b"127.0.0.1:53");
+    vm.set_recording(false);
+    vm
 }
 
 /// One millisecond later, the queries through the filter downstream and the answers
@@ -164,12 +190,7 @@ fn bench(c: &mut Criterion) {
     });
 
     // The built filter in our wasmtime host, one long-lived connection.
-    let wasm = std::fs::read(filter_wasm()).expect("read .wasm");
-    let host = Host::new(&wasm).expect("compile filter");
-    let mut vm = host.instantiate(VmOptions::default()).expect("instantiate");
-    assert!(vm.start(br#"{"log_level":"error"}"#).expect("start"));
-    vm.set_property(&["upstream", "address"], b"127.0.0.1:53");
-    vm.set_recording(false);
+    let mut vm = started_filter();
     let (id, _) = vm.new_connection().expect("connection");
     group.bench_function("wasm_filter", |b| {
         b.iter(|| filter_round_trip(&mut vm, id, &query, &answer));
@@ -202,5 +223,35 @@ fn bench(c: &mut Criterion) {
     assert!(answered > 0, "the filter matched no answer");
 }
 
+/// Feeds `n` exchanges through the filter on connection `id`; the only function
+/// collected by the callgrind run.
+#[inline(never)]
+fn measured(vm: &mut Vm, id: u32, n: usize, query: &[u8], answer: &[u8]) {
+    for _ in 0..n {
+        filter_round_trip(vm, id, query, answer);
+    }
+}
+
+fn instruction_count(n: usize) {
+    let (query, answer) = exchange();
+    let mut vm = started_filter();
+    let (id, _) = vm.new_connection().expect("connection");
+    for _ in 0..200 {
+        filter_round_trip(&mut vm, id, &query, &answer);
+    }
+    measured(&mut vm, id, n, &query, &answer);
+    assert!(vm.failure().is_none());
+    println!("fed {n} exchanges through the filter");
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(n) = std::env::var("DNSWARDEN_WASM_IR") {
+        let n = n.parse().expect("DNSWARDEN_WASM_IR: a number of exchanges");
+        instruction_count(n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
