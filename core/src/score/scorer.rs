@@ -2470,9 +2470,9 @@ fn weight(d: &Derived, i: usize) -> f32 {
     d.weights.get(i).copied().unwrap_or(0.0)
 }
 
-/// Whether [`Scorer::record`] has its lean path. Not in the wasm filter: there the
-/// scorer's code size counts against the module budget (the lean path is about 630 bytes
-/// of it) and the cost per observation is small next to Envoy's per-request work; every
+/// Whether [`Scorer::record`] has its lean paths. Not in the wasm filter: there the
+/// scorer's code size counts against the module budget (the lean paths are about 870
+/// bytes of it) and they measured slower per exchange in the module, not faster; every
 /// observation then takes the quick path, which does the same for it.
 const LEAN: bool = !cfg!(target_arch = "wasm32");
 
@@ -2507,6 +2507,32 @@ mod tests {
     use super::*;
     use crate::wire::Mismatch;
 
+    /// One xorshift64 step of the tests' deterministic streams.
+    fn xorshift(x: &mut u64) {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+    }
+
+    /// Every used server's and the global view's stored severities equal a full
+    /// recomputation from their settled counters.
+    fn assert_settled<const S: usize, const T: usize>(s: &Scorer<S, T>, i: u32) {
+        for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+            if u {
+                assert_eq!(
+                    srv.sev,
+                    srv.c.settled().severities(&s.cfg, srv.rtt.quota),
+                    "step {i}"
+                );
+            }
+        }
+        assert_eq!(
+            s.global_sev,
+            s.global.settled().severities(&s.cfg, s.global_quota),
+            "step {i}"
+        );
+    }
+
     /// The quiet-observation shortcut in `observe` must leave every stored severity equal
     /// to a full recomputation.
     #[test]
@@ -2524,9 +2550,7 @@ mod tests {
             let mut x = 0x0DDB_1A5E_5BAD_5EEDu64;
             let mut now = 0u64;
             for i in 0..300_000u32 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                xorshift(&mut x);
                 now += x % 20_000;
                 // Mostly clean, with bursts of trouble.
                 let outcome = if (i / 500) % 4 == 0 {
@@ -2550,20 +2574,7 @@ mod tests {
                 };
                 let server = ((x >> 20) % 5) as u32;
                 s.observe(&Observation::new(server, 0, now, outcome).rtt(rtt));
-                for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
-                    if u {
-                        assert_eq!(
-                            srv.sev,
-                            srv.c.settled().severities(&s.cfg, srv.rtt.quota),
-                            "step {i}"
-                        );
-                    }
-                }
-                assert_eq!(
-                    s.global_sev,
-                    s.global.settled().severities(&s.cfg, s.global_quota),
-                    "step {i}"
-                );
+                assert_settled(&s, i);
                 let before = s.score;
                 s.fuse_score();
                 assert_eq!(before, s.score, "step {i}");
@@ -2571,7 +2582,6 @@ mod tests {
         }
     }
 
-    /// The fast `severities` and the explaining `assess` must agree on every input.
     /// NXDOMAIN shares around the detector's thresholds (the lean path's slack and its
     /// renewal, the quick path's looks): every stored severity equals a full
     /// recomputation after each observation.
@@ -2594,9 +2604,7 @@ mod tests {
             let mut x = 0x5EED_0FA1_15AF_E123u64;
             let mut now = 0u64;
             for i in 0..200_000u32 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                xorshift(&mut x);
                 now += 2_000 + x % 8_000;
                 // NXDOMAIN shares in steps of 2,000 observations, finer near the
                 // detector's lower threshold (75 %).
@@ -2610,20 +2618,7 @@ mod tests {
                 let server = ((x >> 20) % 3) as u32;
                 let rtt = 900 + ((x >> 8) % 200) as u32;
                 s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
-                for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
-                    if u {
-                        assert_eq!(
-                            srv.sev,
-                            srv.c.settled().severities(&s.cfg, srv.rtt.quota),
-                            "step {i}"
-                        );
-                    }
-                }
-                assert_eq!(
-                    s.global_sev,
-                    s.global.settled().severities(&s.cfg, s.global_quota),
-                    "step {i}"
-                );
+                assert_settled(&s, i);
             }
         }
     }
@@ -2632,9 +2627,7 @@ mod tests {
     fn prefix_counts_match_count_ones() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..10_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            xorshift(&mut x);
             for bits in [x, x & (x >> 1), x | (x >> 3), 0, u64::MAX] {
                 let want = NX_SPANS.map(|n| (bits & (u64::MAX >> (64 - n))).count_ones());
                 assert_eq!(prefix_counts(bits), want, "{bits:#x}");
@@ -2642,6 +2635,7 @@ mod tests {
         }
     }
 
+    /// The fast `severities` and the explaining `assess` must agree on every input.
     #[test]
     fn fast_severities_match_assess() {
         let edge = ScoreConfig {
@@ -2663,9 +2657,7 @@ mod tests {
             let mut x = 0x1234_5678_9abc_def0u64;
             let mut now = 0u64;
             for _ in 0..200_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                xorshift(&mut x);
                 now += x % 300_000;
                 let outcome = match x % 11 {
                     0 => Outcome::Response(Rcode::SERVFAIL),
