@@ -1,4 +1,5 @@
-//! Wire parsing: dnswarden-core vs hickory-proto vs domain, side by side.
+//! Wire parsing: dnswarden-core vs hickory-proto vs domain, side by side, with an
+//! unvalidated reference walker (`floor`) as the floor any parser of this job can reach.
 //!
 //! The same job for each implementation and each corpus message: parse, then visit the
 //! header, every question and every record (type, class, TTL, owner labels, typed rdata,
@@ -13,7 +14,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dnswarden_bench::{Agreement, checksum_core, checksum_domain, checksum_hickory, corpus};
+use dnswarden_bench::{
+    Agreement, checksum_core, checksum_domain, checksum_floor, checksum_hickory, corpus,
+};
 
 fn parse(c: &mut Criterion) {
     // Responses only: the captured queries (`*.query`) are checked by the agreement test
@@ -54,6 +57,15 @@ fn parse(c: &mut Criterion) {
         group.bench_function("hickory-proto", |b| {
             b.iter(|| {
                 let sum = checksum_hickory(black_box(bytes));
+                assert!(matches!(sum, Ok(s) if s == expected));
+                sum
+            })
+        });
+        // The reference point: a plain walker that validates nothing (see
+        // `dnswarden_bench::walk_floor`), what any parser doing this job can reach.
+        group.bench_function("floor", |b| {
+            b.iter(|| {
+                let sum = checksum_floor(black_box(bytes));
                 assert!(matches!(sum, Ok(s) if s == expected));
                 sum
             })

@@ -11,19 +11,23 @@
 //!     target/release/examples/wire_ir core
 //! ```
 //!
-//! Arguments: the implementation (`core`, `domain` or `hickory`), then optional
+//! Arguments: the implementation (`core`, `domain`, `hickory` or `floor`, the unvalidated
+//! reference walker), then optional
 //! substrings; only messages whose name contains one of them are walked. It prints the
 //! names of the walked messages, in order, one per line.
 
 use std::hint::black_box;
 
-use dnswarden_bench::{Agreement, checksum_core, checksum_domain, checksum_hickory, corpus};
+use dnswarden_bench::{
+    Agreement, checksum_core, checksum_domain, checksum_floor, checksum_hickory, corpus,
+};
 
 #[derive(Clone, Copy)]
 enum Imp {
     Core,
     Domain,
     Hickory,
+    Floor,
 }
 
 /// The measured call: exactly what one criterion iteration does.
@@ -48,6 +52,7 @@ fn walk(imp: Imp, bytes: &[u8], expected: u64) {
         Imp::Core => checksum_core(black_box(bytes)),
         Imp::Domain => checksum_domain(black_box(bytes)),
         Imp::Hickory => checksum_hickory(black_box(bytes)),
+        Imp::Floor => checksum_floor(black_box(bytes)),
     };
     assert!(matches!(sum, Ok(s) if s == expected));
 }
@@ -58,8 +63,11 @@ fn main() {
         Some("core") => Imp::Core,
         Some("domain") => Imp::Domain,
         Some("hickory") => Imp::Hickory,
+        Some("floor") => Imp::Floor,
         other => {
-            eprintln!("usage: wire_ir core|domain|hickory [NAME-SUBSTRING...] (got {other:?})");
+            eprintln!(
+                "usage: wire_ir core|domain|hickory|floor [NAME-SUBSTRING...] (got {other:?})"
+            );
             std::process::exit(2);
         }
     };

@@ -185,6 +185,8 @@ pub enum WalkError {
     Hickory(String),
     /// domain's error (as text).
     Domain(String),
+    /// The floor walker ran out of bytes (it tells nothing else apart).
+    Floor,
 }
 
 impl std::fmt::Display for WalkError {
@@ -193,6 +195,7 @@ impl std::fmt::Display for WalkError {
             WalkError::Core(e) => write!(f, "dnswarden-core: {e} ({})", e.kind()),
             WalkError::Hickory(e) => write!(f, "hickory-proto: {e}"),
             WalkError::Domain(e) => write!(f, "domain: {e}"),
+            WalkError::Floor => f.write_str("floor walker: out of bounds"),
         }
     }
 }
@@ -585,6 +588,201 @@ pub fn walk_domain<S: Sink>(bytes: &[u8], s: &mut S) -> Result<(), WalkError> {
     nlnet::walk(bytes, s)
 }
 
+// ------------------------------------------------------------------------------------
+// floor: a plain, unvalidated byte walker
+
+mod floor {
+    use super::{Field, Sink, WalkError, flags, udp_size};
+
+    /// A reference point, not a parser anyone should use: it reads the message the
+    /// shortest way that still does the benchmark's whole visit, and checks only what
+    /// it must to stay in bounds (every read is a checked slice access, and pointer
+    /// chains are cut after 127 hops so a loop cannot hang it). It does not check that
+    /// pointers point backwards, that labels are at most 63 octets or of a known type,
+    /// that names are at most 255 octets, that rdata ends where its length says, that
+    /// counts fit the message, or anything about trailing bytes. Issue 2 quotes such a
+    /// walker as the floor ("about 0.4–0.6× domain's time"); measuring it side by side
+    /// says what any parser doing this job can reach on this machine.
+    fn bad() -> WalkError {
+        WalkError::Floor
+    }
+
+    #[inline(always)]
+    fn u16_at(b: &[u8], i: usize) -> Result<u16, WalkError> {
+        match b.get(i..).and_then(|t| t.first_chunk::<2>()) {
+            Some(w) => Ok(u16::from_be_bytes(*w)),
+            None => Err(bad()),
+        }
+    }
+
+    #[inline(always)]
+    fn u32_at(b: &[u8], i: usize) -> Result<u32, WalkError> {
+        match b.get(i..).and_then(|t| t.first_chunk::<4>()) {
+            Some(w) => Ok(u32::from_be_bytes(*w)),
+            None => Err(bad()),
+        }
+    }
+
+    /// The offset just past the name at `pos` (labels, then the root or a pointer).
+    #[inline(always)]
+    fn skip(b: &[u8], mut pos: usize) -> Result<usize, WalkError> {
+        loop {
+            let len = usize::from(*b.get(pos).ok_or_else(bad)?);
+            if len == 0 {
+                return Ok(pos + 1);
+            }
+            if len >= 0xC0 {
+                return Ok(pos + 2);
+            }
+            pos += 1 + len;
+        }
+    }
+
+    /// Visits the labels of the name at `pos`, following pointers.
+    #[inline(always)]
+    fn name<S: Sink>(s: &mut S, b: &[u8], mut pos: usize) -> Result<(), WalkError> {
+        let mut hops = 0u8;
+        loop {
+            let len = usize::from(*b.get(pos).ok_or_else(bad)?);
+            if len == 0 {
+                s.num(Field::NameEnd, 0);
+                return Ok(());
+            }
+            if len >= 0xC0 {
+                hops += 1;
+                if hops > 127 {
+                    return Err(bad());
+                }
+                pos = (len & 0x3F) << 8 | usize::from(*b.get(pos + 1).ok_or_else(bad)?);
+                continue;
+            }
+            s.bytes(Field::Label, b.get(pos + 1..pos + 1 + len).ok_or_else(bad)?);
+            pos += 1 + len;
+        }
+    }
+
+    /// Visits an OPT record whose fixed fields (type, class, TTL, rdlength) start at
+    /// `fixed`.
+    fn opt<S: Sink>(s: &mut S, b: &[u8], fixed: usize) -> Result<(), WalkError> {
+        let ttl = u32_at(b, fixed + 4)?;
+        s.num(Field::UdpSize, udp_size(u16_at(b, fixed + 2)?));
+        s.num(Field::ExtRcodeHigh, u64::from(ttl >> 24));
+        s.num(Field::Version, u64::from((ttl >> 16) & 0xFF));
+        s.num(Field::DnssecOk, u64::from(ttl & 0x8000 != 0));
+        let end = fixed + 10 + usize::from(u16_at(b, fixed + 8)?);
+        let mut pos = fixed + 10;
+        while pos < end {
+            let len = usize::from(u16_at(b, pos + 2)?);
+            s.num(Field::OptCode, u64::from(u16_at(b, pos)?));
+            s.bytes(
+                Field::OptData,
+                b.get(pos + 4..pos + 4 + len).ok_or_else(bad)?,
+            );
+            pos += 4 + len;
+        }
+        s.num(Field::RecordEnd, 0);
+        Ok(())
+    }
+
+    /// Walks and visits everything, in the same order as the other walkers.
+    #[inline(never)]
+    pub fn walk<S: Sink>(b: &[u8], s: &mut S) -> Result<(), WalkError> {
+        s.num(Field::Id, u64::from(u16_at(b, 0)?));
+        s.num(Field::Flags, flags(u16_at(b, 2)?));
+        let counts = [u16_at(b, 6)?, u16_at(b, 8)?, u16_at(b, 10)?];
+        let mut pos = 12;
+        for _ in 0..u16_at(b, 4)? {
+            let start = pos;
+            pos = skip(b, pos)?;
+            let (qtype, qclass) = (u16_at(b, pos)?, u16_at(b, pos + 2)?);
+            name(s, b, start)?;
+            s.num(Field::Qtype, u64::from(qtype));
+            s.num(Field::Qclass, u64::from(qclass));
+            pos += 4;
+        }
+        // The fixed fields' offsets of up to two OPT records, visited last.
+        let mut opts = [0usize; 2];
+        let mut deferred = 0;
+        for (section, count) in counts.into_iter().enumerate() {
+            for _ in 0..count {
+                let owner = pos;
+                let fixed = skip(b, pos)?;
+                let rtype = u16_at(b, fixed)?;
+                let data = fixed + 10;
+                let end = data + usize::from(u16_at(b, fixed + 8)?);
+                pos = end;
+                if rtype == 41 && section == 2 {
+                    if deferred < opts.len() {
+                        opts[deferred] = fixed;
+                        deferred += 1;
+                    } else {
+                        opt(s, b, fixed)?;
+                    }
+                    continue;
+                }
+                s.num(Field::Section, section as u64);
+                s.num(Field::Rtype, u64::from(rtype));
+                s.num(Field::Class, u64::from(u16_at(b, fixed + 2)?));
+                s.num(Field::Ttl, u64::from(u32_at(b, fixed + 4)?));
+                name(s, b, owner)?;
+                match rtype {
+                    1 => s.num(Field::A, u64::from(u32_at(b, data)?)),
+                    28 => s.bytes(Field::Aaaa, b.get(data..data + 16).ok_or_else(bad)?),
+                    2 | 5 | 12 => name(s, b, data)?,
+                    15 => {
+                        s.num(Field::Preference, u64::from(u16_at(b, data)?));
+                        name(s, b, data + 2)?;
+                    }
+                    33 => {
+                        s.num(Field::Priority, u64::from(u16_at(b, data)?));
+                        s.num(Field::Weight, u64::from(u16_at(b, data + 2)?));
+                        s.num(Field::Port, u64::from(u16_at(b, data + 4)?));
+                        name(s, b, data + 6)?;
+                    }
+                    6 => {
+                        name(s, b, data)?;
+                        let rname = skip(b, data)?;
+                        name(s, b, rname)?;
+                        let n = skip(b, rname)?;
+                        s.num(Field::Serial, u64::from(u32_at(b, n)?));
+                        s.num(Field::Refresh, u64::from(u32_at(b, n + 4)?));
+                        s.num(Field::Retry, u64::from(u32_at(b, n + 8)?));
+                        s.num(Field::Expire, u64::from(u32_at(b, n + 12)?));
+                        s.num(Field::Minimum, u64::from(u32_at(b, n + 16)?));
+                    }
+                    16 => {
+                        let mut p = data;
+                        while p < end {
+                            let len = usize::from(*b.get(p).ok_or_else(bad)?);
+                            s.bytes(Field::TxtString, b.get(p + 1..p + 1 + len).ok_or_else(bad)?);
+                            p += 1 + len;
+                        }
+                    }
+                    _ => s.bytes(Field::Raw, b.get(data..end).ok_or_else(bad)?),
+                }
+                s.num(Field::RecordEnd, 0);
+            }
+        }
+        for &fixed in &opts[..deferred] {
+            opt(s, b, fixed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Walks `bytes` with the unvalidated floor walker (a reference point, see the
+/// benchmark docs) and visits everything.
+pub fn walk_floor<S: Sink>(bytes: &[u8], s: &mut S) -> Result<(), WalkError> {
+    floor::walk(bytes, s)
+}
+
+/// The checksum of a floor walk.
+pub fn checksum_floor(bytes: &[u8]) -> Result<u64, WalkError> {
+    let mut c = Checksum::default();
+    walk_floor(bytes, &mut c)?;
+    Ok(c.0)
+}
+
 /// The checksum of a dnswarden-core walk.
 pub fn checksum_core(bytes: &[u8]) -> Result<u64, WalkError> {
     let mut c = Checksum::default();
@@ -877,6 +1075,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The floor walker is only a reference point if it does the same job: on every
+    /// corpus message the three parsers agree on, it visits the very same fields.
+    #[test]
+    fn the_floor_walker_visits_what_the_parsers_visit() {
+        let mut compared = 0;
+        for sample in corpus() {
+            if Agreement::of(&sample.bytes).agreed().is_none() {
+                continue;
+            }
+            let (mut core, mut floor) = (Trace::default(), Trace::default());
+            assert!(walk_core(&sample.bytes, &mut core).is_ok());
+            let r = walk_floor(&sample.bytes, &mut floor);
+            assert!(r.is_ok(), "{}: {r:?}", sample.name);
+            assert_eq!(
+                core.first_difference(&floor),
+                None,
+                "{}: {}",
+                sample.name,
+                hex(&sample.bytes)
+            );
+            compared += 1;
+            // Unvalidated is not unsafe: every prefix of the message is out of bounds
+            // somewhere, and the walker says so instead of panicking.
+            for cut in 0..sample.bytes.len() {
+                let mut sink = Checksum::default();
+                let cut_short = walk_floor(&sample.bytes[..cut], &mut sink);
+                assert!(
+                    cut_short.is_err() || cut >= 12,
+                    "{} cut at {cut}",
+                    sample.name
+                );
+            }
+        }
+        assert!(compared >= 80, "only {compared} comparable messages");
     }
 
     #[test]
