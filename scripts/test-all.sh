@@ -79,6 +79,10 @@ test_log=$(mktemp)
 trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
 
+step "benchmarks, each case once (criterion's test mode: checksums and results asserted)"
+cargo test -p dnswarden-bench --benches --locked
+cargo run -p dnswarden-bench --example wire_ratio --locked -- 1 20 syn/
+
 step "deployment checks (manifests, RBAC, alerts, dashboard, kind scenarios on a fake cluster)"
 cargo build -p dnswarden --locked
 DNSWARDEN_BIN="$root/target/debug/dnswarden" bash kind-cluster/check.sh
