@@ -80,8 +80,10 @@ trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
 
 step "benchmarks, each case once (criterion's test mode: checksums and results asserted)"
-cargo test -p dnswarden-bench --benches --locked
-cargo run -p dnswarden-bench --example wire_ratio --locked -- 1 20 syn/
+# --workspace keeps the features of the test run above (no rebuild of the dependencies);
+# the example was built by that run.
+cargo test --workspace --locked --bench '*'
+"$root/target/debug/examples/wire_ratio" 1 20 syn/
 
 step "deployment checks (manifests, RBAC, alerts, dashboard, kind scenarios on a fake cluster)"
 cargo build -p dnswarden --locked
