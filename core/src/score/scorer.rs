@@ -1111,7 +1111,7 @@ struct Best {
 }
 
 /// Hysteresis state of the verdict.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct VerdictState {
     verdict: Verdict,
     since_us: u64,
@@ -1121,6 +1121,30 @@ struct VerdictState {
 }
 
 impl VerdictState {
+    /// After a [`VerdictState::step`] with `score`: the earliest time at which another
+    /// step with the same score can change anything. Such a step finds the same level
+    /// (no escalation: it would have happened) and leaves the leave timers as they are
+    /// (set when the score is below their threshold, and already set then); what
+    /// remains is a step-down, which needs the minimum dwell and the leave hold of the
+    /// timer it reads (critical: `calm_since`, degraded: `quiet_since`) to have
+    /// passed. `u64::MAX`: never (ok, or a timer that is not running). Without
+    /// [`LEAN`] (the wasm filter, for size) every verdict above ok steps.
+    fn due(&self, score: f32, cfg: &ScoreConfig) -> u64 {
+        let timer = match self.verdict {
+            Verdict::Ok if score < cfg.degraded_enter => return u64::MAX,
+            Verdict::Ok => return 0,
+            _ if !LEAN => return 0,
+            Verdict::Degraded => self.quiet_since,
+            Verdict::Critical => self.calm_since,
+        };
+        match timer {
+            Some(t) => t
+                .saturating_add(cfg.leave_hold_us)
+                .max(self.since_us.saturating_add(cfg.min_dwell_us)),
+            None => u64::MAX,
+        }
+    }
+
     #[inline]
     fn step(&mut self, score: f32, now: u64, cfg: &ScoreConfig) -> Option<VerdictChange> {
         // Ok and staying Ok: the leave timers only matter above Ok, and the escalating
@@ -1225,10 +1249,15 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     epoch: u64,
     fast_until: u64,
     global_fast: u64,
-    /// The verdict step has work to do: the verdict is above ok or the score at
-    /// `degraded_enter` or more (else it stays ok without a look). Kept by
-    /// [`Scorer::fuse_score`] and [`Scorer::step_verdict`].
-    busy: bool,
+    /// From when the verdict step has work to do (`u64::MAX`: not until the score
+    /// moves). A step changes the hysteresis state only when the score moved since the
+    /// last one (its timers start then) or when a timer can complete: with the score
+    /// unchanged, the verdict can only step down, at the earliest once both the
+    /// minimum dwell and the leave hold have passed (see [`VerdictState::due`]); an ok
+    /// verdict with the score below `degraded_enter` never steps. Kept by
+    /// [`Scorer::fuse_score`] (0 when the score moved and the verdict or the score is
+    /// above ok) and [`Scorer::step_verdict`].
+    step_due: u64,
     /// The latest verdict change (see [`Scorer::last_change`]).
     last_change: Option<VerdictChange>,
 }
@@ -1272,7 +1301,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             epoch: 1,
             fast_until: 0,
             global_fast: 0,
-            busy: 0.0 >= cfg.degraded_enter,
+            step_due: if 0.0 >= cfg.degraded_enter {
+                0
+            } else {
+                u64::MAX
+            },
             last_change: None,
         })
     }
@@ -1375,7 +1408,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if self.lean_views(obs, now) {
             // No target slot needed (single answer, target not tracked) and nothing to
             // fuse or step: done.
-            if obs.answers.count < 2 && !self.dirty && !self.busy && !self.maybe_tracked(obs) {
+            if obs.answers.count < 2
+                && !self.dirty
+                && now < self.step_due
+                && !self.maybe_tracked(obs)
+            {
                 return None;
             }
             return self.finish_lean(obs, now);
@@ -1519,7 +1556,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if changed || self.dirty {
             self.fuse_score();
         }
-        if !self.busy {
+        if now < self.step_due {
             return None;
         }
         self.step_verdict(now).map(|c| c.to)
@@ -2222,7 +2259,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     }
 
     fn step(&mut self, now: u64) -> Assessment {
-        let change = if self.busy {
+        let change = if now >= self.step_due {
             self.step_verdict(now)
         } else {
             None
@@ -2234,21 +2271,15 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
     }
 
-    /// Steps the verdict (see [`Scorer::busy`]), keeping the latest change.
+    /// Steps the verdict (see [`Scorer::step_due`]), keeping the latest change.
     #[inline]
     fn step_verdict(&mut self, now: u64) -> Option<VerdictChange> {
         let change = self.verdict.step(self.score, now, &self.cfg);
         if change.is_some() {
             self.last_change = change;
         }
-        self.note_busy();
+        self.step_due = self.verdict.due(self.score, &self.cfg);
         change
-    }
-
-    /// Keeps [`Scorer::busy`] after the score or the verdict moved.
-    #[inline]
-    fn note_busy(&mut self) {
-        self.busy = self.verdict.verdict != Verdict::Ok || self.score >= self.cfg.degraded_enter;
     }
 
     #[inline]
@@ -2265,9 +2296,17 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         for (w, b) in target_w.iter().zip(self.target_best.iter()) {
             keep *= 1.0 - w * b.v;
         }
-        self.score = clamp01(1.0 - keep);
+        let score = clamp01(1.0 - keep);
         self.dirty = false;
-        self.note_busy();
+        if score != self.score {
+            self.score = score;
+            self.step_due =
+                if self.verdict.verdict != Verdict::Ok || score >= self.cfg.degraded_enter {
+                    0
+                } else {
+                    u64::MAX
+                };
+        }
     }
 
     /// The slot of `key`: its home slot (see [`home_slot`]) first, else a scan.
@@ -2621,6 +2660,53 @@ mod tests {
                 assert_settled(&s, i);
             }
         }
+    }
+
+    /// A verdict step skipped before [`Scorer::step_due`] would have changed nothing:
+    /// after each observation of a stream whose faults come and go, a step forced on a
+    /// copy of the scorer leaves the hysteresis state as it is.
+    #[test]
+    fn skipped_verdict_steps_are_noops() {
+        let mut s: Scorer<4, 4> = Scorer::new(ScoreConfig::default()).unwrap();
+        let mut x = 0x7E57_D0E5_0F5C_0BE5u64;
+        let mut now = 0u64;
+        let (mut skipped, mut skipped_raised, mut changes) = (0u32, 0u32, 0u32);
+        for i in 0..200_000u32 {
+            xorshift(&mut x);
+            now += 5_000 + x % 10_000;
+            // Phases of 3,000 observations: clean, then faults of one kind at a rate
+            // that moves the score around the verdict thresholds.
+            let phase = (i / 3_000) % 8;
+            let outcome = if phase % 2 == 1 && x % 100 < u64::from(phase) * 6 {
+                match phase {
+                    1 => Outcome::Response(Rcode::SERVFAIL),
+                    3 => Outcome::Timeout,
+                    5 => Outcome::Truncated(Fallback::Failed),
+                    _ => Outcome::Mismatch(Mismatch::ID),
+                }
+            } else {
+                Outcome::Response(Rcode::NOERROR)
+            };
+            let server = ((x >> 20) % 3) as u32;
+            if s.record(&Observation::new(server, 0, now, outcome).rtt(900))
+                .is_some()
+            {
+                changes += 1;
+            }
+            if now < s.step_due {
+                skipped += 1;
+                if s.verdict() != Verdict::Ok {
+                    skipped_raised += 1;
+                }
+                let mut forced = s.clone();
+                assert_eq!(forced.step_verdict(now), None, "step {i}");
+                assert_eq!(forced.verdict, s.verdict, "step {i}");
+            }
+        }
+        assert!(changes >= 8, "{changes} verdict changes");
+        assert!(skipped > 100_000, "{skipped} steps skipped");
+        // Skipped above ok too (waiting for the dwell or the hold), not only when ok.
+        assert!(skipped_raised > 1_000, "{skipped_raised} skipped above ok");
     }
 
     #[test]
