@@ -775,6 +775,34 @@ impl Counters {
         0.0
     }
 
+    /// Slides a view that is raised or not [`Counters::slide_safe`] to `now` (no new
+    /// RTT quota: the caller checks) and returns its severities after the slide, `prev`
+    /// before it. A slide drops old buckets of the rate window and nothing else: the
+    /// histories (bursts, the NXDOMAIN spans), the run of timeouts and the quota stay,
+    /// so the RTT and integrity detectors, which read only those, keep their
+    /// severities, and the four that read the window (its shares and its gates) are
+    /// recomputed. The NXDOMAIN slack is reset (the next NXDOMAIN answer looks).
+    #[inline(never)]
+    fn slide_raised(
+        &mut self,
+        now: u64,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        prev: &[f32; SERVER_DETECTORS],
+    ) -> [f32; SERVER_DETECTORS] {
+        self.flush();
+        self.win.advance(now, d.bucket_us);
+        self.nx_reset();
+        let mut sev = self.severities_of(cfg, quota, WINDOW_DETECTORS);
+        for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
+            if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
+                *s = *p;
+            }
+        }
+        sev
+    }
+
     /// The quick path's answer (see [`Scorer::quick`]), NOERROR or (`nx`) NXDOMAIN,
     /// into this view with its severities `sev`: one more response in the newest
     /// bucket. A calm view only looks at the NXDOMAIN detector, and only for an
@@ -1053,6 +1081,11 @@ fn with_spike(rises: Option<u8>, spike: Option<bool>) -> Option<u8> {
 
 /// Every per-view detector, as a bit mask by [`Detector::index`].
 const ALL_DETECTORS: u8 = (1 << SERVER_DETECTORS) - 1;
+
+/// The per-view detectors that read the rate window (loss, NXDOMAIN, SERVFAIL,
+/// truncation): the others read histories only.
+const WINDOW_DETECTORS: u8 =
+    ALL_DETECTORS & !(1 << Detector::Rtt.index()) & !(1 << Detector::Integrity.index());
 
 /// The detectors above 0, as a bit mask by [`Detector::index`].
 #[inline]
@@ -1667,13 +1700,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let Some(server) = self.servers.get_mut(si) else {
             return false;
         };
-        if server.raised
-            || !server.rtt.fresh()
-            || now >= server.rtt.next_us()
-            || cfg.rtt_ceiling_us == 0
-            || !server.c.slide_safe()
-        {
+        if !server.rtt.fresh() || now >= server.rtt.next_us() || cfg.rtt_ceiling_us == 0 {
             return false;
+        }
+        if server.raised || !server.c.slide_safe() {
+            return LEAN && self.slide_server_raised(si, now);
         }
         let nx = server.c.quick_slide(now, cfg, d);
         if nx > 0.0 {
@@ -1685,6 +1716,39 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.dirty = true;
             return false;
         }
+        let ok = server.c.quick_ok(cfg, d);
+        server.fast_epoch = if ok { epoch } else { 0 };
+        server.fast_rtt_max = server
+            .rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        ok
+    }
+
+    /// [`Scorer::slide_server`] for a server that is raised or not
+    /// [`Counters::slide_safe`] (its RTT slice current, the baseline fresh):
+    /// [`Counters::slide_raised`], the severities and best trackers kept, and the mark
+    /// as the full path would set it. Native only ([`LEAN`]): the filter leaves these to
+    /// the full path.
+    #[inline(never)]
+    fn slide_server_raised(&mut self, si: usize, now: u64) -> bool {
+        let (cfg, d) = (&self.cfg, &self.d);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        let sev = server
+            .c
+            .slide_raised(now, cfg, d, server.rtt.quota, &server.sev);
+        if sev != server.sev {
+            server.sev = sev;
+            server.raised = any_raised(&sev);
+            self.update_server_best(si, &sev);
+            self.dirty = true;
+        }
+        let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
         let ok = server.c.quick_ok(cfg, d);
         server.fast_epoch = if ok { epoch } else { 0 };
         server.fast_rtt_max = server
@@ -1721,7 +1785,23 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     #[inline(never)]
     fn slide_global(&mut self, now: u64) -> bool {
         if self.global_raised || !self.global.slide_safe() {
-            return false;
+            if !LEAN {
+                return false;
+            }
+            // As `slide_server_raised` (the global quota is the one of the last full
+            // pass: a new server quota goes through the full path).
+            let (cfg, d) = (&self.cfg, &self.d);
+            let sev = self
+                .global
+                .slide_raised(now, cfg, d, self.global_quota, &self.global_sev);
+            if sev != self.global_sev {
+                self.global_sev = sev;
+                self.global_raised = any_raised(&sev);
+                self.dirty = true;
+            }
+            let ok = self.global.quick_ok(&self.cfg, &self.d);
+            self.global_fast = if ok { self.epoch } else { 0 };
+            return ok;
         }
         let nx = self.global.quick_slide(now, &self.cfg, &self.d);
         if nx > 0.0 {
