@@ -826,7 +826,7 @@ impl Counters {
         }
         self.pending += 1;
         if *raised {
-            return self.quick_raised(cfg, quota, sev, raised, nx);
+            return self.quick_raised(cfg, d, quota, sev, raised, nx);
         }
         if !nx {
             return false;
@@ -873,6 +873,7 @@ impl Counters {
     fn quick_raised(
         &mut self,
         cfg: &ScoreConfig,
+        d: &Derived,
         quota: u8,
         sev: &mut [f32; SERVER_DETECTORS],
         raised: &mut bool,
@@ -884,6 +885,14 @@ impl Counters {
             self.nx_reset();
             only |= 1 << Detector::Nxdomain.index();
         }
+        // A clean answer right after the last computation (`pending` is this answer
+        // alone) into a view whose raised detectors all read bursts (and the TC share).
+        // (SERVFAIL, loss and NXDOMAIN severities raised by their rates move with
+        // nearly every answer: there the checks would cost more than they save.)
+        if LEAN && !nx && self.pending == 1 && only & !BURST_DETECTORS == 0 {
+            self.flush();
+            return self.quick_bursts(cfg, d, quota, sev, raised, only);
+        }
         self.flush();
         let new = self.severities_of(cfg, quota, only);
         if new == *sev {
@@ -892,6 +901,72 @@ impl Counters {
         *sev = new;
         *raised = any_raised(&new);
         true
+    }
+
+    /// [`Counters::quick_raised`] for one clean answer into a view whose raised
+    /// detectors (`raised`) are all [`BURST_DETECTORS`]: only those that
+    /// [`Counters::clean_moves`] finds moving are recomputed (mostly none), the others
+    /// keep `sev`.
+    #[inline(never)]
+    fn quick_bursts(
+        &mut self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        sev: &mut [f32; SERVER_DETECTORS],
+        raised: &mut bool,
+        only: u8,
+    ) -> bool {
+        let moves = self.clean_moves(d, only);
+        if moves == 0 {
+            return false;
+        }
+        let mut new = self.severities_of(cfg, quota, moves);
+        for (i, (n, o)) in new.iter_mut().zip(sev.iter()).enumerate() {
+            if (only & !moves) & (1 << i) != 0 {
+                *n = *o;
+            }
+        }
+        if new == *sev {
+            return false;
+        }
+        *sev = new;
+        *raised = any_raised(&new);
+        true
+    }
+
+    /// Which of the detectors in `raised` one clean answer (NOERROR within the RTT
+    /// threshold, steady, gates open, already flushed: the only answer since the
+    /// severities were last computed) can move. The answer pushes a 0 into every
+    /// history and adds one to the window's totals, so the RTT spike and integrity
+    /// bursts move only when a set bit leaves their window (the bit `burst_window`
+    /// back, now), and the truncation detector only then (failed fallbacks, new
+    /// truncation) or when its TC share was above `tc_rate_ok − 0.01` before the
+    /// answer (below, the rate's ramp was 0 and stays 0: the share only falls; the
+    /// margin is far above the rounding of the quotient). The other detectors in
+    /// `raised` are always counted as moving.
+    #[inline]
+    fn clean_moves(&self, d: &Derived, raised: u8) -> u8 {
+        let out = d.burst_out;
+        let left = |h: u64| out == 0 || h & out != 0;
+        let on = |det: Detector| raised & (1 << det.index()) != 0;
+        let mut m = raised & !BURST_DETECTORS;
+        if on(Detector::Rtt) && left(self.rtt_bits()) {
+            m |= 1 << Detector::Rtt.index();
+        }
+        if on(Detector::Truncation)
+            && (left(self.tcpf_bits()) || left(self.tcnew_bits()) || {
+                // The TC share before this answer.
+                let total = self.win.sum(Ev::Total).saturating_sub(1);
+                (self.win.sum(Ev::Truncated) as f32) >= d.quiet_tc * total as f32
+            })
+        {
+            m |= 1 << Detector::Truncation.index();
+        }
+        if on(Detector::Integrity) && left(self.integ_bits()) {
+            m |= 1 << Detector::Integrity.index();
+        }
+        m
     }
 
     /// All six per-view detectors, with causes and evidence: the severities are those
@@ -975,6 +1050,11 @@ struct Derived {
     gate_responses: u32,
     /// The newest `burst_window` bits.
     burst_mask: u64,
+    /// The bit `burst_window` back (the item that just left a burst window), 0 when
+    /// the window is all 64 bits; and `tc_rate_ok − 0.01` (see
+    /// [`Counters::clean_moves`]).
+    burst_out: u64,
+    quiet_tc: f32,
     weights: [f32; Detector::COUNT],
     /// For [`Counters::nx_eval`]: `⌈lo·n⌉` NXDOMAINs per span `n` (`u32::MAX` when the
     /// span is off), `lo − 0.01` and `1 / (1 − (lo − 0.01))` (0 when the window's
@@ -1020,6 +1100,8 @@ impl Derived {
                 .max(cfg.servfail_min_samples)
                 .max(NX_SPANS[3]),
             burst_mask: burst_mask(cfg),
+            burst_out: burst_mask(cfg).wrapping_add(1),
+            quiet_tc: cfg.tc_rate_ok - 0.01,
             weights,
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
@@ -1081,6 +1163,13 @@ fn with_spike(rises: Option<u8>, spike: Option<bool>) -> Option<u8> {
 
 /// Every per-view detector, as a bit mask by [`Detector::index`].
 const ALL_DETECTORS: u8 = (1 << SERVER_DETECTORS) - 1;
+
+/// The per-view detectors whose severity a clean answer moves only when a burst bit
+/// leaves its window (and, for truncation, while the TC share is above its lower
+/// threshold): see [`Counters::clean_moves`].
+const BURST_DETECTORS: u8 = (1 << Detector::Rtt.index())
+    | (1 << Detector::Truncation.index())
+    | (1 << Detector::Integrity.index());
 
 /// The per-view detectors that read the rate window (loss, NXDOMAIN, SERVFAIL,
 /// truncation): the others read histories only.
@@ -2737,6 +2826,57 @@ mod tests {
                 let server = ((x >> 20) % 3) as u32;
                 let rtt = 900 + ((x >> 8) % 200) as u32;
                 s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                assert_settled(&s, i);
+            }
+        }
+    }
+
+    /// Clean answers into views raised by bursts only (spikes, failed TCP fallbacks,
+    /// new truncation, integrity) and by the TC share, where most answers skip the
+    /// recomputation: every stored severity equals a full recomputation after each
+    /// observation, for burst windows of 3, 8 and 64 and TC rate thresholds at and
+    /// near 0.
+    #[test]
+    fn clean_answers_into_burst_raised_views_are_exact() {
+        for (burst_window, tc_rate_ok, tcp_fail_burst) in [
+            (8, 0.3, 2),
+            (3, 0.0, 1),
+            (64, 0.005, 2),
+            (64, 0.3, 64),
+            (8, 0.05, 8),
+        ] {
+            let cfg = ScoreConfig {
+                burst_window,
+                tc_rate_ok,
+                tcp_fail_burst,
+                servfail_burst: burst_window.min(3),
+                integrity_burst: burst_window.min(3),
+                tc_new_burst: burst_window.min(2),
+                rtt_confirm: burst_window.min(4),
+                ..ScoreConfig::default()
+            };
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0xB0B5_7A11_0FFE_12EDu64;
+            let mut now = 0u64;
+            for i in 0..120_000u32 {
+                xorshift(&mut x);
+                now += 1_000 + x % 12_000;
+                let outcome = match x % 200 {
+                    0..=2 => Outcome::Truncated(Fallback::Failed),
+                    3 => Outcome::Mismatch(Mismatch::ID),
+                    4 => Outcome::Malformed,
+                    5 | 6 => Outcome::Truncated(Fallback::Answered(Rcode::NOERROR)),
+                    7 => Outcome::Truncated(Fallback::NotAttempted),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                let rtt = if x % 97 < 2 {
+                    40_000
+                } else {
+                    900 + (x % 200) as u32
+                };
+                let server = ((x >> 20) % 3) as u32;
+                let target = ((x >> 30) % 5) as u32;
+                s.record(&Observation::new(server, target, now, outcome).rtt(rtt));
                 assert_settled(&s, i);
             }
         }
