@@ -293,6 +293,33 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The detectors this step can raise in a view with every minimum-sample gate open
+    /// and nothing else moving (no slide, no new spike quota; see [`Counters::after`]),
+    /// by [`Detector::index`]. Every detector reads its own events only: a history
+    /// that is pushed a 0 and a rate whose denominator grows without its numerator can
+    /// only fall (the gates are open, so no share starts to count). So an NXDOMAIN
+    /// response can raise only the NXDOMAIN detector, a SERVFAIL or REFUSED one only
+    /// the SERVFAIL detector, a timeout only loss, a TC answer, a failed fallback or a
+    /// new truncation only truncation, a malformed or mismatched response only
+    /// integrity, a spike only the RTT detector; a clean answer none.
+    #[inline]
+    fn rises(self) -> u8 {
+        let bit = |on: bool, d: Detector| if on { 1u8 << d.index() } else { 0 };
+        let b = self.bits;
+        bit(b & Step::SPIKE != 0, Detector::Rtt)
+            | bit(b & Step::TIMEOUT != 0, Detector::Loss)
+            | bit(b & Step::NX != 0, Detector::Nxdomain)
+            | bit(b & Step::SF != 0, Detector::Servfail)
+            | bit(
+                b & (Step::TCPF | Step::TCNEW) != 0
+                    || self.events & (1 << Ev::Truncated as u16) != 0,
+                Detector::Truncation,
+            )
+            | bit(b & Step::INTEG != 0, Detector::Integrity)
+    }
+}
+
 /// Set bits of `bits` under `mask` (no population count for the common empty case).
 #[inline]
 fn burst(bits: u64, mask: u64) -> u32 {
@@ -457,12 +484,10 @@ impl Counters {
     /// changed: a clean answer into a calm view (no spike, no slide, no new quota, every
     /// severity 0, every minimum-sample gate open) can only keep them at 0.
     ///
-    /// More generally, with `steady` (no slide, no new quota) and every gate open, a
-    /// clean answer cannot raise a detector that is at 0, an NXDOMAIN answer can raise
-    /// only the NXDOMAIN one and a spike only the RTT one: only the detectors above 0 in
-    /// `prev` and those in `rises` (`None`: any may rise; `Some(0)` for a clean answer,
-    /// the NXDOMAIN bit for an NXDOMAIN one, plus the RTT bit for a spike, see
-    /// [`with_spike`]) are recomputed.
+    /// More generally, with `steady` (no slide, no new quota) and every gate open, an
+    /// observation can raise only the detectors its step counts for (see
+    /// [`Step::rises`]: none for a clean answer): only the detectors above 0 in `prev`
+    /// and those in `rises` are recomputed.
     #[inline(never)]
     fn after(
         &mut self,
@@ -471,13 +496,10 @@ impl Counters {
         quota: u8,
         prev: &[f32; SERVER_DETECTORS],
         steady: bool,
-        rises: Option<u8>,
+        rises: u8,
     ) -> Option<[f32; SERVER_DETECTORS]> {
         let mut only = ALL_DETECTORS;
-        if steady
-            && let Some(rises) = rises
-            && self.gates_open(d)
-        {
+        if steady && self.gates_open(d) {
             only = raised_mask(prev) | rises;
             if only == 0 {
                 return None;
@@ -1147,18 +1169,6 @@ impl Server {
 #[inline]
 fn any_raised(sev: &[f32; SERVER_DETECTORS]) -> bool {
     sev.iter().any(|v| *v > 0.0)
-}
-
-/// What an answer can raise in a steady view (see [`Counters::after`]) once its RTT is
-/// judged: a spike can raise the RTT detector too (and nothing else that a response
-/// without the spike could not).
-#[inline]
-fn with_spike(rises: Option<u8>, spike: Option<bool>) -> Option<u8> {
-    if spike == Some(true) {
-        rises.map(|r| r | 1 << Detector::Rtt.index())
-    } else {
-        rises
-    }
 }
 
 /// Every per-view detector, as a bit mask by [`Detector::index`].
@@ -1918,20 +1928,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
         // A clean answer (NOERROR, no spike) can only lower every severity, unless the
         // window dropped old buckets or the spike quota moved: when all severities of a
-        // view are already 0 they stay 0, and the work is skipped. An NXDOMAIN answer
-        // likewise can only raise the NXDOMAIN detector.
-        let rcode = match obs.outcome {
-            Outcome::Response(rc) => Some(rc),
-            _ => None,
-        };
-        let clean = rcode == Some(Rcode::NOERROR);
-        let rises = if clean {
-            Some(0)
-        } else if rcode == Some(Rcode::NXDOMAIN) {
-            Some(1 << Detector::Nxdomain.index())
-        } else {
-            None
-        };
+        // view are already 0 they stay 0, and the work is skipped. Any other observation
+        // likewise can raise only the detectors its step counts for (`Step::rises`).
+        let clean = obs.outcome == Outcome::Response(Rcode::NOERROR);
         let mut step = if clean {
             Step::CLEAN
         } else {
@@ -1948,7 +1947,6 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             step.bits |= Step::TCNEW;
             step.events |= 1 << Ev::Truncated as u16;
         }
-        let mut spike = None;
         let mut refreshed = false;
         let mut changed = false;
         if let Some(si) = self.server_slot(obs.server, now) {
@@ -1973,19 +1971,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     if !raising {
                         rtt.add(obs.rtt_us);
                     }
-                    spike = Some(s);
                     step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
                 }
                 let rotated = server.c.record(step, now, d.bucket_us);
                 let steady = !rotated && !refreshed;
-                let sev = server.c.after(
-                    cfg,
-                    d,
-                    server.rtt.quota,
-                    &server.sev,
-                    steady,
-                    with_spike(rises, spike),
-                );
+                let sev =
+                    server
+                        .c
+                        .after(cfg, d, server.rtt.quota, &server.sev, steady, step.rises());
                 if let Some(sev) = sev
                     && sev != server.sev
                 {
@@ -2017,8 +2010,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let g = &mut self.global;
         let rotated = g.record(step, now, d.bucket_us);
         let steady = !rotated && !refreshed;
-        let rises = with_spike(rises, spike);
-        let sev = g.after(cfg, d, self.global_quota, &self.global_sev, steady, rises);
+        let sev = g.after(
+            cfg,
+            d,
+            self.global_quota,
+            &self.global_sev,
+            steady,
+            step.rises(),
+        );
         if let Some(sev) = sev
             && sev != self.global_sev
         {
