@@ -803,7 +803,8 @@ impl Counters {
     /// histories (bursts, the NXDOMAIN spans), the run of timeouts and the quota stay,
     /// so the RTT and integrity detectors, which read only those, keep their
     /// severities, and the four that read the window (its shares and its gates) are
-    /// recomputed. The NXDOMAIN slack is reset (the next NXDOMAIN answer looks).
+    /// recomputed (the NXDOMAIN one only when it can be above 0). The NXDOMAIN slack is
+    /// reset (the next NXDOMAIN answer looks).
     #[inline(never)]
     fn slide_raised(
         &mut self,
@@ -816,7 +817,17 @@ impl Counters {
         self.flush();
         self.win.advance(now, d.bucket_us);
         self.nx_reset();
-        let mut sev = self.severities_of(cfg, quota, WINDOW_DETECTORS);
+        let mut only = WINDOW_DETECTORS;
+        let nx = Detector::Nxdomain.index();
+        // An NXDOMAIN severity at 0 stays 0 while the window's share is below
+        // `lo − 0.01` (as in `quick_slide`: the spans are unchanged, their gates only
+        // close).
+        if prev.get(nx).is_some_and(|v| *v == 0.0)
+            && (self.win.sum(Ev::Nxdomain) as f32) < d.nx_lo * self.responses() as f32
+        {
+            only &= !(1 << nx);
+        }
+        let mut sev = self.severities_of(cfg, quota, only);
         for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
             if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
                 *s = *p;
@@ -2821,6 +2832,44 @@ mod tests {
                     Outcome::Response(Rcode::NXDOMAIN)
                 } else {
                     Outcome::Response(Rcode::NOERROR)
+                };
+                let server = ((x >> 20) % 3) as u32;
+                let rtt = 900 + ((x >> 8) % 200) as u32;
+                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                assert_settled(&s, i);
+            }
+        }
+    }
+
+    /// NXDOMAIN shares around the detector's thresholds while SERVFAILs and timeouts
+    /// keep views raised or not slide-safe, so that windows slide through
+    /// `slide_raised` (where a slide that drops clean buckets raises the NXDOMAIN
+    /// share): every stored severity equals a full recomputation after each
+    /// observation.
+    #[test]
+    fn nxdomain_through_raised_slides_is_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 400_000,
+                ..ScoreConfig::default()
+            },
+        ] {
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0x51DE_5EED_0F0F_7777u64;
+            let mut now = 0u64;
+            for i in 0..200_000u32 {
+                xorshift(&mut x);
+                now += 2_000 + x % 8_000;
+                // NXDOMAIN shares in steps of 1,500 observations, alternating low and
+                // high so that slides move the window's share across the thresholds.
+                const SHARES: [u64; 8] = [0, 95, 60, 90, 74, 100, 50, 85];
+                let share = SHARES[(i / 1_500) as usize % SHARES.len()];
+                let outcome = match x % 1_000 {
+                    0..=24 => Outcome::Response(Rcode::SERVFAIL),
+                    25..=34 => Outcome::Timeout,
+                    _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
+                    _ => Outcome::Response(Rcode::NOERROR),
                 };
                 let server = ((x >> 20) % 3) as u32;
                 let rtt = 900 + ((x >> 8) % 200) as u32;
