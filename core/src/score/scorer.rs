@@ -1372,6 +1372,9 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     server_last: [u64; S],
     server_used: [bool; S],
     servers: [Server; S],
+    /// One past the highest server slot ever taken: the slots from here on were never
+    /// used, so the best-severity rescans stop here.
+    server_span: usize,
     server_best: [Best; SERVER_DETECTORS],
     target_keys: [u64; T],
     /// 256-bit presence filter of tracked target keys: most observations are of
@@ -1425,6 +1428,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             server_last: [0; S],
             server_used: [false; S],
             servers: [Server::EMPTY; S],
+            server_span: 0,
             server_best: [Best::default(); SERVER_DETECTORS],
             target_keys: [FREE; T],
             target_filter: [0; 4],
@@ -2525,6 +2529,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     *u = true;
                     *s = Server::EMPTY;
                 }
+                self.server_span = self.server_span.max(i + 1);
                 for d in 0..SERVER_DETECTORS {
                     if self.server_best.get(d).is_some_and(|b| b.i == i) {
                         self.rescan_server(d);
@@ -2640,7 +2645,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     fn rescan_server(&mut self, d: usize) {
         self.dirty = true;
         let mut best = Best::default();
-        for (i, (s, &u)) in self.servers.iter().zip(self.server_used.iter()).enumerate() {
+        let span = self.server_span.min(S);
+        let (Some(servers), Some(used)) = (self.servers.get(..span), self.server_used.get(..span))
+        else {
+            return;
+        };
+        for (i, (s, &u)) in servers.iter().zip(used.iter()).enumerate() {
             let v = s.sev.get(d).copied().unwrap_or(0.0);
             if u && v > best.v {
                 best = Best { v, i };
