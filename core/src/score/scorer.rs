@@ -441,7 +441,6 @@ impl Counters {
     #[inline(never)]
     fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         self.flush();
-        self.nx_reset();
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
         self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
@@ -450,6 +449,12 @@ impl Counters {
             self.consec_timeouts = 0;
         }
         let rotated = self.win.advance(now, bucket_us);
+        // The NXDOMAIN slack and clearance hold through anything that adds no NXDOMAIN
+        // and drops no bucket: a response pushes a 0 into the spans and adds to the
+        // window's responses (every share falls), anything else leaves them alone.
+        if rotated || step.bits & Step::NX != 0 || !LEAN {
+            self.nx_reset();
+        }
         let mut events = step.events;
         while events != 0 {
             self.win.add_index(events.trailing_zeros() as usize);
