@@ -854,7 +854,7 @@ impl Counters {
         d: &Derived,
         quota: u8,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
         nx: bool,
     ) -> bool {
         if nx {
@@ -863,7 +863,7 @@ impl Counters {
             self.win.add_n(Ev::Nxdomain, 1);
         }
         self.pending += 1;
-        if *raised {
+        if *raised != 0 {
             return self.quick_raised(cfg, d, quota, sev, raised, nx);
         }
         if !nx {
@@ -895,14 +895,14 @@ impl Counters {
         cfg: &ScoreConfig,
         d: &Derived,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
     ) -> bool {
         let v = self.nx_look(cfg, d);
         if v == 0.0 {
             return false;
         }
         *sev = [0.0, 0.0, v, 0.0, 0.0, 0.0];
-        *raised = true;
+        *raised = 1 << Detector::Nxdomain.index();
         true
     }
 
@@ -914,10 +914,10 @@ impl Counters {
         d: &Derived,
         quota: u8,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
         nx: bool,
     ) -> bool {
-        let mut only = raised_mask(sev);
+        let mut only = *raised;
         if nx {
             // The slack only holds for runs of calm views.
             self.nx_reset();
@@ -937,7 +937,7 @@ impl Counters {
             return false;
         }
         *sev = new;
-        *raised = any_raised(&new);
+        *raised = raised_mask(&new);
         true
     }
 
@@ -952,7 +952,7 @@ impl Counters {
         d: &Derived,
         quota: u8,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
         only: u8,
     ) -> bool {
         let moves = self.clean_moves(d, only);
@@ -969,7 +969,7 @@ impl Counters {
             return false;
         }
         *sev = new;
-        *raised = any_raised(&new);
+        *raised = raised_mask(&new);
         true
     }
 
@@ -1162,8 +1162,9 @@ struct Server {
     c: Counters,
     rtt: RttSketch,
     sev: [f32; SERVER_DETECTORS],
-    /// Whether any of `sev` is above 0 (kept with `sev`: the quiet path reads one flag).
-    raised: bool,
+    /// Which of `sev` are above 0 ([`raised_mask`], kept with `sev`: the quiet path
+    /// reads one byte, a raised view's recomputation starts from it).
+    raised: u8,
     /// The epoch in which the quick path may take this server's clean answers (0:
     /// none), and the largest RTT that is not a spike.
     fast_epoch: u64,
@@ -1175,16 +1176,10 @@ impl Server {
         c: Counters::EMPTY,
         rtt: RttSketch::EMPTY,
         sev: [0.0; SERVER_DETECTORS],
-        raised: false,
+        raised: 0,
         fast_epoch: 0,
         fast_rtt_max: 0,
     };
-}
-
-/// Whether any severity is above 0.
-#[inline]
-fn any_raised(sev: &[f32; SERVER_DETECTORS]) -> bool {
-    sev.iter().any(|v| *v > 0.0)
 }
 
 /// Every per-view detector, as a bit mask by [`Detector::index`].
@@ -1368,7 +1363,7 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     untracked_targets: u64,
     global: Counters,
     global_sev: [f32; SERVER_DETECTORS],
-    global_raised: bool,
+    global_raised: u8,
     global_quota: u8,
     /// When any observation last arrived.
     global_last: u64,
@@ -1426,7 +1421,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             untracked_targets: 0,
             global: Counters::EMPTY,
             global_sev: [0.0; SERVER_DETECTORS],
-            global_raised: false,
+            global_raised: 0,
             global_quota: cfg.rtt_confirm,
             global_last: 0,
             server_keys: [FREE; S],
@@ -1594,7 +1589,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             || now >= self.fast_until
             || obs.outcome != Outcome::Response(Rcode::NOERROR)
             || self.global_fast != self.epoch
-            || self.global_raised
+            || self.global_raised != 0
         {
             return false;
         }
@@ -1604,7 +1599,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         };
         if key != u64::from(obs.server)
             || server.fast_epoch != self.epoch
-            || server.raised
+            || server.raised != 0
             || obs.rtt_us > server.fast_rtt_max
             || !server.rtt.fresh()
         {
@@ -1631,7 +1626,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// not apply.
     #[inline(always)]
     fn lean_nx(&mut self, obs: &Observation<'_>, now: u64) -> bool {
-        if !LEAN || self.global_fast != self.epoch || self.global_raised {
+        if !LEAN || self.global_fast != self.epoch || self.global_raised != 0 {
             return false;
         }
         let d = &self.d;
@@ -1644,7 +1639,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         };
         if key != u64::from(obs.server)
             || server.fast_epoch != self.epoch
-            || server.raised
+            || server.raised != 0
             || obs.rtt_us > server.fast_rtt_max
             || !server.rtt.fresh()
             || !server.c.nx_renew(d)
@@ -1822,14 +1817,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if !server.rtt.fresh() || now >= server.rtt.next_us() || cfg.rtt_ceiling_us == 0 {
             return false;
         }
-        if server.raised || !server.c.slide_safe() {
+        if server.raised != 0 || !server.c.slide_safe() {
             return LEAN && self.slide_server_raised(si, now);
         }
         let nx = server.c.quick_slide(now, cfg, d);
         if nx > 0.0 {
             let sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
             server.sev = sev;
-            server.raised = true;
+            server.raised = 1 << Detector::Nxdomain.index();
             server.fast_epoch = 0;
             self.update_server_best(si, &sev);
             self.dirty = true;
@@ -1860,7 +1855,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             .slide_raised(now, cfg, d, server.rtt.quota, &server.sev);
         if sev != server.sev {
             server.sev = sev;
-            server.raised = any_raised(&sev);
+            server.raised = raised_mask(&sev);
             self.update_server_best(si, &sev);
             self.dirty = true;
         }
@@ -1903,7 +1898,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// [`Scorer::slide_server`] for the global view.
     #[inline(never)]
     fn slide_global(&mut self, now: u64) -> bool {
-        if self.global_raised || !self.global.slide_safe() {
+        if self.global_raised != 0 || !self.global.slide_safe() {
             if !LEAN {
                 return false;
             }
@@ -1915,7 +1910,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 .slide_raised(now, cfg, d, self.global_quota, &self.global_sev);
             if sev != self.global_sev {
                 self.global_sev = sev;
-                self.global_raised = any_raised(&sev);
+                self.global_raised = raised_mask(&sev);
                 self.dirty = true;
             }
             let ok = self.global.quick_ok(&self.cfg, &self.d);
@@ -1925,7 +1920,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let nx = self.global.quick_slide(now, &self.cfg, &self.d);
         if nx > 0.0 {
             self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
-            self.global_raised = true;
+            self.global_raised = 1 << Detector::Nxdomain.index();
             self.global_fast = 0;
             self.dirty = true;
             return false;
@@ -2003,7 +1998,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     && sev != server.sev
                 {
                     server.sev = sev;
-                    server.raised = any_raised(&sev);
+                    server.raised = raised_mask(&sev);
                     update = Some(sev);
                 }
             }
@@ -2042,7 +2037,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             && sev != self.global_sev
         {
             self.global_sev = sev;
-            self.global_raised = any_raised(&sev);
+            self.global_raised = raised_mask(&sev);
             changed = true;
         }
         let g = &mut self.global;
@@ -2083,7 +2078,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             } else {
                 server.sev = server.c.severities(cfg, server.rtt.quota);
             }
-            server.raised = any_raised(&server.sev);
+            server.raised = raised_mask(&server.sev);
         }
         for ((t, &used), &last) in self
             .targets
@@ -2107,7 +2102,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         } else {
             self.global.severities(&self.cfg, self.global_quota)
         };
-        self.global_raised = any_raised(&self.global_sev);
+        self.global_raised = raised_mask(&self.global_sev);
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
