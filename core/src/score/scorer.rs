@@ -561,19 +561,8 @@ impl Counters {
         if on(Detector::Nxdomain) {
             *nx = self.nx_severity(cfg);
         }
-        let sf_burst = if on(Detector::Servfail) {
-            burst(self.sf_bits())
-        } else {
-            0
-        };
-        if on(Detector::Servfail) && (sf_burst > 0 || w.sum(Ev::Servfail) > 0) {
-            let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
-            let r = w
-                .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
-                .map_or(0.0, |r| {
-                    ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
-                });
-            *sf = if b > r { b } else { r };
+        if on(Detector::Servfail) {
+            *sf = self.sf_severity(cfg, mask);
         }
         let fails = if on(Detector::Truncation) {
             burst(self.tcpf_bits())
@@ -596,6 +585,23 @@ impl Counters {
             }
         }
         out
+    }
+
+    /// The SERVFAIL detector alone: the larger of the burst's and the rate's ramps.
+    #[inline(always)]
+    fn sf_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        let sf_burst = burst(self.sf_bits(), mask);
+        let w = &self.win;
+        if sf_burst == 0 && w.sum(Ev::Servfail) == 0 {
+            return 0.0;
+        }
+        let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
+        let r = w
+            .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
+            .map_or(0.0, |r| {
+                ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
+            });
+        if b > r { b } else { r }
     }
 
     /// The new-truncation rule alone (0 when disabled).
@@ -930,6 +936,24 @@ impl Counters {
         if LEAN && !nx && self.pending == 1 && only & !BURST_DETECTORS == 0 {
             self.flush();
             return self.quick_bursts(cfg, d, quota, sev, raised, only);
+        }
+        // The SERVFAIL detector alone raised (mostly by its rate, which moves with
+        // every answer): computed here, without the general pass.
+        const SF: u8 = 1 << Detector::Servfail.index();
+        if LEAN
+            && only == SF
+            && let Some(old) = sev.get_mut(Detector::Servfail.index())
+        {
+            self.flush();
+            let v = self.sf_severity(cfg, d.burst_mask);
+            if v == *old {
+                return false;
+            }
+            *old = v;
+            if v <= 0.0 {
+                *raised = 0;
+            }
+            return true;
         }
         self.flush();
         let new = self.severities_of(cfg, quota, only);
@@ -2937,6 +2961,40 @@ mod tests {
                 s.record(&Observation::new(server, target, now, outcome).rtt(rtt));
                 assert_settled(&s, i);
             }
+        }
+    }
+
+    /// Every view's raised mask is the mask of its stored severities (the quick and
+    /// lean paths read the mask alone), through a stream with every fault class.
+    #[test]
+    fn raised_masks_match_severities() {
+        let mut s: Scorer<4, 4> = Scorer::new(ScoreConfig::default()).unwrap();
+        let mut x = 0x0A5C_1157_00FF_1CE5u64;
+        let mut now = 0u64;
+        for i in 0..200_000u32 {
+            xorshift(&mut x);
+            now += 2_000 + x % 16_000;
+            let outcome = match x % 300 {
+                0..=5 => Outcome::Response(Rcode::SERVFAIL),
+                6..=8 => Outcome::Timeout,
+                9..=10 => Outcome::Truncated(Fallback::Failed),
+                11 => Outcome::Mismatch(Mismatch::ID),
+                12..=40 => Outcome::Response(Rcode::NXDOMAIN),
+                _ => Outcome::Response(Rcode::NOERROR),
+            };
+            let rtt = if x.is_multiple_of(89) {
+                50_000
+            } else {
+                900 + (x % 200) as u32
+            };
+            let server = ((x >> 20) % 3) as u32;
+            s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+            for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+                if u {
+                    assert_eq!(srv.raised, raised_mask(&srv.sev), "step {i}");
+                }
+            }
+            assert_eq!(s.global_raised, raised_mask(&s.global_sev), "step {i}");
         }
     }
 
