@@ -293,6 +293,33 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The detectors this step can raise in a view with every minimum-sample gate open
+    /// and nothing else moving (no slide, no new spike quota; see [`Counters::after`]),
+    /// by [`Detector::index`]. Every detector reads its own events only: a history
+    /// that is pushed a 0 and a rate whose denominator grows without its numerator can
+    /// only fall (the gates are open, so no share starts to count). So an NXDOMAIN
+    /// response can raise only the NXDOMAIN detector, a SERVFAIL or REFUSED one only
+    /// the SERVFAIL detector, a timeout only loss, a TC answer, a failed fallback or a
+    /// new truncation only truncation, a malformed or mismatched response only
+    /// integrity, a spike only the RTT detector; a clean answer none.
+    #[inline]
+    fn rises(self) -> u8 {
+        let bit = |on: bool, d: Detector| if on { 1u8 << d.index() } else { 0 };
+        let b = self.bits;
+        bit(b & Step::SPIKE != 0, Detector::Rtt)
+            | bit(b & Step::TIMEOUT != 0, Detector::Loss)
+            | bit(b & Step::NX != 0, Detector::Nxdomain)
+            | bit(b & Step::SF != 0, Detector::Servfail)
+            | bit(
+                b & (Step::TCPF | Step::TCNEW) != 0
+                    || self.events & (1 << Ev::Truncated as u16) != 0,
+                Detector::Truncation,
+            )
+            | bit(b & Step::INTEG != 0, Detector::Integrity)
+    }
+}
+
 /// Set bits of `bits` under `mask` (no population count for the common empty case).
 #[inline]
 fn burst(bits: u64, mask: u64) -> u32 {
@@ -414,7 +441,6 @@ impl Counters {
     #[inline(never)]
     fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
         self.flush();
-        self.nx_reset();
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
         self.seq_resp = r.wrapping_add(u64::from(step.bits & Step::RESPONSE != 0));
@@ -423,6 +449,12 @@ impl Counters {
             self.consec_timeouts = 0;
         }
         let rotated = self.win.advance(now, bucket_us);
+        // The NXDOMAIN slack and clearance hold through anything that adds no NXDOMAIN
+        // and drops no bucket: a response pushes a 0 into the spans and adds to the
+        // window's responses (every share falls), anything else leaves them alone.
+        if rotated || step.bits & Step::NX != 0 || !LEAN {
+            self.nx_reset();
+        }
         let mut events = step.events;
         while events != 0 {
             self.win.add_index(events.trailing_zeros() as usize);
@@ -457,12 +489,10 @@ impl Counters {
     /// changed: a clean answer into a calm view (no spike, no slide, no new quota, every
     /// severity 0, every minimum-sample gate open) can only keep them at 0.
     ///
-    /// More generally, with `steady` (no slide, no new quota) and every gate open, a
-    /// clean answer cannot raise a detector that is at 0, an NXDOMAIN answer can raise
-    /// only the NXDOMAIN one and a spike only the RTT one: only the detectors above 0 in
-    /// `prev` and those in `rises` (`None`: any may rise; `Some(0)` for a clean answer,
-    /// the NXDOMAIN bit for an NXDOMAIN one, plus the RTT bit for a spike, see
-    /// [`with_spike`]) are recomputed.
+    /// More generally, with `steady` (no slide, no new quota) and every gate open, an
+    /// observation can raise only the detectors its step counts for (see
+    /// [`Step::rises`]: none for a clean answer): only the detectors above 0 in `prev`
+    /// and those in `rises` are recomputed.
     #[inline(never)]
     fn after(
         &mut self,
@@ -471,13 +501,10 @@ impl Counters {
         quota: u8,
         prev: &[f32; SERVER_DETECTORS],
         steady: bool,
-        rises: Option<u8>,
+        rises: u8,
     ) -> Option<[f32; SERVER_DETECTORS]> {
         let mut only = ALL_DETECTORS;
-        if steady
-            && let Some(rises) = rises
-            && self.gates_open(d)
-        {
+        if steady && self.gates_open(d) {
             only = raised_mask(prev) | rises;
             if only == 0 {
                 return None;
@@ -534,19 +561,8 @@ impl Counters {
         if on(Detector::Nxdomain) {
             *nx = self.nx_severity(cfg);
         }
-        let sf_burst = if on(Detector::Servfail) {
-            burst(self.sf_bits())
-        } else {
-            0
-        };
-        if on(Detector::Servfail) && (sf_burst > 0 || w.sum(Ev::Servfail) > 0) {
-            let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
-            let r = w
-                .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
-                .map_or(0.0, |r| {
-                    ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
-                });
-            *sf = if b > r { b } else { r };
+        if on(Detector::Servfail) {
+            *sf = self.sf_severity(cfg, mask);
         }
         let fails = if on(Detector::Truncation) {
             burst(self.tcpf_bits())
@@ -569,6 +585,23 @@ impl Counters {
             }
         }
         out
+    }
+
+    /// The SERVFAIL detector alone: the larger of the burst's and the rate's ramps.
+    #[inline(always)]
+    fn sf_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        let sf_burst = burst(self.sf_bits(), mask);
+        let w = &self.win;
+        if sf_burst == 0 && w.sum(Ev::Servfail) == 0 {
+            return 0.0;
+        }
+        let b = ramp(sf_burst as f32, 1.0, f32::from(cfg.servfail_burst));
+        let r = w
+            .share(Ev::Servfail, Ev::Responses, cfg.servfail_min_samples)
+            .map_or(0.0, |r| {
+                ramp(r, cfg.servfail_rate_ok, cfg.servfail_rate_bad)
+            });
+        if b > r { b } else { r }
     }
 
     /// The new-truncation rule alone (0 when disabled).
@@ -775,6 +808,45 @@ impl Counters {
         0.0
     }
 
+    /// Slides a view that is raised or not [`Counters::slide_safe`] to `now` (no new
+    /// RTT quota: the caller checks) and returns its severities after the slide, `prev`
+    /// before it. A slide drops old buckets of the rate window and nothing else: the
+    /// histories (bursts, the NXDOMAIN spans), the run of timeouts and the quota stay,
+    /// so the RTT and integrity detectors, which read only those, keep their
+    /// severities, and the four that read the window (its shares and its gates) are
+    /// recomputed (the NXDOMAIN one only when it can be above 0). The NXDOMAIN slack is
+    /// reset (the next NXDOMAIN answer looks).
+    #[inline(never)]
+    fn slide_raised(
+        &mut self,
+        now: u64,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        prev: &[f32; SERVER_DETECTORS],
+    ) -> [f32; SERVER_DETECTORS] {
+        self.flush();
+        self.win.advance(now, d.bucket_us);
+        self.nx_reset();
+        let mut only = WINDOW_DETECTORS;
+        let nx = Detector::Nxdomain.index();
+        // An NXDOMAIN severity at 0 stays 0 while the window's share is below
+        // `lo − 0.01` (as in `quick_slide`: the spans are unchanged, their gates only
+        // close).
+        if prev.get(nx).is_some_and(|v| *v == 0.0)
+            && (self.win.sum(Ev::Nxdomain) as f32) < d.nx_lo * self.responses() as f32
+        {
+            only &= !(1 << nx);
+        }
+        let mut sev = self.severities_of(cfg, quota, only);
+        for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
+            if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
+                *s = *p;
+            }
+        }
+        sev
+    }
+
     /// The quick path's answer (see [`Scorer::quick`]), NOERROR or (`nx`) NXDOMAIN,
     /// into this view with its severities `sev`: one more response in the newest
     /// bucket. A calm view only looks at the NXDOMAIN detector, and only for an
@@ -788,7 +860,7 @@ impl Counters {
         d: &Derived,
         quota: u8,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
         nx: bool,
     ) -> bool {
         if nx {
@@ -797,8 +869,8 @@ impl Counters {
             self.win.add_n(Ev::Nxdomain, 1);
         }
         self.pending += 1;
-        if *raised {
-            return self.quick_raised(cfg, quota, sev, raised, nx);
+        if *raised != 0 {
+            return self.quick_raised(cfg, d, quota, sev, raised, nx);
         }
         if !nx {
             return false;
@@ -829,14 +901,14 @@ impl Counters {
         cfg: &ScoreConfig,
         d: &Derived,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
     ) -> bool {
         let v = self.nx_look(cfg, d);
         if v == 0.0 {
             return false;
         }
         *sev = [0.0, 0.0, v, 0.0, 0.0, 0.0];
-        *raised = true;
+        *raised = 1 << Detector::Nxdomain.index();
         true
     }
 
@@ -845,16 +917,43 @@ impl Counters {
     fn quick_raised(
         &mut self,
         cfg: &ScoreConfig,
+        d: &Derived,
         quota: u8,
         sev: &mut [f32; SERVER_DETECTORS],
-        raised: &mut bool,
+        raised: &mut u8,
         nx: bool,
     ) -> bool {
-        let mut only = raised_mask(sev);
+        let mut only = *raised;
         if nx {
             // The slack only holds for runs of calm views.
             self.nx_reset();
             only |= 1 << Detector::Nxdomain.index();
+        }
+        // A clean answer right after the last computation (`pending` is this answer
+        // alone) into a view whose raised detectors all read bursts (and the TC share).
+        // (SERVFAIL, loss and NXDOMAIN severities raised by their rates move with
+        // nearly every answer: there the checks would cost more than they save.)
+        if LEAN && !nx && self.pending == 1 && only & !BURST_DETECTORS == 0 {
+            self.flush();
+            return self.quick_bursts(cfg, d, quota, sev, raised, only);
+        }
+        // The SERVFAIL detector alone raised (mostly by its rate, which moves with
+        // every answer): computed here, without the general pass.
+        const SF: u8 = 1 << Detector::Servfail.index();
+        if LEAN
+            && only == SF
+            && let Some(old) = sev.get_mut(Detector::Servfail.index())
+        {
+            self.flush();
+            let v = self.sf_severity(cfg, d.burst_mask);
+            if v == *old {
+                return false;
+            }
+            *old = v;
+            if v <= 0.0 {
+                *raised = 0;
+            }
+            return true;
         }
         self.flush();
         let new = self.severities_of(cfg, quota, only);
@@ -862,8 +961,74 @@ impl Counters {
             return false;
         }
         *sev = new;
-        *raised = any_raised(&new);
+        *raised = raised_mask(&new);
         true
+    }
+
+    /// [`Counters::quick_raised`] for one clean answer into a view whose raised
+    /// detectors (`raised`) are all [`BURST_DETECTORS`]: only those that
+    /// [`Counters::clean_moves`] finds moving are recomputed (mostly none), the others
+    /// keep `sev`.
+    #[inline(never)]
+    fn quick_bursts(
+        &mut self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        sev: &mut [f32; SERVER_DETECTORS],
+        raised: &mut u8,
+        only: u8,
+    ) -> bool {
+        let moves = self.clean_moves(d, only);
+        if moves == 0 {
+            return false;
+        }
+        let mut new = self.severities_of(cfg, quota, moves);
+        for (i, (n, o)) in new.iter_mut().zip(sev.iter()).enumerate() {
+            if (only & !moves) & (1 << i) != 0 {
+                *n = *o;
+            }
+        }
+        if new == *sev {
+            return false;
+        }
+        *sev = new;
+        *raised = raised_mask(&new);
+        true
+    }
+
+    /// Which of the detectors in `raised` one clean answer (NOERROR within the RTT
+    /// threshold, steady, gates open, already flushed: the only answer since the
+    /// severities were last computed) can move. The answer pushes a 0 into every
+    /// history and adds one to the window's totals, so the RTT spike and integrity
+    /// bursts move only when a set bit leaves their window (the bit `burst_window`
+    /// back, now), and the truncation detector only then (failed fallbacks, new
+    /// truncation) or when its TC share was above `tc_rate_ok − 0.01` before the
+    /// answer (below, the rate's ramp was 0 and stays 0: the share only falls; the
+    /// margin is far above the rounding of the quotient). The other detectors in
+    /// `raised` are always counted as moving.
+    #[inline]
+    fn clean_moves(&self, d: &Derived, raised: u8) -> u8 {
+        let out = d.burst_out;
+        let left = |h: u64| out == 0 || h & out != 0;
+        let on = |det: Detector| raised & (1 << det.index()) != 0;
+        let mut m = raised & !BURST_DETECTORS;
+        if on(Detector::Rtt) && left(self.rtt_bits()) {
+            m |= 1 << Detector::Rtt.index();
+        }
+        if on(Detector::Truncation)
+            && (left(self.tcpf_bits()) || left(self.tcnew_bits()) || {
+                // The TC share before this answer.
+                let total = self.win.sum(Ev::Total).saturating_sub(1);
+                (self.win.sum(Ev::Truncated) as f32) >= d.quiet_tc * total as f32
+            })
+        {
+            m |= 1 << Detector::Truncation.index();
+        }
+        if on(Detector::Integrity) && left(self.integ_bits()) {
+            m |= 1 << Detector::Integrity.index();
+        }
+        m
     }
 
     /// All six per-view detectors, with causes and evidence: the severities are those
@@ -947,6 +1112,11 @@ struct Derived {
     gate_responses: u32,
     /// The newest `burst_window` bits.
     burst_mask: u64,
+    /// The bit `burst_window` back (the item that just left a burst window), 0 when
+    /// the window is all 64 bits; and `tc_rate_ok − 0.01` (see
+    /// [`Counters::clean_moves`]).
+    burst_out: u64,
+    quiet_tc: f32,
     weights: [f32; Detector::COUNT],
     /// For [`Counters::nx_eval`]: `⌈lo·n⌉` NXDOMAINs per span `n` (`u32::MAX` when the
     /// span is off), `lo − 0.01` and `1 / (1 − (lo − 0.01))` (0 when the window's
@@ -992,6 +1162,8 @@ impl Derived {
                 .max(cfg.servfail_min_samples)
                 .max(NX_SPANS[3]),
             burst_mask: burst_mask(cfg),
+            burst_out: burst_mask(cfg).wrapping_add(1),
+            quiet_tc: cfg.tc_rate_ok - 0.01,
             weights,
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
@@ -1014,8 +1186,9 @@ struct Server {
     c: Counters,
     rtt: RttSketch,
     sev: [f32; SERVER_DETECTORS],
-    /// Whether any of `sev` is above 0 (kept with `sev`: the quiet path reads one flag).
-    raised: bool,
+    /// Which of `sev` are above 0 ([`raised_mask`], kept with `sev`: the quiet path
+    /// reads one byte, a raised view's recomputation starts from it).
+    raised: u8,
     /// The epoch in which the quick path may take this server's clean answers (0:
     /// none), and the largest RTT that is not a spike.
     fast_epoch: u64,
@@ -1027,32 +1200,26 @@ impl Server {
         c: Counters::EMPTY,
         rtt: RttSketch::EMPTY,
         sev: [0.0; SERVER_DETECTORS],
-        raised: false,
+        raised: 0,
         fast_epoch: 0,
         fast_rtt_max: 0,
     };
 }
 
-/// Whether any severity is above 0.
-#[inline]
-fn any_raised(sev: &[f32; SERVER_DETECTORS]) -> bool {
-    sev.iter().any(|v| *v > 0.0)
-}
-
-/// What an answer can raise in a steady view (see [`Counters::after`]) once its RTT is
-/// judged: a spike can raise the RTT detector too (and nothing else that a response
-/// without the spike could not).
-#[inline]
-fn with_spike(rises: Option<u8>, spike: Option<bool>) -> Option<u8> {
-    if spike == Some(true) {
-        rises.map(|r| r | 1 << Detector::Rtt.index())
-    } else {
-        rises
-    }
-}
-
 /// Every per-view detector, as a bit mask by [`Detector::index`].
 const ALL_DETECTORS: u8 = (1 << SERVER_DETECTORS) - 1;
+
+/// The per-view detectors whose severity a clean answer moves only when a burst bit
+/// leaves its window (and, for truncation, while the TC share is above its lower
+/// threshold): see [`Counters::clean_moves`].
+const BURST_DETECTORS: u8 = (1 << Detector::Rtt.index())
+    | (1 << Detector::Truncation.index())
+    | (1 << Detector::Integrity.index());
+
+/// The per-view detectors that read the rate window (loss, NXDOMAIN, SERVFAIL,
+/// truncation): the others read histories only.
+const WINDOW_DETECTORS: u8 =
+    ALL_DETECTORS & !(1 << Detector::Rtt.index()) & !(1 << Detector::Integrity.index());
 
 /// The detectors above 0, as a bit mask by [`Detector::index`].
 #[inline]
@@ -1111,7 +1278,7 @@ struct Best {
 }
 
 /// Hysteresis state of the verdict.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct VerdictState {
     verdict: Verdict,
     since_us: u64,
@@ -1121,6 +1288,30 @@ struct VerdictState {
 }
 
 impl VerdictState {
+    /// After a [`VerdictState::step`] with `score`: the earliest time at which another
+    /// step with the same score can change anything. Such a step finds the same level
+    /// (no escalation: it would have happened) and leaves the leave timers as they are
+    /// (set when the score is below their threshold, and already set then); what
+    /// remains is a step-down, which needs the minimum dwell and the leave hold of the
+    /// timer it reads (critical: `calm_since`, degraded: `quiet_since`) to have
+    /// passed. `u64::MAX`: never (ok, or a timer that is not running). Without
+    /// [`LEAN`] (the wasm filter, for size) every verdict above ok steps.
+    fn due(&self, score: f32, cfg: &ScoreConfig) -> u64 {
+        let timer = match self.verdict {
+            Verdict::Ok if score < cfg.degraded_enter => return u64::MAX,
+            Verdict::Ok => return 0,
+            _ if !LEAN => return 0,
+            Verdict::Degraded => self.quiet_since,
+            Verdict::Critical => self.calm_since,
+        };
+        match timer {
+            Some(t) => t
+                .saturating_add(cfg.leave_hold_us)
+                .max(self.since_us.saturating_add(cfg.min_dwell_us)),
+            None => u64::MAX,
+        }
+    }
+
     #[inline]
     fn step(&mut self, score: f32, now: u64, cfg: &ScoreConfig) -> Option<VerdictChange> {
         // Ok and staying Ok: the leave timers only matter above Ok, and the escalating
@@ -1196,7 +1387,7 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     untracked_targets: u64,
     global: Counters,
     global_sev: [f32; SERVER_DETECTORS],
-    global_raised: bool,
+    global_raised: u8,
     global_quota: u8,
     /// When any observation last arrived.
     global_last: u64,
@@ -1205,6 +1396,9 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     server_last: [u64; S],
     server_used: [bool; S],
     servers: [Server; S],
+    /// One past the highest server slot ever taken: the slots from here on were never
+    /// used, so the best-severity rescans stop here.
+    server_span: usize,
     server_best: [Best; SERVER_DETECTORS],
     target_keys: [u64; T],
     /// 256-bit presence filter of tracked target keys: most observations are of
@@ -1225,10 +1419,15 @@ pub struct Scorer<const S: usize = 16, const T: usize = 64> {
     epoch: u64,
     fast_until: u64,
     global_fast: u64,
-    /// The verdict step has work to do: the verdict is above ok or the score at
-    /// `degraded_enter` or more (else it stays ok without a look). Kept by
-    /// [`Scorer::fuse_score`] and [`Scorer::step_verdict`].
-    busy: bool,
+    /// From when the verdict step has work to do (`u64::MAX`: not until the score
+    /// moves). A step changes the hysteresis state only when the score moved since the
+    /// last one (its timers start then) or when a timer can complete: with the score
+    /// unchanged, the verdict can only step down, at the earliest once both the
+    /// minimum dwell and the leave hold have passed (see [`VerdictState::due`]); an ok
+    /// verdict with the score below `degraded_enter` never steps. Kept by
+    /// [`Scorer::fuse_score`] (0 when the score moved and the verdict or the score is
+    /// above ok) and [`Scorer::step_verdict`].
+    step_due: u64,
     /// The latest verdict change (see [`Scorer::last_change`]).
     last_change: Option<VerdictChange>,
 }
@@ -1246,13 +1445,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             untracked_targets: 0,
             global: Counters::EMPTY,
             global_sev: [0.0; SERVER_DETECTORS],
-            global_raised: false,
+            global_raised: 0,
             global_quota: cfg.rtt_confirm,
             global_last: 0,
             server_keys: [FREE; S],
             server_last: [0; S],
             server_used: [false; S],
             servers: [Server::EMPTY; S],
+            server_span: 0,
             server_best: [Best::default(); SERVER_DETECTORS],
             target_keys: [FREE; T],
             target_filter: [0; 4],
@@ -1272,7 +1472,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             epoch: 1,
             fast_until: 0,
             global_fast: 0,
-            busy: 0.0 >= cfg.degraded_enter,
+            step_due: if 0.0 >= cfg.degraded_enter {
+                0
+            } else {
+                u64::MAX
+            },
             last_change: None,
         })
     }
@@ -1375,7 +1579,11 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if self.lean_views(obs, now) {
             // No target slot needed (single answer, target not tracked) and nothing to
             // fuse or step: done.
-            if obs.answers.count < 2 && !self.dirty && !self.busy && !self.maybe_tracked(obs) {
+            if obs.answers.count < 2
+                && !self.dirty
+                && now < self.step_due
+                && !self.maybe_tracked(obs)
+            {
                 return None;
             }
             return self.finish_lean(obs, now);
@@ -1405,7 +1613,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             || now >= self.fast_until
             || obs.outcome != Outcome::Response(Rcode::NOERROR)
             || self.global_fast != self.epoch
-            || self.global_raised
+            || self.global_raised != 0
         {
             return false;
         }
@@ -1415,7 +1623,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         };
         if key != u64::from(obs.server)
             || server.fast_epoch != self.epoch
-            || server.raised
+            || server.raised != 0
             || obs.rtt_us > server.fast_rtt_max
             || !server.rtt.fresh()
         {
@@ -1442,7 +1650,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// not apply.
     #[inline(always)]
     fn lean_nx(&mut self, obs: &Observation<'_>, now: u64) -> bool {
-        if !LEAN || self.global_fast != self.epoch || self.global_raised {
+        if !LEAN || self.global_fast != self.epoch || self.global_raised != 0 {
             return false;
         }
         let d = &self.d;
@@ -1455,7 +1663,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         };
         if key != u64::from(obs.server)
             || server.fast_epoch != self.epoch
-            || server.raised
+            || server.raised != 0
             || obs.rtt_us > server.fast_rtt_max
             || !server.rtt.fresh()
             || !server.c.nx_renew(d)
@@ -1519,7 +1727,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if changed || self.dirty {
             self.fuse_score();
         }
-        if !self.busy {
+        if now < self.step_due {
             return None;
         }
         self.step_verdict(now).map(|c| c.to)
@@ -1630,24 +1838,55 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let Some(server) = self.servers.get_mut(si) else {
             return false;
         };
-        if server.raised
-            || !server.rtt.fresh()
-            || now >= server.rtt.next_us()
-            || cfg.rtt_ceiling_us == 0
-            || !server.c.slide_safe()
-        {
+        if !server.rtt.fresh() || now >= server.rtt.next_us() || cfg.rtt_ceiling_us == 0 {
             return false;
+        }
+        if server.raised != 0 || !server.c.slide_safe() {
+            return LEAN && self.slide_server_raised(si, now);
         }
         let nx = server.c.quick_slide(now, cfg, d);
         if nx > 0.0 {
             let sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
             server.sev = sev;
-            server.raised = true;
+            server.raised = 1 << Detector::Nxdomain.index();
             server.fast_epoch = 0;
             self.update_server_best(si, &sev);
             self.dirty = true;
             return false;
         }
+        let ok = server.c.quick_ok(cfg, d);
+        server.fast_epoch = if ok { epoch } else { 0 };
+        server.fast_rtt_max = server
+            .rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        ok
+    }
+
+    /// [`Scorer::slide_server`] for a server that is raised or not
+    /// [`Counters::slide_safe`] (its RTT slice current, the baseline fresh):
+    /// [`Counters::slide_raised`], the severities and best trackers kept, and the mark
+    /// as the full path would set it. Native only ([`LEAN`]): the filter leaves these to
+    /// the full path.
+    #[inline(never)]
+    fn slide_server_raised(&mut self, si: usize, now: u64) -> bool {
+        let (cfg, d) = (&self.cfg, &self.d);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        let sev = server
+            .c
+            .slide_raised(now, cfg, d, server.rtt.quota, &server.sev);
+        if sev != server.sev {
+            server.sev = sev;
+            server.raised = raised_mask(&sev);
+            self.update_server_best(si, &sev);
+            self.dirty = true;
+        }
+        let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
         let ok = server.c.quick_ok(cfg, d);
         server.fast_epoch = if ok { epoch } else { 0 };
         server.fast_rtt_max = server
@@ -1683,13 +1922,29 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// [`Scorer::slide_server`] for the global view.
     #[inline(never)]
     fn slide_global(&mut self, now: u64) -> bool {
-        if self.global_raised || !self.global.slide_safe() {
-            return false;
+        if self.global_raised != 0 || !self.global.slide_safe() {
+            if !LEAN {
+                return false;
+            }
+            // As `slide_server_raised` (the global quota is the one of the last full
+            // pass: a new server quota goes through the full path).
+            let (cfg, d) = (&self.cfg, &self.d);
+            let sev = self
+                .global
+                .slide_raised(now, cfg, d, self.global_quota, &self.global_sev);
+            if sev != self.global_sev {
+                self.global_sev = sev;
+                self.global_raised = raised_mask(&sev);
+                self.dirty = true;
+            }
+            let ok = self.global.quick_ok(&self.cfg, &self.d);
+            self.global_fast = if ok { self.epoch } else { 0 };
+            return ok;
         }
         let nx = self.global.quick_slide(now, &self.cfg, &self.d);
         if nx > 0.0 {
             self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
-            self.global_raised = true;
+            self.global_raised = 1 << Detector::Nxdomain.index();
             self.global_fast = 0;
             self.dirty = true;
             return false;
@@ -1712,20 +1967,9 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
 
         // A clean answer (NOERROR, no spike) can only lower every severity, unless the
         // window dropped old buckets or the spike quota moved: when all severities of a
-        // view are already 0 they stay 0, and the work is skipped. An NXDOMAIN answer
-        // likewise can only raise the NXDOMAIN detector.
-        let rcode = match obs.outcome {
-            Outcome::Response(rc) => Some(rc),
-            _ => None,
-        };
-        let clean = rcode == Some(Rcode::NOERROR);
-        let rises = if clean {
-            Some(0)
-        } else if rcode == Some(Rcode::NXDOMAIN) {
-            Some(1 << Detector::Nxdomain.index())
-        } else {
-            None
-        };
+        // view are already 0 they stay 0, and the work is skipped. Any other observation
+        // likewise can raise only the detectors its step counts for (`Step::rises`).
+        let clean = obs.outcome == Outcome::Response(Rcode::NOERROR);
         let mut step = if clean {
             Step::CLEAN
         } else {
@@ -1742,7 +1986,6 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             step.bits |= Step::TCNEW;
             step.events |= 1 << Ev::Truncated as u16;
         }
-        let mut spike = None;
         let mut refreshed = false;
         let mut changed = false;
         if let Some(si) = self.server_slot(obs.server, now) {
@@ -1767,24 +2010,19 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     if !raising {
                         rtt.add(obs.rtt_us);
                     }
-                    spike = Some(s);
                     step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
                 }
                 let rotated = server.c.record(step, now, d.bucket_us);
                 let steady = !rotated && !refreshed;
-                let sev = server.c.after(
-                    cfg,
-                    d,
-                    server.rtt.quota,
-                    &server.sev,
-                    steady,
-                    with_spike(rises, spike),
-                );
+                let sev =
+                    server
+                        .c
+                        .after(cfg, d, server.rtt.quota, &server.sev, steady, step.rises());
                 if let Some(sev) = sev
                     && sev != server.sev
                 {
                     server.sev = sev;
-                    server.raised = any_raised(&sev);
+                    server.raised = raised_mask(&sev);
                     update = Some(sev);
                 }
             }
@@ -1811,13 +2049,19 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let g = &mut self.global;
         let rotated = g.record(step, now, d.bucket_us);
         let steady = !rotated && !refreshed;
-        let rises = with_spike(rises, spike);
-        let sev = g.after(cfg, d, self.global_quota, &self.global_sev, steady, rises);
+        let sev = g.after(
+            cfg,
+            d,
+            self.global_quota,
+            &self.global_sev,
+            steady,
+            step.rises(),
+        );
         if let Some(sev) = sev
             && sev != self.global_sev
         {
             self.global_sev = sev;
-            self.global_raised = any_raised(&sev);
+            self.global_raised = raised_mask(&sev);
             changed = true;
         }
         let g = &mut self.global;
@@ -1858,7 +2102,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             } else {
                 server.sev = server.c.severities(cfg, server.rtt.quota);
             }
-            server.raised = any_raised(&server.sev);
+            server.raised = raised_mask(&server.sev);
         }
         for ((t, &used), &last) in self
             .targets
@@ -1882,7 +2126,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         } else {
             self.global.severities(&self.cfg, self.global_quota)
         };
-        self.global_raised = any_raised(&self.global_sev);
+        self.global_raised = raised_mask(&self.global_sev);
         for i in 0..SERVER_DETECTORS {
             self.rescan_server(i);
         }
@@ -2222,7 +2466,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     }
 
     fn step(&mut self, now: u64) -> Assessment {
-        let change = if self.busy {
+        let change = if now >= self.step_due {
             self.step_verdict(now)
         } else {
             None
@@ -2234,21 +2478,15 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
     }
 
-    /// Steps the verdict (see [`Scorer::busy`]), keeping the latest change.
+    /// Steps the verdict (see [`Scorer::step_due`]), keeping the latest change.
     #[inline]
     fn step_verdict(&mut self, now: u64) -> Option<VerdictChange> {
         let change = self.verdict.step(self.score, now, &self.cfg);
         if change.is_some() {
             self.last_change = change;
         }
-        self.note_busy();
+        self.step_due = self.verdict.due(self.score, &self.cfg);
         change
-    }
-
-    /// Keeps [`Scorer::busy`] after the score or the verdict moved.
-    #[inline]
-    fn note_busy(&mut self) {
-        self.busy = self.verdict.verdict != Verdict::Ok || self.score >= self.cfg.degraded_enter;
     }
 
     #[inline]
@@ -2265,9 +2503,17 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         for (w, b) in target_w.iter().zip(self.target_best.iter()) {
             keep *= 1.0 - w * b.v;
         }
-        self.score = clamp01(1.0 - keep);
+        let score = clamp01(1.0 - keep);
         self.dirty = false;
-        self.note_busy();
+        if score != self.score {
+            self.score = score;
+            self.step_due =
+                if self.verdict.verdict != Verdict::Ok || score >= self.cfg.degraded_enter {
+                    0
+                } else {
+                    u64::MAX
+                };
+        }
     }
 
     /// The slot of `key`: its home slot (see [`home_slot`]) first, else a scan.
@@ -2307,6 +2553,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     *u = true;
                     *s = Server::EMPTY;
                 }
+                self.server_span = self.server_span.max(i + 1);
                 for d in 0..SERVER_DETECTORS {
                     if self.server_best.get(d).is_some_and(|b| b.i == i) {
                         self.rescan_server(d);
@@ -2422,7 +2669,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     fn rescan_server(&mut self, d: usize) {
         self.dirty = true;
         let mut best = Best::default();
-        for (i, (s, &u)) in self.servers.iter().zip(self.server_used.iter()).enumerate() {
+        let span = self.server_span.min(S);
+        let (Some(servers), Some(used)) = (self.servers.get(..span), self.server_used.get(..span))
+        else {
+            return;
+        };
+        for (i, (s, &u)) in servers.iter().zip(used.iter()).enumerate() {
             let v = s.sev.get(d).copied().unwrap_or(0.0);
             if u && v > best.v {
                 best = Best { v, i };
@@ -2621,6 +2873,176 @@ mod tests {
                 assert_settled(&s, i);
             }
         }
+    }
+
+    /// NXDOMAIN shares around the detector's thresholds while SERVFAILs and timeouts
+    /// keep views raised or not slide-safe, so that windows slide through
+    /// `slide_raised` (where a slide that drops clean buckets raises the NXDOMAIN
+    /// share): every stored severity equals a full recomputation after each
+    /// observation.
+    #[test]
+    fn nxdomain_through_raised_slides_is_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 400_000,
+                ..ScoreConfig::default()
+            },
+        ] {
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0x51DE_5EED_0F0F_7777u64;
+            let mut now = 0u64;
+            for i in 0..200_000u32 {
+                xorshift(&mut x);
+                now += 2_000 + x % 8_000;
+                // NXDOMAIN shares in steps of 1,500 observations, alternating low and
+                // high so that slides move the window's share across the thresholds.
+                const SHARES: [u64; 8] = [0, 95, 60, 90, 74, 100, 50, 85];
+                let share = SHARES[(i / 1_500) as usize % SHARES.len()];
+                let outcome = match x % 1_000 {
+                    0..=24 => Outcome::Response(Rcode::SERVFAIL),
+                    25..=34 => Outcome::Timeout,
+                    _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                let server = ((x >> 20) % 3) as u32;
+                let rtt = 900 + ((x >> 8) % 200) as u32;
+                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                assert_settled(&s, i);
+            }
+        }
+    }
+
+    /// Clean answers into views raised by bursts only (spikes, failed TCP fallbacks,
+    /// new truncation, integrity) and by the TC share, where most answers skip the
+    /// recomputation: every stored severity equals a full recomputation after each
+    /// observation, for burst windows of 3, 8 and 64 and TC rate thresholds at and
+    /// near 0.
+    #[test]
+    fn clean_answers_into_burst_raised_views_are_exact() {
+        for (burst_window, tc_rate_ok, tcp_fail_burst) in [
+            (8, 0.3, 2),
+            (3, 0.0, 1),
+            (64, 0.005, 2),
+            (64, 0.3, 64),
+            (8, 0.05, 8),
+        ] {
+            let cfg = ScoreConfig {
+                burst_window,
+                tc_rate_ok,
+                tcp_fail_burst,
+                servfail_burst: burst_window.min(3),
+                integrity_burst: burst_window.min(3),
+                tc_new_burst: burst_window.min(2),
+                rtt_confirm: burst_window.min(4),
+                ..ScoreConfig::default()
+            };
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0xB0B5_7A11_0FFE_12EDu64;
+            let mut now = 0u64;
+            for i in 0..120_000u32 {
+                xorshift(&mut x);
+                now += 1_000 + x % 12_000;
+                let outcome = match x % 200 {
+                    0..=2 => Outcome::Truncated(Fallback::Failed),
+                    3 => Outcome::Mismatch(Mismatch::ID),
+                    4 => Outcome::Malformed,
+                    5 | 6 => Outcome::Truncated(Fallback::Answered(Rcode::NOERROR)),
+                    7 => Outcome::Truncated(Fallback::NotAttempted),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                let rtt = if x % 97 < 2 {
+                    40_000
+                } else {
+                    900 + (x % 200) as u32
+                };
+                let server = ((x >> 20) % 3) as u32;
+                let target = ((x >> 30) % 5) as u32;
+                s.record(&Observation::new(server, target, now, outcome).rtt(rtt));
+                assert_settled(&s, i);
+            }
+        }
+    }
+
+    /// Every view's raised mask is the mask of its stored severities (the quick and
+    /// lean paths read the mask alone), through a stream with every fault class.
+    #[test]
+    fn raised_masks_match_severities() {
+        let mut s: Scorer<4, 4> = Scorer::new(ScoreConfig::default()).unwrap();
+        let mut x = 0x0A5C_1157_00FF_1CE5u64;
+        let mut now = 0u64;
+        for i in 0..200_000u32 {
+            xorshift(&mut x);
+            now += 2_000 + x % 16_000;
+            let outcome = match x % 300 {
+                0..=5 => Outcome::Response(Rcode::SERVFAIL),
+                6..=8 => Outcome::Timeout,
+                9..=10 => Outcome::Truncated(Fallback::Failed),
+                11 => Outcome::Mismatch(Mismatch::ID),
+                12..=40 => Outcome::Response(Rcode::NXDOMAIN),
+                _ => Outcome::Response(Rcode::NOERROR),
+            };
+            let rtt = if x.is_multiple_of(89) {
+                50_000
+            } else {
+                900 + (x % 200) as u32
+            };
+            let server = ((x >> 20) % 3) as u32;
+            s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+            for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+                if u {
+                    assert_eq!(srv.raised, raised_mask(&srv.sev), "step {i}");
+                }
+            }
+            assert_eq!(s.global_raised, raised_mask(&s.global_sev), "step {i}");
+        }
+    }
+
+    /// A verdict step skipped before [`Scorer::step_due`] would have changed nothing:
+    /// after each observation of a stream whose faults come and go, a step forced on a
+    /// copy of the scorer leaves the hysteresis state as it is.
+    #[test]
+    fn skipped_verdict_steps_are_noops() {
+        let mut s: Scorer<4, 4> = Scorer::new(ScoreConfig::default()).unwrap();
+        let mut x = 0x7E57_D0E5_0F5C_0BE5u64;
+        let mut now = 0u64;
+        let (mut skipped, mut skipped_raised, mut changes) = (0u32, 0u32, 0u32);
+        for i in 0..200_000u32 {
+            xorshift(&mut x);
+            now += 5_000 + x % 10_000;
+            // Phases of 3,000 observations: clean, then faults of one kind at a rate
+            // that moves the score around the verdict thresholds.
+            let phase = (i / 3_000) % 8;
+            let outcome = if phase % 2 == 1 && x % 100 < u64::from(phase) * 6 {
+                match phase {
+                    1 => Outcome::Response(Rcode::SERVFAIL),
+                    3 => Outcome::Timeout,
+                    5 => Outcome::Truncated(Fallback::Failed),
+                    _ => Outcome::Mismatch(Mismatch::ID),
+                }
+            } else {
+                Outcome::Response(Rcode::NOERROR)
+            };
+            let server = ((x >> 20) % 3) as u32;
+            if s.record(&Observation::new(server, 0, now, outcome).rtt(900))
+                .is_some()
+            {
+                changes += 1;
+            }
+            if now < s.step_due {
+                skipped += 1;
+                if s.verdict() != Verdict::Ok {
+                    skipped_raised += 1;
+                }
+                let mut forced = s.clone();
+                assert_eq!(forced.step_verdict(now), None, "step {i}");
+                assert_eq!(forced.verdict, s.verdict, "step {i}");
+            }
+        }
+        assert!(changes >= 8, "{changes} verdict changes");
+        assert!(skipped > 100_000, "{skipped} steps skipped");
+        // Skipped above ok too (waiting for the dwell or the hold), not only when ok.
+        assert!(skipped_raised > 1_000, "{skipped_raised} skipped above ok");
     }
 
     #[test]
