@@ -19,7 +19,7 @@
 use std::hint::black_box;
 
 use dnswarden_bench::{
-    Agreement, checksum_core, checksum_domain, checksum_floor, checksum_hickory, corpus,
+    agreed_responses, checksum_core, checksum_domain, checksum_floor, checksum_hickory,
 };
 
 #[derive(Clone, Copy)]
@@ -73,15 +73,7 @@ fn main() {
     };
     let filters: Vec<String> = args.collect();
     // The same messages as benches/parse.rs: responses that all three agree on.
-    let samples: Vec<(String, Vec<u8>, u64)> = corpus()
-        .into_iter()
-        .filter(|s| !s.name.ends_with(".query"))
-        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
-        .filter_map(|s| {
-            let sum = Agreement::of(&s.bytes).agreed()?;
-            Some((s.name, s.bytes, sum))
-        })
-        .collect();
+    let samples = agreed_responses(&filters);
     warm(imp, &samples);
     for (name, bytes, sum) in &samples {
         measure(imp, bytes, *sum);

@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use dnswarden_bench::{
-    Agreement, checksum_core, checksum_domain, checksum_floor, checksum_hickory, corpus,
+    agreed_responses, checksum_core, checksum_domain, checksum_floor, checksum_hickory,
 };
 
 type Walk = fn(&[u8]) -> Result<u64, dnswarden_bench::WalkError>;
@@ -78,15 +78,7 @@ fn main() {
         usage("ROUNDS and BATCH_US must be positive");
     }
     let filters: Vec<String> = args.collect();
-    let samples: Vec<(String, Vec<u8>, u64)> = corpus()
-        .into_iter()
-        .filter(|s| !s.name.ends_with(".query"))
-        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
-        .filter_map(|s| {
-            let sum = Agreement::of(&s.bytes).agreed()?;
-            Some((s.name, s.bytes, sum))
-        })
-        .collect();
+    let samples = agreed_responses(&filters);
     println!(
         "| message | bytes | core ns | domain ns | hickory ns | floor ns | vs domain (≥2×) \
          | vs hickory (≥10×) | floor vs domain | floor vs hickory |"

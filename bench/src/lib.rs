@@ -978,6 +978,21 @@ pub fn corpus() -> Vec<Sample> {
     all
 }
 
+/// The benchmarked messages: the corpus's responses (captured queries left out) that
+/// all three parsers accept with equal checksums, with that checksum, restricted to
+/// names containing one of `filters` when there are any.
+pub fn agreed_responses(filters: &[String]) -> Vec<(String, Vec<u8>, u64)> {
+    corpus()
+        .into_iter()
+        .filter(|s| !s.name.ends_with(".query"))
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .filter_map(|s| {
+            let sum = Agreement::of(&s.bytes).agreed()?;
+            Some((s.name, s.bytes, sum))
+        })
+        .collect()
+}
+
 /// The checksums of all three walks of one message, or the first error.
 #[derive(Debug)]
 pub struct Agreement {

@@ -1204,6 +1204,20 @@ impl Server {
         fast_epoch: 0,
         fast_rtt_max: 0,
     };
+
+    /// Marks the server for the quick path in `epoch` when its counters allow it
+    /// ([`Counters::quick_ok`], returned), with the spike threshold (below the
+    /// ceiling) as the largest RTT it takes.
+    #[inline(always)]
+    fn mark_quick(&mut self, cfg: &ScoreConfig, d: &Derived, epoch: u64) -> bool {
+        let ok = self.c.quick_ok(cfg, d);
+        self.fast_epoch = if ok { epoch } else { 0 };
+        self.fast_rtt_max = self
+            .rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        ok
+    }
 }
 
 /// Every per-view detector, as a bit mask by [`Detector::index`].
@@ -1854,13 +1868,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             self.dirty = true;
             return false;
         }
-        let ok = server.c.quick_ok(cfg, d);
-        server.fast_epoch = if ok { epoch } else { 0 };
-        server.fast_rtt_max = server
-            .rtt
-            .threshold_us
-            .min(cfg.rtt_ceiling_us.saturating_sub(1));
-        ok
+        server.mark_quick(cfg, d, epoch)
     }
 
     /// [`Scorer::slide_server`] for a server that is raised or not
@@ -1887,13 +1895,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let Some(server) = self.servers.get_mut(si) else {
             return false;
         };
-        let ok = server.c.quick_ok(cfg, d);
-        server.fast_epoch = if ok { epoch } else { 0 };
-        server.fast_rtt_max = server
-            .rtt
-            .threshold_us
-            .min(cfg.rtt_ceiling_us.saturating_sub(1));
-        ok
+        server.mark_quick(cfg, d, epoch)
     }
 
     /// The RTT baseline recomputation that is due every 256 samples, within the quick
@@ -2785,6 +2787,24 @@ mod tests {
         );
     }
 
+    /// Feeds 200,000 observations of the stream seeded by `seed` (2–10 ms apart,
+    /// servers 0–2, RTTs of 0.9–1.1 ms, the outcome from `outcome(x, i)` for the
+    /// stream's state `x` at step `i`) into a fresh scorer, asserting after each that
+    /// every stored severity equals a full recomputation.
+    fn drive_settled(cfg: ScoreConfig, seed: u64, mut outcome: impl FnMut(u64, u32) -> Outcome) {
+        let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+        let mut x = seed;
+        let mut now = 0u64;
+        for i in 0..200_000u32 {
+            xorshift(&mut x);
+            now += 2_000 + x % 8_000;
+            let server = ((x >> 20) % 3) as u32;
+            let rtt = 900 + ((x >> 8) % 200) as u32;
+            s.record(&Observation::new(server, 0, now, outcome(x, i)).rtt(rtt));
+            assert_settled(&s, i);
+        }
+    }
+
     /// The quiet-observation shortcut in `observe` must leave every stored severity equal
     /// to a full recomputation.
     #[test]
@@ -2852,26 +2872,17 @@ mod tests {
                 ..ScoreConfig::default()
             },
         ] {
-            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
-            let mut x = 0x5EED_0FA1_15AF_E123u64;
-            let mut now = 0u64;
-            for i in 0..200_000u32 {
-                xorshift(&mut x);
-                now += 2_000 + x % 8_000;
+            drive_settled(cfg, 0x5EED_0FA1_15AF_E123, |x, i| {
                 // NXDOMAIN shares in steps of 2,000 observations, finer near the
                 // detector's lower threshold (75 %).
                 const SHARES: [u64; 12] = [0, 50, 70, 72, 73, 74, 75, 76, 78, 80, 90, 100];
                 let share = SHARES[(i / 2_000) as usize % SHARES.len()];
-                let outcome = if x % 100 < share {
+                if x % 100 < share {
                     Outcome::Response(Rcode::NXDOMAIN)
                 } else {
                     Outcome::Response(Rcode::NOERROR)
-                };
-                let server = ((x >> 20) % 3) as u32;
-                let rtt = 900 + ((x >> 8) % 200) as u32;
-                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
-                assert_settled(&s, i);
-            }
+                }
+            });
         }
     }
 
@@ -2889,27 +2900,18 @@ mod tests {
                 ..ScoreConfig::default()
             },
         ] {
-            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
-            let mut x = 0x51DE_5EED_0F0F_7777u64;
-            let mut now = 0u64;
-            for i in 0..200_000u32 {
-                xorshift(&mut x);
-                now += 2_000 + x % 8_000;
+            drive_settled(cfg, 0x51DE_5EED_0F0F_7777, |x, i| {
                 // NXDOMAIN shares in steps of 1,500 observations, alternating low and
                 // high so that slides move the window's share across the thresholds.
                 const SHARES: [u64; 8] = [0, 95, 60, 90, 74, 100, 50, 85];
                 let share = SHARES[(i / 1_500) as usize % SHARES.len()];
-                let outcome = match x % 1_000 {
+                match x % 1_000 {
                     0..=24 => Outcome::Response(Rcode::SERVFAIL),
                     25..=34 => Outcome::Timeout,
                     _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
                     _ => Outcome::Response(Rcode::NOERROR),
-                };
-                let server = ((x >> 20) % 3) as u32;
-                let rtt = 900 + ((x >> 8) % 200) as u32;
-                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
-                assert_settled(&s, i);
-            }
+                }
+            });
         }
     }
 
