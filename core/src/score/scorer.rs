@@ -2728,7 +2728,7 @@ fn weight(d: &Derived, i: usize) -> f32 {
 /// scorer's code size counts against the module budget (the lean paths are about 870
 /// bytes of it) and they measured slower per exchange in the module, not faster; every
 /// observation then takes the quick path, which does the same for it.
-const LEAN: bool = !cfg!(target_arch = "wasm32");
+pub(crate) const LEAN: bool = !cfg!(target_arch = "wasm32");
 
 /// The slot a server key takes when it is free (`key mod S`: the key itself for the
 /// small keys a caller numbers its servers with), so that the lookup of the common
