@@ -1,7 +1,7 @@
 //! Per-target state: the caller's expectation, answer-set drift and round-robin skew.
 
 use super::math::{chi2_critical, log2, ramp};
-use super::observation::Observation;
+use super::observation::{Observation, Outcome};
 use super::scorer::LEAN;
 use super::{Cause, Evidence, ScoreConfig};
 use crate::wire::Rcode;
@@ -72,6 +72,14 @@ impl RrTables {
 /// sample).
 fn quiet_limit(nf: f32, crit: f32) -> u32 {
     (nf * (nf + 0.74 * crit)) as u32
+}
+
+/// Whether the client finally got NOERROR (`rcode() == Some(NOERROR)`), with the common
+/// plain response tested first (native only: in the filter the test costs bytes).
+#[inline(always)]
+fn noerror(obs: &Observation<'_>) -> bool {
+    (LEAN && obs.outcome == Outcome::Response(Rcode::NOERROR))
+        || obs.outcome.rcode() == Some(Rcode::NOERROR)
 }
 
 /// What the caller expects a target to answer.
@@ -356,7 +364,7 @@ impl Target {
     #[inline]
     pub(crate) fn wants_slot(obs: &Observation<'_>) -> bool {
         obs.answers.count >= 2
-            && obs.outcome.rcode() == Some(Rcode::NOERROR)
+            && noerror(obs)
             && (2..=RR_SLOTS as u16).contains(&obs.answers.count)
             && obs.answers.first != 0
     }
@@ -461,9 +469,8 @@ impl Target {
     /// drift severity is then 0 already (a drift without a mismatch time is clear, and
     /// every path that clears it sets the severity to 0).
     fn drift_observe(&mut self, obs: &Observation<'_>, now_us: u64) -> bool {
-        let rc = obs.outcome.rcode();
-        let nx = rc == Some(Rcode::NXDOMAIN);
-        if !(nx || rc == Some(Rcode::NOERROR)) {
+        let nx = !noerror(obs) && obs.outcome.rcode() == Some(Rcode::NXDOMAIN);
+        if !(nx || noerror(obs)) {
             return false;
         }
         let a = &obs.answers;
