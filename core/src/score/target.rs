@@ -452,6 +452,18 @@ impl Target {
         cfg: &ScoreConfig,
         tables: &RrTables,
     ) {
+        self.observe_inline(obs, now_us, cfg, tables);
+    }
+
+    /// [`Target::observe`], inlined into the scorer's lean target path.
+    #[inline(always)]
+    pub(crate) fn observe_inline(
+        &mut self,
+        obs: &Observation<'_>,
+        now_us: u64,
+        cfg: &ScoreConfig,
+        tables: &RrTables,
+    ) {
         if Target::wants_slot(obs) {
             let a = &obs.answers;
             self.rr
