@@ -291,10 +291,12 @@ impl RttSketch {
             };
         }
         let half = n.div_ceil(2);
+        // Sums of `agg` stay within `n` (see `histogram`): plain additions, no
+        // saturation to test.
         let mut cum = 0u32;
         let mut m = 0usize;
         for (i, &c) in agg.iter().enumerate() {
-            cum = cum.saturating_add(c);
+            cum += c;
             if cum >= half {
                 m = i;
                 break;
@@ -322,10 +324,10 @@ impl RttSketch {
             }
             if dl <= dh {
                 lo -= 1;
-                covered = covered.saturating_add(agg.get(lo).copied().unwrap_or(0));
+                covered += agg.get(lo).copied().unwrap_or(0);
                 mad = dl;
             } else {
-                covered = covered.saturating_add(agg.get(hi).copied().unwrap_or(0));
+                covered += agg.get(hi).copied().unwrap_or(0);
                 hi += 1;
                 mad = dh;
             }
@@ -343,7 +345,7 @@ impl RttSketch {
             .get(bucket_of(threshold_us) + 1..)
             .unwrap_or(&[])
             .iter()
-            .fold(0u32, |a, &c| a.saturating_add(c));
+            .sum();
         let p_hat = (f64::from(above) + 1.0) / (f64::from(n) + 2.0);
         Baseline {
             median_us: med as u32,

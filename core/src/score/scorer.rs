@@ -1609,7 +1609,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// free of register saves).
     #[inline(never)]
     fn finish_lean(&mut self, obs: &Observation<'_>, now: u64) -> Option<Verdict> {
-        self.finish(obs, now, false)
+        self.finish::<true>(obs, now, false)
     }
 
     /// The lean path of [`Scorer::record`]: the most common observation, a NOERROR
@@ -1720,18 +1720,27 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             Some(changed) => changed,
             None => self.observe_views(obs, now),
         };
-        self.finish(obs, now, changed)
+        self.finish::<false>(obs, now, changed)
     }
 
     /// The end of [`Scorer::record`]: the per-target detectors, fusion (when a severity
     /// moved) and the verdict step.
     #[inline(always)]
-    fn finish(&mut self, obs: &Observation<'_>, now: u64, mut changed: bool) -> Option<Verdict> {
+    fn finish<const INLINE: bool>(
+        &mut self,
+        obs: &Observation<'_>,
+        now: u64,
+        mut changed: bool,
+    ) -> Option<Verdict> {
         if let Some(ti) = self.target_slot(obs, now)
             && let Some(t) = self.targets.get_mut(ti)
         {
             let before = t.sev;
-            t.observe(obs, now, &self.cfg, &self.d.tables);
+            if LEAN && INLINE {
+                t.observe_inline(obs, now, &self.cfg, &self.d.tables);
+            } else {
+                t.observe(obs, now, &self.cfg, &self.d.tables);
+            }
             let sev = t.sev;
             if sev != before {
                 self.update_target_best(ti, &sev);
@@ -2728,7 +2737,7 @@ fn weight(d: &Derived, i: usize) -> f32 {
 /// scorer's code size counts against the module budget (the lean paths are about 870
 /// bytes of it) and they measured slower per exchange in the module, not faster; every
 /// observation then takes the quick path, which does the same for it.
-const LEAN: bool = !cfg!(target_arch = "wasm32");
+pub(crate) const LEAN: bool = !cfg!(target_arch = "wasm32");
 
 /// The slot a server key takes when it is free (`key mod S`: the key itself for the
 /// small keys a caller numbers its servers with), so that the lookup of the common

@@ -1,7 +1,8 @@
 //! Per-target state: the caller's expectation, answer-set drift and round-robin skew.
 
 use super::math::{chi2_critical, log2, ramp};
-use super::observation::Observation;
+use super::observation::{Observation, Outcome};
+use super::scorer::LEAN;
 use super::{Cause, Evidence, ScoreConfig};
 use crate::wire::Rcode;
 
@@ -20,6 +21,10 @@ pub(crate) struct RrTables {
     chi2: [f32; RR_SLOTS + 1],
     /// `run[k]`: stuck run length for `k` positions.
     run: [u16; RR_SLOTS + 1],
+    /// `quiet_full[k]`: the largest `k·S` that [`RoundRobin::update`]'s quiet test
+    /// passes with a full window (`n` = [`RR_WINDOW`]), as an integer (see
+    /// [`quiet_limit`]). Native only (the filter keeps one path).
+    quiet_full: [u32; RR_SLOTS + 1],
 }
 
 impl RrTables {
@@ -27,6 +32,7 @@ impl RrTables {
         let mut t = RrTables {
             chi2: [f32::INFINITY; RR_SLOTS + 1],
             run: [u16::MAX; RR_SLOTS + 1],
+            quiet_full: [0; RR_SLOTS + 1],
         };
         let bits = -log2(alpha); // log2(1/α)
         for k in 2..=RR_SLOTS {
@@ -42,6 +48,9 @@ impl RrTables {
                 }
                 *r = u16::try_from(whole.saturating_add(1)).unwrap_or(u16::MAX);
             }
+            if LEAN && let (Some(q), Some(&crit)) = (t.quiet_full.get_mut(k), t.chi2.get(k)) {
+                *q = quiet_limit(RR_WINDOW as f32, crit);
+            }
         }
         t
     }
@@ -53,6 +62,24 @@ impl RrTables {
     fn run(&self, k: usize) -> u16 {
         self.run.get(k).copied().unwrap_or(u16::MAX)
     }
+}
+
+/// The quiet bound of the round-robin test as an integer: for every integer `x` up to
+/// 2²⁴, `x as f32 <= n·(n + 0.74·crit)` (computed in f32, as [`RoundRobin::update`]
+/// does) exactly when `x <= quiet_limit(n, crit)`. A finite non-negative bound's floor
+/// is that integer; `as` saturates an infinite one to `u32::MAX` (every `x` passes) and
+/// maps NaN to 0 (no `x` passes but 0, and `k·S` is at least `k` once a window holds a
+/// sample).
+fn quiet_limit(nf: f32, crit: f32) -> u32 {
+    (nf * (nf + 0.74 * crit)) as u32
+}
+
+/// Whether the client finally got NOERROR (`rcode() == Some(NOERROR)`), with the common
+/// plain response tested first (native only: in the filter the test costs bytes).
+#[inline(always)]
+fn noerror(obs: &Observation<'_>) -> bool {
+    (LEAN && obs.outcome == Outcome::Response(Rcode::NOERROR))
+        || obs.outcome.rcode() == Some(Rcode::NOERROR)
 }
 
 /// What the caller expects a target to answer.
@@ -149,13 +176,93 @@ impl RoundRobin {
         if self.stuck { 1.0 } else { self.chi_sev }
     }
 
+    /// A new answer set (fingerprint or record count changed): the window starts over.
+    #[cold]
+    #[inline(never)]
+    fn restart(&mut self, fp: u64, count: u16) {
+        *self = RoundRobin {
+            set_fp: fp,
+            k: u8::try_from(count).unwrap_or(u8::MAX),
+            ..RoundRobin::EMPTY
+        };
+    }
+
+    /// Records one first-position answer and recomputes the severity.
+    #[inline]
     fn update(&mut self, first: u64, fp: u64, count: u16, cfg: &ScoreConfig, tables: &RrTables) {
+        if LEAN
+            && self.set_fp == fp
+            && u16::from(self.k) == count
+            && usize::from(self.ring_len) == RR_WINDOW
+            && let Some(slot) = self
+                .slots
+                .get(..usize::from(self.nslots))
+                .and_then(|s| s.iter().position(|&h| h == first))
+        {
+            self.update_full(slot, tables);
+            return;
+        }
+        self.update_general(first, fp, count, cfg, tables);
+    }
+
+    /// [`RoundRobin::update`] in the steady state: same answer set, a known first
+    /// record and a full window. Exactly what [`RoundRobin::update_general`] does
+    /// there: the window holds `n` = [`RR_WINDOW`] ≥ `rr_min_samples` answers (the
+    /// config caps it at 64), so the test always runs, and its quiet case compares
+    /// `k·S` with the integer bound `quiet_full[k]` ([`quiet_limit`]) instead of the
+    /// f32 product. Ring entries are slots below [`RR_SLOTS`] (masks only drop bounds
+    /// checks).
+    #[inline]
+    fn update_full(&mut self, slot: usize, tables: &RrTables) {
+        let slot = slot & (RR_SLOTS - 1);
+        let slot8 = slot as u8;
+        self.run = if self.last_slot == slot8 {
+            self.run.saturating_add(1)
+        } else {
+            1
+        };
+        self.last_slot = slot8;
+        let pos = usize::from(self.ring_pos) & (RR_WINDOW - 1);
+        if let Some(r) = self.ring.get_mut(pos) {
+            let old = usize::from(*r) & (RR_SLOTS - 1);
+            if let Some(c) = self.counts.get_mut(old)
+                && *c > 0
+            {
+                self.sumsq = self.sumsq.saturating_sub(2 * u32::from(*c) - 1);
+                *c -= 1;
+            }
+            *r = slot8;
+        }
+        self.ring_pos = ((pos + 1) & (RR_WINDOW - 1)) as u8;
+        if let Some(c) = self.counts.get_mut(slot) {
+            self.sumsq = self.sumsq.saturating_add(2 * u32::from(*c) + 1);
+            *c = c.saturating_add(1);
+        }
+        let k = usize::from(self.k.max(self.nslots)).clamp(2, RR_SLOTS);
+        self.stuck = self.run >= tables.run(k);
+        let crit = tables.chi2(k);
+        self.crit = crit;
+        let quiet = tables.quiet_full.get(k).copied().unwrap_or(0);
+        if k as u32 * self.sumsq <= quiet {
+            self.chi_sev = 0.0;
+        } else {
+            let nf = RR_WINDOW as f32;
+            self.chi2 = (k as f32 / nf) * self.sumsq as f32 - nf;
+            self.chi_sev = ramp(self.chi2 / crit, 0.75, 1.0);
+        }
+    }
+
+    /// [`RoundRobin::update`] in every state (the filter's only path).
+    fn update_general(
+        &mut self,
+        first: u64,
+        fp: u64,
+        count: u16,
+        cfg: &ScoreConfig,
+        tables: &RrTables,
+    ) {
         if self.set_fp != fp || u16::from(self.k) != count {
-            *self = RoundRobin {
-                set_fp: fp,
-                k: u8::try_from(count).unwrap_or(u8::MAX),
-                ..RoundRobin::EMPTY
-            };
+            self.restart(fp, count);
         }
         let n_slots = usize::from(self.nslots);
         let slot = match self
@@ -257,7 +364,7 @@ impl Target {
     #[inline]
     pub(crate) fn wants_slot(obs: &Observation<'_>) -> bool {
         obs.answers.count >= 2
-            && obs.outcome.rcode() == Some(Rcode::NOERROR)
+            && noerror(obs)
             && (2..=RR_SLOTS as u16).contains(&obs.answers.count)
             && obs.answers.first != 0
     }
@@ -345,6 +452,18 @@ impl Target {
         cfg: &ScoreConfig,
         tables: &RrTables,
     ) {
+        self.observe_inline(obs, now_us, cfg, tables);
+    }
+
+    /// [`Target::observe`], inlined into the scorer's lean target path.
+    #[inline(always)]
+    pub(crate) fn observe_inline(
+        &mut self,
+        obs: &Observation<'_>,
+        now_us: u64,
+        cfg: &ScoreConfig,
+        tables: &RrTables,
+    ) {
         if Target::wants_slot(obs) {
             let a = &obs.answers;
             self.rr
@@ -362,9 +481,8 @@ impl Target {
     /// drift severity is then 0 already (a drift without a mismatch time is clear, and
     /// every path that clears it sets the severity to 0).
     fn drift_observe(&mut self, obs: &Observation<'_>, now_us: u64) -> bool {
-        let rc = obs.outcome.rcode();
-        let nx = rc == Some(Rcode::NXDOMAIN);
-        if !(nx || rc == Some(Rcode::NOERROR)) {
+        let nx = !noerror(obs) && obs.outcome.rcode() == Some(Rcode::NXDOMAIN);
+        if !(nx || noerror(obs)) {
             return false;
         }
         let a = &obs.answers;
@@ -481,6 +599,95 @@ mod tests {
         // 2^-(r-1) <= 1e-5 first at r - 1 = 17.
         assert_eq!(t.run(2), 18);
         assert!(t.chi2(4) > 20.0 && t.chi2(4) < 28.0, "{}", t.chi2(4));
+    }
+
+    /// Every field of a round-robin window, floats by their bits.
+    #[allow(clippy::type_complexity)]
+    fn rr_state(
+        r: &RoundRobin,
+    ) -> (
+        (u64, u8, [u64; RR_SLOTS], u8),
+        ([u8; RR_WINDOW], u8, u8, [u8; RR_SLOTS]),
+        (u32, u8, u16, u32, u32, bool, u32),
+    ) {
+        (
+            (r.set_fp, r.k, r.slots, r.nslots),
+            (r.ring, r.ring_len, r.ring_pos, r.counts),
+            (
+                r.sumsq,
+                r.last_slot,
+                r.run,
+                r.chi2.to_bits(),
+                r.crit.to_bits(),
+                r.stuck,
+                r.chi_sev.to_bits(),
+            ),
+        )
+    }
+
+    /// The steady-state path (`update_full`: same set, known first record, full window)
+    /// leaves every field exactly as the general path does: first positions from
+    /// uniform to stuck for 2 to 16 records (and more distinct first records than the
+    /// set's count), answer sets that change, three `rr_alpha`s and `rr_min_samples`
+    /// at both ends, with severities across the whole ramp.
+    #[test]
+    fn full_window_update_matches_general() {
+        let (mut full, mut ramped, mut stuck) = (0u32, 0u32, 0u32);
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for min_samples in [2, 64] {
+            let cfg = ScoreConfig {
+                rr_min_samples: min_samples,
+                ..ScoreConfig::default()
+            };
+            for alpha in [1e-5f32, 0.01, 0.3] {
+                let tables = RrTables::new(alpha);
+                for (k, firsts) in [(2u16, 2u64), (3, 5), (4, 4), (7, 7), (16, 16), (16, 18)] {
+                    for skew in [0u64, 1, 2, 3, 5, 8, 16] {
+                        let (mut fast, mut general) = (RoundRobin::EMPTY, RoundRobin::EMPTY);
+                        for i in 0..1500u32 {
+                            let r = next();
+                            // Runs of one record now and then (the stuck test).
+                            let first = if (i / 100) % 5 == 4 {
+                                1
+                            } else if r % 16 < skew {
+                                1 + (r >> 40) % 2
+                            } else {
+                                1 + (r >> 8) % firsts
+                            };
+                            let fp = if i == 700 { 2 } else { 1 + u64::from(i > 700) };
+                            let known = fast.set_fp == fp
+                                && u16::from(fast.k) == k
+                                && usize::from(fast.ring_len) == RR_WINDOW
+                                && fast
+                                    .slots
+                                    .get(..usize::from(fast.nslots))
+                                    .is_some_and(|s| s.contains(&first));
+                            fast.update(first, fp, k, &cfg, &tables);
+                            general.update_general(first, fp, k, &cfg, &tables);
+                            assert_eq!(
+                                rr_state(&fast),
+                                rr_state(&general),
+                                "alpha {alpha} k {k} skew {skew} step {i}"
+                            );
+                            full += u32::from(known);
+                            ramped += u32::from(fast.chi_sev > 0.0 && fast.chi_sev < 1.0);
+                            stuck += u32::from(fast.stuck);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(full > 200_000, "{full} steady-state updates");
+        assert!(
+            ramped > 1_000 && stuck > 1_000,
+            "{ramped} ramped, {stuck} stuck"
+        );
     }
 
     #[test]
