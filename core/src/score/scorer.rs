@@ -1631,18 +1631,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         {
             return false;
         }
-        let h = home_slot::<S>(obs.server);
-        let (Some(&key), Some(server)) = (self.server_keys.get(h), self.servers.get_mut(h)) else {
+        let Some(h) = self.lean_slot(obs) else {
             return false;
         };
-        if key != u64::from(obs.server)
-            || server.fast_epoch != self.epoch
-            || server.raised != 0
-            || obs.rtt_us > server.fast_rtt_max
-            || !server.rtt.fresh()
-        {
+        let Some(server) = self.servers.get_mut(h) else {
             return false;
-        }
+        };
         server.rtt.add(obs.rtt_us);
         server.c.pending += 1;
         self.global.pending += 1;
@@ -1651,6 +1645,23 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
         self.tc_clean(obs);
         true
+    }
+
+    /// The home slot of the observation's server when the lean paths may take its
+    /// answer: the server sits in its home slot, is marked for the quick path in this
+    /// epoch, is calm, its RTT baseline is fresh and the RTT is no spike.
+    #[inline(always)]
+    fn lean_slot(&self, obs: &Observation<'_>) -> Option<usize> {
+        let h = home_slot::<S>(obs.server);
+        let (Some(&key), Some(server)) = (self.server_keys.get(h), self.servers.get(h)) else {
+            return None;
+        };
+        (key == u64::from(obs.server)
+            && server.fast_epoch == self.epoch
+            && server.raised == 0
+            && obs.rtt_us <= server.fast_rtt_max
+            && server.rtt.fresh())
+        .then_some(h)
     }
 
     /// The lean path's NXDOMAIN answer (at the start of [`Scorer::quick`], out of the
@@ -1671,17 +1682,13 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if !self.global.nx_renew(d) {
             return false;
         }
-        let h = home_slot::<S>(obs.server);
-        let (Some(&key), Some(server)) = (self.server_keys.get(h), self.servers.get_mut(h)) else {
+        let Some(h) = self.lean_slot(obs) else {
             return false;
         };
-        if key != u64::from(obs.server)
-            || server.fast_epoch != self.epoch
-            || server.raised != 0
-            || obs.rtt_us > server.fast_rtt_max
-            || !server.rtt.fresh()
-            || !server.c.nx_renew(d)
-        {
+        let Some(server) = self.servers.get_mut(h) else {
+            return false;
+        };
+        if !server.c.nx_renew(d) {
             return false;
         }
         server.rtt.add(obs.rtt_us);
