@@ -420,7 +420,7 @@ impl Counters {
     /// Counts one observation (classified once by [`Step::of`]); returns whether the
     /// rate window dropped old buckets.
     #[inline]
-    fn record(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+    fn record(&mut self, step: Step, now: u64, d: &Derived) -> bool {
         if step.events == Step::CLEAN.events
             && step.bits & !Step::SPIKE == Step::CLEAN.bits
             && now < self.win.next_us()
@@ -434,12 +434,12 @@ impl Counters {
             self.pending += 1;
             return false;
         }
-        self.record_slow(step, now, bucket_us)
+        self.record_slow(step, now, d)
     }
 
     /// [`Counters::record`] for everything but a clean answer within the newest bucket.
     #[inline(never)]
-    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+    fn record_slow(&mut self, step: Step, now: u64, d: &Derived) -> bool {
         self.flush();
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
@@ -448,11 +448,15 @@ impl Counters {
         if step.bits & Step::CLEAR_TIMEOUTS != 0 {
             self.consec_timeouts = 0;
         }
-        let rotated = self.win.advance(now, bucket_us);
+        let rotated = self.win.advance(now, d.bucket_us);
         // The NXDOMAIN slack and clearance hold through anything that adds no NXDOMAIN
         // and drops no bucket: a response pushes a 0 into the spans and adds to the
         // window's responses (every share falls), anything else leaves them alone.
-        if rotated || step.bits & Step::NX != 0 || !LEAN {
+        // Dropped buckets only close span gates and can raise the window's share: the
+        // slack is capped by what the window allows after this observation (as in
+        // `quick_slide`), or ends when its share is at `lo − 0.01` or more.
+        let nx = step.bits & Step::NX != 0;
+        if nx || !LEAN {
             self.nx_reset();
         }
         let mut events = step.events;
@@ -482,7 +486,26 @@ impl Counters {
         if b & Step::TIMEOUT != 0 {
             self.consec_timeouts = self.consec_timeouts.saturating_add(1);
         }
+        if LEAN && rotated && !nx {
+            self.nx_cap(d);
+        }
         rotated
+    }
+
+    /// After a slide of the window (the spans unchanged): caps the NXDOMAIN slack by
+    /// what the window's share now allows (as in [`Counters::nx_eval`]); no slack and
+    /// no clearance when that share is at `lo − 0.01` or more. Returns whether the
+    /// share is below `lo − 0.01`.
+    #[inline]
+    fn nx_cap(&mut self, d: &Derived) -> bool {
+        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
+        if x >= d.nx_lo * r {
+            self.nx_reset();
+            return false;
+        }
+        let k = (d.nx_lo * r - x) * d.nx_inv;
+        self.nx_slack = self.nx_slack.min((k as u32).saturating_sub(1));
+        true
     }
 
     /// The view's severities after [`Counters::record`], or `None` when they cannot have
@@ -827,15 +850,19 @@ impl Counters {
     ) -> [f32; SERVER_DETECTORS] {
         self.flush();
         self.win.advance(now, d.bucket_us);
-        self.nx_reset();
         let mut only = WINDOW_DETECTORS;
         let nx = Detector::Nxdomain.index();
         // An NXDOMAIN severity at 0 stays 0 while the window's share is below
         // `lo − 0.01` (as in `quick_slide`: the spans are unchanged, their gates only
-        // close).
-        if prev.get(nx).is_some_and(|v| *v == 0.0)
-            && (self.win.sum(Ev::Nxdomain) as f32) < d.nx_lo * self.responses() as f32
-        {
+        // close), and then the slack and clearance hold as there, the slack capped by
+        // what the window now allows.
+        let below = if LEAN {
+            self.nx_cap(d)
+        } else {
+            self.nx_reset();
+            (self.win.sum(Ev::Nxdomain) as f32) < d.nx_lo * self.responses() as f32
+        };
+        if below && prev.get(nx).is_some_and(|v| *v == 0.0) {
             only &= !(1 << nx);
         }
         let mut sev = self.severities_of(cfg, quota, only);
@@ -925,8 +952,14 @@ impl Counters {
     ) -> bool {
         let mut only = *raised;
         if nx {
-            // The slack only holds for runs of calm views.
-            self.nx_reset();
+            // The NXDOMAIN detector is recomputed here; the slack (a bound on the
+            // NXDOMAIN answers that keep every share below its threshold) is used by
+            // this answer like the calm path uses it, and ends when used up.
+            if LEAN && self.nx_slack > 0 {
+                self.nx_slack -= 1;
+            } else {
+                self.nx_reset();
+            }
             only |= 1 << Detector::Nxdomain.index();
         }
         // A clean answer right after the last computation (`pending` is this answer
@@ -2030,7 +2063,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     }
                     step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
                 }
-                let rotated = server.c.record(step, now, d.bucket_us);
+                let rotated = server.c.record(step, now, d);
                 let steady = !rotated && !refreshed;
                 let sev =
                     server
@@ -2065,7 +2098,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
         let (cfg, d) = (&self.cfg, &self.d);
         let g = &mut self.global;
-        let rotated = g.record(step, now, d.bucket_us);
+        let rotated = g.record(step, now, d);
         let steady = !rotated && !refreshed;
         let sev = g.after(
             cfg,
@@ -2902,6 +2935,46 @@ mod tests {
         }
     }
 
+    /// The NXDOMAIN slack kept through raised views (round 9): an NXDOMAIN answer into a
+    /// raised view uses one of it, a raised slide (`slide_raised`) and a slide by the
+    /// full path (`record_slow`) cap it by what the window allows. With the spans off
+    /// (`nx_min_samples` above 64) the slack is the window's alone, and NXDOMAIN shares
+    /// that swing between phases of a few hundred observations make slides that drop
+    /// clean buckets raise the window's share; SERVFAILs, timeouts and failed TC keep
+    /// views raised or not slide-safe. Every stored severity equals a full
+    /// recomputation after each observation.
+    #[test]
+    fn nxdomain_slack_through_raised_views_is_exact() {
+        for cfg in [
+            ScoreConfig {
+                nx_min_samples: 65,
+                rate_window_us: 1_000_000,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                nx_min_samples: 65,
+                rate_window_us: 2_000_000,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 300_000,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_settled(cfg, 0x0A7C_5EED_2B1D_4444, |x, i| {
+                const SHARES: [u64; 10] = [0, 100, 10, 95, 40, 90, 70, 100, 0, 80];
+                let share = SHARES[(i / 300) as usize % SHARES.len()];
+                match x % 1_000 {
+                    0..=39 => Outcome::Response(Rcode::SERVFAIL),
+                    40..=59 => Outcome::Timeout,
+                    60..=69 => Outcome::Truncated(Fallback::Failed),
+                    _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                }
+            });
+        }
+    }
+
     /// NXDOMAIN shares around the detector's thresholds while SERVFAILs and timeouts
     /// keep views raised or not slide-safe, so that windows slide through
     /// `slide_raised` (where a slide that drops clean buckets raises the NXDOMAIN
@@ -3121,7 +3194,7 @@ mod tests {
                 if (x >> 24) & 1 == 0 && matches!(outcome, Outcome::Truncated(_)) {
                     step.bits |= Step::TCNEW;
                 }
-                c.record(step, now, d.bucket_us);
+                c.record(step, now, &d);
                 c.flush();
                 let quota = ((x >> 16) % 10) as u8;
                 let fast = c.severities(&cfg, quota);
