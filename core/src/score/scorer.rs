@@ -951,22 +951,34 @@ impl Counters {
         nx: bool,
     ) -> bool {
         let mut only = *raised;
+        // An NXDOMAIN answer within the slack (a bound on the NXDOMAIN answers that
+        // keep the NXDOMAIN severity at 0, see `Counters::nx_eval`) into a view whose
+        // NXDOMAIN severity is 0 uses one of it, as in the calm path, and leaves that
+        // severity at 0; for every other detector it is a clean answer (a response
+        // within the RTT threshold: a 0 in every other history, one more response).
+        // Else the NXDOMAIN detector is recomputed and the slack ends.
+        const NX: u8 = 1 << Detector::Nxdomain.index();
+        let mut clean = !nx;
         if nx {
-            // The NXDOMAIN detector is recomputed here; the slack (a bound on the
-            // NXDOMAIN answers that keep every share below its threshold) is used by
-            // this answer like the calm path uses it, and ends when used up.
-            if LEAN && self.nx_slack > 0 {
-                self.nx_slack -= 1;
+            if LEAN && only & NX == 0 {
+                if self.nx_slack > 0 {
+                    self.nx_slack -= 1;
+                    clean = true;
+                } else {
+                    clean = self.nx_look(cfg, d) == 0.0;
+                }
             } else {
                 self.nx_reset();
             }
-            only |= 1 << Detector::Nxdomain.index();
+            if !clean {
+                only |= NX;
+            }
         }
         // A clean answer right after the last computation (`pending` is this answer
         // alone) into a view whose raised detectors all read bursts (and the TC share).
         // (SERVFAIL, loss and NXDOMAIN severities raised by their rates move with
         // nearly every answer: there the checks would cost more than they save.)
-        if LEAN && !nx && self.pending == 1 && only & !BURST_DETECTORS == 0 {
+        if LEAN && clean && self.pending == 1 && only & !BURST_DETECTORS == 0 {
             self.flush();
             return self.quick_bursts(cfg, d, quota, sev, raised, only);
         }
@@ -2930,6 +2942,36 @@ mod tests {
                     Outcome::Response(Rcode::NXDOMAIN)
                 } else {
                     Outcome::Response(Rcode::NOERROR)
+                }
+            });
+        }
+    }
+
+    /// NXDOMAIN answers into views raised by bursts (failed TC, mismatches) or by
+    /// SERVFAILs (round 9): within the slack they leave the NXDOMAIN severity at 0 and
+    /// take the clean answer's paths (`quick_bursts`, the SERVFAIL-only recomputation);
+    /// with the slack used up they look at the NXDOMAIN detector (`nx_look`), which
+    /// renews it. NXDOMAIN shares step across the thresholds. Every stored severity
+    /// equals a full recomputation after each observation.
+    #[test]
+    fn nxdomain_answers_into_raised_views_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 600_000,
+                burst_window: 16,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_settled(cfg, 0x7E57_0B5E_55ED_9999, |x, i| {
+                const SHARES: [u64; 8] = [10, 60, 74, 30, 78, 0, 90, 50];
+                let share = SHARES[(i / 2_500) as usize % SHARES.len()];
+                match x % 1_000 {
+                    0..=14 => Outcome::Truncated(Fallback::Failed),
+                    15..=29 => Outcome::Mismatch(Mismatch::ID),
+                    30..=49 if (i / 10_000) % 2 == 0 => Outcome::Response(Rcode::SERVFAIL),
+                    _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
+                    _ => Outcome::Response(Rcode::NOERROR),
                 }
             });
         }
