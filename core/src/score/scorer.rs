@@ -570,16 +570,8 @@ impl Counters {
                 *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
             }
         }
-        if on(Detector::Loss) && (self.consec_timeouts > 0 || w.sum(Ev::Timeout) > 0) {
-            let c = ramp(
-                self.consec_timeouts as f32,
-                1.0,
-                f32::from(cfg.loss_consecutive),
-            );
-            let r = w
-                .share(Ev::Timeout, Ev::Total, cfg.loss_min_samples)
-                .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
-            *loss = if c >= r { c } else { r };
+        if on(Detector::Loss) {
+            *loss = self.loss_severity(cfg);
         }
         if on(Detector::Nxdomain) {
             *nx = self.nx_severity(cfg);
@@ -608,6 +600,24 @@ impl Counters {
             }
         }
         out
+    }
+
+    /// The loss detector alone: the larger of the run of timeouts' and the rate's ramps.
+    #[inline(always)]
+    fn loss_severity(&self, cfg: &ScoreConfig) -> f32 {
+        let w = &self.win;
+        if self.consec_timeouts == 0 && w.sum(Ev::Timeout) == 0 {
+            return 0.0;
+        }
+        let c = ramp(
+            self.consec_timeouts as f32,
+            1.0,
+            f32::from(cfg.loss_consecutive),
+        );
+        let r = w
+            .share(Ev::Timeout, Ev::Total, cfg.loss_min_samples)
+            .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
+        if c >= r { c } else { r }
     }
 
     /// The SERVFAIL detector alone: the larger of the burst's and the rate's ramps.
@@ -982,15 +992,20 @@ impl Counters {
             self.flush();
             return self.quick_bursts(cfg, d, quota, sev, raised, only);
         }
-        // The SERVFAIL detector alone raised (mostly by its rate, which moves with
-        // every answer): computed here, without the general pass.
+        // The SERVFAIL or the loss detector alone raised (mostly by its rate, which
+        // moves with every answer): computed here, without the general pass.
         const SF: u8 = 1 << Detector::Servfail.index();
+        const LOSS: u8 = 1 << Detector::Loss.index();
         if LEAN
-            && only == SF
-            && let Some(old) = sev.get_mut(Detector::Servfail.index())
+            && (only == SF || only == LOSS)
+            && let Some(old) = sev.get_mut(only.trailing_zeros() as usize)
         {
             self.flush();
-            let v = self.sf_severity(cfg, d.burst_mask);
+            let v = if only == SF {
+                self.sf_severity(cfg, d.burst_mask)
+            } else {
+                self.loss_severity(cfg)
+            };
             if v == *old {
                 return false;
             }
@@ -2940,6 +2955,33 @@ mod tests {
                 let share = SHARES[(i / 2_000) as usize % SHARES.len()];
                 if x % 100 < share {
                     Outcome::Response(Rcode::NXDOMAIN)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                }
+            });
+        }
+    }
+
+    /// Views raised by the loss detector alone (round 9: recomputed by
+    /// `Counters::loss_severity` without the general pass): timeout shares stepping
+    /// across `loss_rate_ok` and `loss_rate_bad`, with runs of timeouts. Every stored
+    /// severity equals a full recomputation after each observation.
+    #[test]
+    fn loss_raised_views_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 500_000,
+                loss_consecutive: 2,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_settled(cfg, 0x1055_0F71_3E0F_2222, |x, i| {
+                // Per mille, per phase of 2,000 observations.
+                const SHARES: [u64; 8] = [0, 15, 25, 60, 150, 230, 40, 5];
+                let share = SHARES[(i / 2_000) as usize % SHARES.len()];
+                if x % 1_000 < share || (i % 997 < 3 && (i / 997) % 3 == 0) {
+                    Outcome::Timeout
                 } else {
                     Outcome::Response(Rcode::NOERROR)
                 }
