@@ -1875,11 +1875,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if !server.rtt.fresh() && !self.quick_refresh(si) {
             return None;
         }
-        let (cfg, d) = (&self.cfg, &self.d);
-        let server = self.servers.get_mut(si)?;
-        if obs.rtt_us > server.fast_rtt_max {
+        if obs.rtt_us > self.servers.get(si)?.fast_rtt_max && !(LEAN && !nx && self.quick_spike(si))
+        {
             return None;
         }
+        let (cfg, d) = (&self.cfg, &self.d);
+        let server = self.servers.get_mut(si)?;
         server.rtt.add(obs.rtt_us);
         let quota = server.rtt.quota;
         let moved = server
@@ -1913,6 +1914,39 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
         self.tc_answer(obs, false, now);
         Some(moved || global_moved)
+    }
+
+    /// A spike (an RTT above the server's threshold, or at the ceiling) in a NOERROR
+    /// answer for the quick path (see [`Scorer::quick`]), when the server's and the
+    /// global view are calm and the spike leaves both RTT severities at 0: with `b`
+    /// spikes among the newest `burst_window` answers before it and `q` the view's
+    /// quota (at least `rtt_confirm`), the severity after it stays 0 while
+    /// `b + 1 + 2 <= q`, which is also when the full path counts the sample into the
+    /// baseline (not "raising"). Pushes the spike into both views' spike histories
+    /// (the item the pending answer takes) and returns true; the caller counts the
+    /// answer as any other (RTT sample, pending counts). Returns false, having changed
+    /// nothing, when it does not apply. Native only ([`LEAN`]).
+    #[inline(never)]
+    fn quick_spike(&mut self, si: usize) -> bool {
+        let (cfg, d) = (&self.cfg, &self.d);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        let calm = |c: &Counters, quota: u8| {
+            burst(c.rtt_bits(), d.burst_mask) + 3 <= u32::from(quota.max(cfg.rtt_confirm))
+        };
+        if server.raised != 0
+            || self.global_raised != 0
+            || !calm(&server.c, server.rtt.quota)
+            || !calm(&self.global, self.global_quota)
+        {
+            return false;
+        }
+        for c in [&mut server.c, &mut self.global] {
+            let item = c.at(c.seq_ans);
+            c.rtt.one(item);
+        }
+        true
     }
 
     /// A new epoch for a calm server view without a full pass: when nothing in its
@@ -2959,6 +2993,73 @@ mod tests {
                     Outcome::Response(Rcode::NOERROR)
                 }
             });
+        }
+    }
+
+    /// Spikes into calm views (round 9: `quick_spike` counts them on the quick path
+    /// while both RTT severities stay 0): spike shares stepping from rare to bursts,
+    /// several quotas and burst windows, a few SERVFAILs so that views are raised at
+    /// times. Every stored severity equals a full recomputation after each observation,
+    /// and every severity, spike history, RTT threshold and the score equal those of a
+    /// scorer that takes every observation through the full path (`observe_views`).
+    #[test]
+    fn spikes_into_calm_views_are_exact() {
+        for (confirm, window) in [(4, 8), (2, 8), (6, 16), (3, 4)] {
+            let cfg = ScoreConfig {
+                rtt_confirm: confirm,
+                burst_window: window,
+                ..ScoreConfig::default()
+            };
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut full = s.clone();
+            let mut x = 0x5B1C_E5EE_D0C0_3333u64;
+            let mut now = 0u64;
+            for i in 0..150_000u32 {
+                xorshift(&mut x);
+                now += 2_000 + x % 8_000;
+                // Spikes per mille, per phase of 3,000 observations.
+                const SHARES: [u64; 6] = [5, 0, 50, 200, 20, 400];
+                let server = ((x >> 20) % 3) as u32;
+                // Server 0 spikes most and server 2 least: different quotas per view.
+                let share =
+                    SHARES[(i / 3_000) as usize % SHARES.len()] * [4, 1, 0][server as usize] / 2;
+                let rtt = match (x >> 8) % 1_000 {
+                    v if v < share / 2 => 20_000,
+                    v if v < share => 1_500_000,
+                    _ => 900 + ((x >> 24) % 200) as u32,
+                };
+                let outcome = if x % 1_000 < 3 {
+                    Outcome::Response(Rcode::SERVFAIL)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                };
+                let obs = Observation::new(server, 0, now, outcome).rtt(rtt);
+                s.record(&obs);
+                assert_settled(&s, i);
+                // The reference: every observation through the full path.
+                let now = full.tick(obs.at_us);
+                if now >= full.fast_until {
+                    full.next_epoch(now);
+                }
+                let changed = full.observe_views(&obs, now);
+                full.finish::<false>(&obs, now, changed);
+                assert_eq!(s.global_sev, full.global_sev, "step {i}");
+                assert_eq!(
+                    s.global.settled().rtt_bits(),
+                    full.global.settled().rtt_bits(),
+                    "step {i}"
+                );
+                for (a, b) in s.servers.iter().zip(full.servers.iter()) {
+                    assert_eq!(a.sev, b.sev, "step {i}");
+                    assert_eq!(
+                        a.c.settled().rtt_bits(),
+                        b.c.settled().rtt_bits(),
+                        "step {i}"
+                    );
+                    assert_eq!(a.rtt.threshold_us, b.rtt.threshold_us, "step {i}");
+                }
+                assert_eq!(s.score, full.score, "step {i}");
+            }
         }
     }
 
