@@ -538,7 +538,8 @@ impl Counters {
 
     /// [`Counters::after`] beyond the calm clean case: the detectors in `only` (bits by
     /// [`Detector::index`]; the others are 0).
-    #[inline(never)]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn recompute(
         &mut self,
         cfg: &ScoreConfig,
