@@ -1957,8 +1957,76 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// whether the server may take the quick path now. The state is complete either
     /// way (severities stored, best trackers updated, the score marked for fusion), so
     /// the full path can take the observation after a `false`.
-    #[inline(never)]
+    #[inline(always)]
     fn slide_server(&mut self, si: usize, now: u64) -> bool {
+        if LEAN && self.slide_calm(si, now) {
+            return true;
+        }
+        self.slide_server_full(si, now)
+    }
+
+    /// [`Scorer::slide_server`]'s most common case, without calls: a calm,
+    /// [`Counters::slide_safe`] server (its RTT slice current, the baseline fresh) whose
+    /// window moves one bucket ([`Window::one_step`]), with the window's NXDOMAIN share
+    /// below `lo − 0.01` after it (so the severities stay 0 and the clearance holds, as
+    /// in [`Counters::quick_slide`]) and every minimum-sample gate open or the
+    /// clearance kept (so that [`Counters::quick_ok`] holds without a look). Slides, caps the NXDOMAIN slack and
+    /// marks the server exactly as `quick_slide` and [`Server::mark_quick`] do, and
+    /// returns true; returns false, having changed nothing, when it does not apply.
+    #[inline(always)]
+    fn slide_calm(&mut self, si: usize, now: u64) -> bool {
+        let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        let c = &mut server.c;
+        if server.raised != 0
+            || !server.rtt.fresh()
+            || now >= server.rtt.next_us()
+            || cfg.rtt_ceiling_us == 0
+            || !c.slide_safe()
+            || !c.win.one_step(now, d.bucket_us)
+        {
+            return false;
+        }
+        // After the flush and the step, without changing anything yet.
+        let next = c.win.next_bucket();
+        let left = |e: Ev| next.get(e as usize).copied().unwrap_or(0);
+        let pending = c.pending as u32;
+        let total = c
+            .win
+            .sum(Ev::Total)
+            .wrapping_add(pending)
+            .wrapping_sub(left(Ev::Total));
+        let responses = c
+            .win
+            .sum(Ev::Responses)
+            .wrapping_add(pending)
+            .wrapping_sub(left(Ev::Responses));
+        let x = c.win.sum(Ev::Nxdomain).wrapping_sub(left(Ev::Nxdomain)) as f32;
+        let r = responses as f32;
+        // `quick_ok` after the slide: the gates open, or the clearance (which the
+        // slide keeps) with the window slide-safe (checked).
+        if x >= d.nx_lo * r
+            || !(c.nx_clear || (total > d.gate_total && responses > d.gate_responses))
+        {
+            return false;
+        }
+        c.flush();
+        c.win.step(d.bucket_us);
+        let k = (d.nx_lo * r - x) * d.nx_inv;
+        c.nx_slack = c.nx_slack.min((k as u32).saturating_sub(1));
+        server.fast_epoch = epoch;
+        server.fast_rtt_max = server
+            .rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        true
+    }
+
+    /// [`Scorer::slide_server`] beyond [`Scorer::slide_calm`].
+    #[inline(never)]
+    fn slide_server_full(&mut self, si: usize, now: u64) -> bool {
         let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
         let Some(server) = self.servers.get_mut(si) else {
             return false;
@@ -2989,6 +3057,79 @@ mod tests {
                 const SHARES: [u64; 12] = [0, 50, 70, 72, 73, 74, 75, 76, 78, 80, 90, 100];
                 let share = SHARES[(i / 2_000) as usize % SHARES.len()];
                 if x % 100 < share {
+                    Outcome::Response(Rcode::NXDOMAIN)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                }
+            });
+        }
+    }
+
+    /// Feeds `n` observations (2–10 ms apart, servers 0–3, RTTs of 0.9–1.1 ms, the
+    /// outcome from `outcome(x, i)`) into a scorer and into a reference fed through the
+    /// full path only (`observe_views`), asserting after each that every stored
+    /// severity equals a full recomputation and that every severity and the score equal
+    /// the reference's.
+    fn drive_against_full(
+        cfg: ScoreConfig,
+        seed: u64,
+        n: u32,
+        mut outcome: impl FnMut(u64, u32) -> Outcome,
+    ) {
+        let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+        let mut full = s.clone();
+        let mut x = seed;
+        let mut now = 0u64;
+        for i in 0..n {
+            xorshift(&mut x);
+            now += 2_000 + x % 8_000;
+            let server = ((x >> 20) % 4) as u32;
+            let rtt = 900 + ((x >> 8) % 200) as u32;
+            let obs = Observation::new(server, 0, now, outcome(x, i)).rtt(rtt);
+            s.record(&obs);
+            assert_settled(&s, i);
+            let now = full.tick(obs.at_us);
+            if now >= full.fast_until {
+                full.next_epoch(now);
+            }
+            let changed = full.observe_views(&obs, now);
+            full.finish::<false>(&obs, now, changed);
+            assert_eq!(s.global_sev, full.global_sev, "step {i}");
+            for (a, b) in s.servers.iter().zip(full.servers.iter()) {
+                assert_eq!(a.sev, b.sev, "step {i}");
+            }
+            assert_eq!(s.score, full.score, "step {i}");
+        }
+    }
+
+    /// Calm slides (round 9: `slide_calm`, the window one bucket on, the NXDOMAIN
+    /// share below `lo − 0.01`, the gates open or the clearance kept): server views
+    /// hold about 64 responses (their gates open and close), NXDOMAIN shares step
+    /// around the lower threshold, with the spans on and off. Exact against the full
+    /// path (see `drive_against_full`).
+    #[test]
+    fn calm_slides_are_exact() {
+        for cfg in [
+            ScoreConfig {
+                rate_window_us: 1_500_000,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 1_500_000,
+                nx_min_samples: 65,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 3_000_000,
+                nx_min_samples: 65,
+                loss_min_samples: 130,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_against_full(cfg, 0xCA1A_5EED_1DE5_6666, 200_000, |x, i| {
+                const SHARES: [u64; 10] = [0, 60, 72, 74, 76, 40, 73, 90, 20, 75];
+                let share = SHARES[(i / 1_000) as usize % SHARES.len()];
+                if (x >> 12) % 100 < share {
                     Outcome::Response(Rcode::NXDOMAIN)
                 } else {
                     Outcome::Response(Rcode::NOERROR)
