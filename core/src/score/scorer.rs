@@ -2031,6 +2031,28 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         let Some(server) = self.servers.get_mut(si) else {
             return false;
         };
+        // A new RTT slice for a calm, slide-safe, warm server: the slice rotation and
+        // the baseline recomputation the full path does first (`RttSketch::advance`,
+        // then `refresh`), kept when the spike quota stays the same (as in
+        // `quick_refresh`: then no severity reads anything that moved, and the global
+        // quota, the largest server quota, stays). With a new quota the full path
+        // takes the observation and recomputes the baseline (the rotation done here is
+        // the one it would do, and leaves the recomputation due).
+        if LEAN
+            && now >= server.rtt.next_us()
+            && server.raised == 0
+            && server.rtt.threshold_us != 0
+            && cfg.rtt_ceiling_us != 0
+            && server.c.slide_safe()
+        {
+            let rtt = &mut server.rtt;
+            rtt.advance(now, d.slice_us);
+            let b = rtt.baseline(&d.rtt);
+            if b.quota != rtt.quota || b.threshold_us == 0 {
+                return false;
+            }
+            rtt.apply(b);
+        }
         if !server.rtt.fresh() || now >= server.rtt.next_us() || cfg.rtt_ceiling_us == 0 {
             return false;
         }
@@ -3065,16 +3087,16 @@ mod tests {
         }
     }
 
-    /// Feeds `n` observations (2–10 ms apart, servers 0–3, RTTs of 0.9–1.1 ms, the
-    /// outcome from `outcome(x, i)`) into a scorer and into a reference fed through the
-    /// full path only (`observe_views`), asserting after each that every stored
-    /// severity equals a full recomputation and that every severity and the score equal
-    /// the reference's.
+    /// Feeds `n` observations (2–10 ms apart, servers 0–3, the outcome and RTT from
+    /// `outcome(x, i)`) into a scorer and into a reference fed through the full path
+    /// only (`observe_views`), asserting after each that every stored severity equals
+    /// a full recomputation and that every severity and the score equal the
+    /// reference's.
     fn drive_against_full(
         cfg: ScoreConfig,
         seed: u64,
         n: u32,
-        mut outcome: impl FnMut(u64, u32) -> Outcome,
+        mut outcome: impl FnMut(u64, u32) -> (Outcome, u32),
     ) {
         let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
         let mut full = s.clone();
@@ -3084,8 +3106,8 @@ mod tests {
             xorshift(&mut x);
             now += 2_000 + x % 8_000;
             let server = ((x >> 20) % 4) as u32;
-            let rtt = 900 + ((x >> 8) % 200) as u32;
-            let obs = Observation::new(server, 0, now, outcome(x, i)).rtt(rtt);
+            let (outcome, rtt) = outcome(x, i);
+            let obs = Observation::new(server, 0, now, outcome).rtt(rtt);
             s.record(&obs);
             assert_settled(&s, i);
             let now = full.tick(obs.at_us);
@@ -3129,10 +3151,50 @@ mod tests {
             drive_against_full(cfg, 0xCA1A_5EED_1DE5_6666, 200_000, |x, i| {
                 const SHARES: [u64; 10] = [0, 60, 72, 74, 76, 40, 73, 90, 20, 75];
                 let share = SHARES[(i / 1_000) as usize % SHARES.len()];
+                let rtt = 900 + ((x >> 8) % 200) as u32;
                 if (x >> 12) % 100 < share {
-                    Outcome::Response(Rcode::NXDOMAIN)
+                    (Outcome::Response(Rcode::NXDOMAIN), rtt)
                 } else {
-                    Outcome::Response(Rcode::NOERROR)
+                    (Outcome::Response(Rcode::NOERROR), rtt)
+                }
+            });
+        }
+    }
+
+    /// New RTT slices for calm servers (round 9: the rotation and the baseline
+    /// recomputation in `slide_server_full`, kept when the quota stays): short RTT
+    /// windows, RTT levels that shift between phases (the thresholds move) and spike
+    /// shares that move the quotas, a few NXDOMAIN answers. Exact against the full
+    /// path (see `drive_against_full`).
+    #[test]
+    fn slice_rotations_are_exact() {
+        for (window, warmup) in [(600_000, 50), (1_200_000, 20), (6_000_000, 50)] {
+            let cfg = ScoreConfig {
+                rtt_window_us: window,
+                rtt_warmup_samples: warmup,
+                rate_window_us: 500_000,
+                ..ScoreConfig::default()
+            };
+            drive_against_full(cfg, 0x5111_CE5E_ED0F_8888, 200_000, |x, i| {
+                // Base RTT (µs) and spikes per mille, per phase of 2,500 observations.
+                const PHASES: [(u32, u64); 6] = [
+                    (1_000, 5),
+                    (3_000, 0),
+                    (1_000, 60),
+                    (800, 20),
+                    (20_000, 5),
+                    (1_000, 150),
+                ];
+                let (base, spikes) = PHASES[(i / 2_500) as usize % PHASES.len()];
+                let rtt = if (x >> 8) % 1_000 < spikes {
+                    base * 20
+                } else {
+                    base + ((x >> 16) % u64::from(base / 5)) as u32
+                };
+                if x % 100 < 5 {
+                    (Outcome::Response(Rcode::NXDOMAIN), rtt)
+                } else {
+                    (Outcome::Response(Rcode::NOERROR), rtt)
                 }
             });
         }
