@@ -420,7 +420,7 @@ impl Counters {
     /// Counts one observation (classified once by [`Step::of`]); returns whether the
     /// rate window dropped old buckets.
     #[inline]
-    fn record(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+    fn record(&mut self, step: Step, now: u64, d: &Derived) -> bool {
         if step.events == Step::CLEAN.events
             && step.bits & !Step::SPIKE == Step::CLEAN.bits
             && now < self.win.next_us()
@@ -434,12 +434,12 @@ impl Counters {
             self.pending += 1;
             return false;
         }
-        self.record_slow(step, now, bucket_us)
+        self.record_slow(step, now, d)
     }
 
     /// [`Counters::record`] for everything but a clean answer within the newest bucket.
     #[inline(never)]
-    fn record_slow(&mut self, step: Step, now: u64, bucket_us: u64) -> bool {
+    fn record_slow(&mut self, step: Step, now: u64, d: &Derived) -> bool {
         self.flush();
         let (o, r, a) = (self.seq_obs, self.seq_resp, self.seq_ans);
         self.seq_obs = o.wrapping_add(1);
@@ -448,11 +448,15 @@ impl Counters {
         if step.bits & Step::CLEAR_TIMEOUTS != 0 {
             self.consec_timeouts = 0;
         }
-        let rotated = self.win.advance(now, bucket_us);
+        let rotated = self.win.advance(now, d.bucket_us);
         // The NXDOMAIN slack and clearance hold through anything that adds no NXDOMAIN
         // and drops no bucket: a response pushes a 0 into the spans and adds to the
         // window's responses (every share falls), anything else leaves them alone.
-        if rotated || step.bits & Step::NX != 0 || !LEAN {
+        // Dropped buckets only close span gates and can raise the window's share: the
+        // slack is capped by what the window allows after this observation (as in
+        // `quick_slide`), or ends when its share is at `lo − 0.01` or more.
+        let nx = step.bits & Step::NX != 0;
+        if nx || !LEAN {
             self.nx_reset();
         }
         let mut events = step.events;
@@ -482,7 +486,26 @@ impl Counters {
         if b & Step::TIMEOUT != 0 {
             self.consec_timeouts = self.consec_timeouts.saturating_add(1);
         }
+        if LEAN && rotated && !nx {
+            self.nx_cap(d);
+        }
         rotated
+    }
+
+    /// After a slide of the window (the spans unchanged): caps the NXDOMAIN slack by
+    /// what the window's share now allows (as in [`Counters::nx_eval`]); no slack and
+    /// no clearance when that share is at `lo − 0.01` or more. Returns whether the
+    /// share is below `lo − 0.01`.
+    #[inline]
+    fn nx_cap(&mut self, d: &Derived) -> bool {
+        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
+        if x >= d.nx_lo * r {
+            self.nx_reset();
+            return false;
+        }
+        let k = (d.nx_lo * r - x) * d.nx_inv;
+        self.nx_slack = self.nx_slack.min((k as u32).saturating_sub(1));
+        true
     }
 
     /// The view's severities after [`Counters::record`], or `None` when they cannot have
@@ -515,7 +538,8 @@ impl Counters {
 
     /// [`Counters::after`] beyond the calm clean case: the detectors in `only` (bits by
     /// [`Detector::index`]; the others are 0).
-    #[inline(never)]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn recompute(
         &mut self,
         cfg: &ScoreConfig,
@@ -547,16 +571,8 @@ impl Counters {
                 *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
             }
         }
-        if on(Detector::Loss) && (self.consec_timeouts > 0 || w.sum(Ev::Timeout) > 0) {
-            let c = ramp(
-                self.consec_timeouts as f32,
-                1.0,
-                f32::from(cfg.loss_consecutive),
-            );
-            let r = w
-                .share(Ev::Timeout, Ev::Total, cfg.loss_min_samples)
-                .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
-            *loss = if c >= r { c } else { r };
+        if on(Detector::Loss) {
+            *loss = self.loss_severity(cfg);
         }
         if on(Detector::Nxdomain) {
             *nx = self.nx_severity(cfg);
@@ -585,6 +601,24 @@ impl Counters {
             }
         }
         out
+    }
+
+    /// The loss detector alone: the larger of the run of timeouts' and the rate's ramps.
+    #[inline(always)]
+    fn loss_severity(&self, cfg: &ScoreConfig) -> f32 {
+        let w = &self.win;
+        if self.consec_timeouts == 0 && w.sum(Ev::Timeout) == 0 {
+            return 0.0;
+        }
+        let c = ramp(
+            self.consec_timeouts as f32,
+            1.0,
+            f32::from(cfg.loss_consecutive),
+        );
+        let r = w
+            .share(Ev::Timeout, Ev::Total, cfg.loss_min_samples)
+            .map_or(0.0, |r| ramp(r, cfg.loss_rate_ok, cfg.loss_rate_bad));
+        if c >= r { c } else { r }
     }
 
     /// The SERVFAIL detector alone: the larger of the burst's and the rate's ramps.
@@ -827,15 +861,19 @@ impl Counters {
     ) -> [f32; SERVER_DETECTORS] {
         self.flush();
         self.win.advance(now, d.bucket_us);
-        self.nx_reset();
         let mut only = WINDOW_DETECTORS;
         let nx = Detector::Nxdomain.index();
         // An NXDOMAIN severity at 0 stays 0 while the window's share is below
         // `lo − 0.01` (as in `quick_slide`: the spans are unchanged, their gates only
-        // close).
-        if prev.get(nx).is_some_and(|v| *v == 0.0)
-            && (self.win.sum(Ev::Nxdomain) as f32) < d.nx_lo * self.responses() as f32
-        {
+        // close), and then the slack and clearance hold as there, the slack capped by
+        // what the window now allows.
+        let below = if LEAN {
+            self.nx_cap(d)
+        } else {
+            self.nx_reset();
+            (self.win.sum(Ev::Nxdomain) as f32) < d.nx_lo * self.responses() as f32
+        };
+        if below && prev.get(nx).is_some_and(|v| *v == 0.0) {
             only &= !(1 << nx);
         }
         let mut sev = self.severities_of(cfg, quota, only);
@@ -924,28 +962,51 @@ impl Counters {
         nx: bool,
     ) -> bool {
         let mut only = *raised;
+        // An NXDOMAIN answer within the slack (a bound on the NXDOMAIN answers that
+        // keep the NXDOMAIN severity at 0, see `Counters::nx_eval`) into a view whose
+        // NXDOMAIN severity is 0 uses one of it, as in the calm path, and leaves that
+        // severity at 0; for every other detector it is a clean answer (a response
+        // within the RTT threshold: a 0 in every other history, one more response).
+        // Else the NXDOMAIN detector is recomputed and the slack ends.
+        const NX: u8 = 1 << Detector::Nxdomain.index();
+        let mut clean = !nx;
         if nx {
-            // The slack only holds for runs of calm views.
-            self.nx_reset();
-            only |= 1 << Detector::Nxdomain.index();
+            if LEAN && only & NX == 0 {
+                if self.nx_slack > 0 {
+                    self.nx_slack -= 1;
+                    clean = true;
+                } else {
+                    clean = self.nx_look(cfg, d) == 0.0;
+                }
+            } else {
+                self.nx_reset();
+            }
+            if !clean {
+                only |= NX;
+            }
         }
         // A clean answer right after the last computation (`pending` is this answer
         // alone) into a view whose raised detectors all read bursts (and the TC share).
         // (SERVFAIL, loss and NXDOMAIN severities raised by their rates move with
         // nearly every answer: there the checks would cost more than they save.)
-        if LEAN && !nx && self.pending == 1 && only & !BURST_DETECTORS == 0 {
+        if LEAN && clean && self.pending == 1 && only & !BURST_DETECTORS == 0 {
             self.flush();
             return self.quick_bursts(cfg, d, quota, sev, raised, only);
         }
-        // The SERVFAIL detector alone raised (mostly by its rate, which moves with
-        // every answer): computed here, without the general pass.
+        // The SERVFAIL or the loss detector alone raised (mostly by its rate, which
+        // moves with every answer): computed here, without the general pass.
         const SF: u8 = 1 << Detector::Servfail.index();
+        const LOSS: u8 = 1 << Detector::Loss.index();
         if LEAN
-            && only == SF
-            && let Some(old) = sev.get_mut(Detector::Servfail.index())
+            && (only == SF || only == LOSS)
+            && let Some(old) = sev.get_mut(only.trailing_zeros() as usize)
         {
             self.flush();
-            let v = self.sf_severity(cfg, d.burst_mask);
+            let v = if only == SF {
+                self.sf_severity(cfg, d.burst_mask)
+            } else {
+                self.loss_severity(cfg)
+            };
             if v == *old {
                 return false;
             }
@@ -1815,11 +1876,12 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         if !server.rtt.fresh() && !self.quick_refresh(si) {
             return None;
         }
-        let (cfg, d) = (&self.cfg, &self.d);
-        let server = self.servers.get_mut(si)?;
-        if obs.rtt_us > server.fast_rtt_max {
+        if obs.rtt_us > self.servers.get(si)?.fast_rtt_max && !(LEAN && !nx && self.quick_spike(si))
+        {
             return None;
         }
+        let (cfg, d) = (&self.cfg, &self.d);
+        let server = self.servers.get_mut(si)?;
         server.rtt.add(obs.rtt_us);
         let quota = server.rtt.quota;
         let moved = server
@@ -1855,6 +1917,39 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         Some(moved || global_moved)
     }
 
+    /// A spike (an RTT above the server's threshold, or at the ceiling) in a NOERROR
+    /// answer for the quick path (see [`Scorer::quick`]), when the server's and the
+    /// global view are calm and the spike leaves both RTT severities at 0: with `b`
+    /// spikes among the newest `burst_window` answers before it and `q` the view's
+    /// quota (at least `rtt_confirm`), the severity after it stays 0 while
+    /// `b + 1 + 2 <= q`, which is also when the full path counts the sample into the
+    /// baseline (not "raising"). Pushes the spike into both views' spike histories
+    /// (the item the pending answer takes) and returns true; the caller counts the
+    /// answer as any other (RTT sample, pending counts). Returns false, having changed
+    /// nothing, when it does not apply. Native only ([`LEAN`]).
+    #[inline(never)]
+    fn quick_spike(&mut self, si: usize) -> bool {
+        let (cfg, d) = (&self.cfg, &self.d);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        let calm = |c: &Counters, quota: u8| {
+            burst(c.rtt_bits(), d.burst_mask) + 3 <= u32::from(quota.max(cfg.rtt_confirm))
+        };
+        if server.raised != 0
+            || self.global_raised != 0
+            || !calm(&server.c, server.rtt.quota)
+            || !calm(&self.global, self.global_quota)
+        {
+            return false;
+        }
+        for c in [&mut server.c, &mut self.global] {
+            let item = c.at(c.seq_ans);
+            c.rtt.one(item);
+        }
+        true
+    }
+
     /// A new epoch for a calm server view without a full pass: when nothing in its
     /// window but NXDOMAIN answers can raise a detector as old buckets leave
     /// ([`Counters::slide_safe`]) and its RTT slice is current and the baseline fresh,
@@ -1862,12 +1957,102 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// whether the server may take the quick path now. The state is complete either
     /// way (severities stored, best trackers updated, the score marked for fusion), so
     /// the full path can take the observation after a `false`.
-    #[inline(never)]
+    #[inline(always)]
     fn slide_server(&mut self, si: usize, now: u64) -> bool {
+        if LEAN && self.slide_calm(si, now) {
+            return true;
+        }
+        self.slide_server_full(si, now)
+    }
+
+    /// [`Scorer::slide_server`]'s most common case, without calls: a calm,
+    /// [`Counters::slide_safe`] server (its RTT slice current, the baseline fresh) whose
+    /// window moves one bucket ([`Window::one_step`]), with the window's NXDOMAIN share
+    /// below `lo − 0.01` after it (so the severities stay 0 and the clearance holds, as
+    /// in [`Counters::quick_slide`]) and every minimum-sample gate open or the
+    /// clearance kept (so that [`Counters::quick_ok`] holds without a look). Slides, caps the NXDOMAIN slack and
+    /// marks the server exactly as `quick_slide` and [`Server::mark_quick`] do, and
+    /// returns true; returns false, having changed nothing, when it does not apply.
+    #[inline(always)]
+    fn slide_calm(&mut self, si: usize, now: u64) -> bool {
         let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
         let Some(server) = self.servers.get_mut(si) else {
             return false;
         };
+        let c = &mut server.c;
+        if server.raised != 0
+            || !server.rtt.fresh()
+            || now >= server.rtt.next_us()
+            || cfg.rtt_ceiling_us == 0
+            || !c.slide_safe()
+            || !c.win.one_step(now, d.bucket_us)
+        {
+            return false;
+        }
+        // After the flush and the step, without changing anything yet.
+        let next = c.win.next_bucket();
+        let left = |e: Ev| next.get(e as usize).copied().unwrap_or(0);
+        let pending = c.pending as u32;
+        let total = c
+            .win
+            .sum(Ev::Total)
+            .wrapping_add(pending)
+            .wrapping_sub(left(Ev::Total));
+        let responses = c
+            .win
+            .sum(Ev::Responses)
+            .wrapping_add(pending)
+            .wrapping_sub(left(Ev::Responses));
+        let x = c.win.sum(Ev::Nxdomain).wrapping_sub(left(Ev::Nxdomain)) as f32;
+        let r = responses as f32;
+        // `quick_ok` after the slide: the gates open, or the clearance (which the
+        // slide keeps) with the window slide-safe (checked).
+        if x >= d.nx_lo * r
+            || !(c.nx_clear || (total > d.gate_total && responses > d.gate_responses))
+        {
+            return false;
+        }
+        c.flush();
+        c.win.step(d.bucket_us);
+        let k = (d.nx_lo * r - x) * d.nx_inv;
+        c.nx_slack = c.nx_slack.min((k as u32).saturating_sub(1));
+        server.fast_epoch = epoch;
+        server.fast_rtt_max = server
+            .rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        true
+    }
+
+    /// [`Scorer::slide_server`] beyond [`Scorer::slide_calm`].
+    #[inline(never)]
+    fn slide_server_full(&mut self, si: usize, now: u64) -> bool {
+        let (cfg, d, epoch) = (&self.cfg, &self.d, self.epoch);
+        let Some(server) = self.servers.get_mut(si) else {
+            return false;
+        };
+        // A new RTT slice for a calm, slide-safe, warm server: the slice rotation and
+        // the baseline recomputation the full path does first (`RttSketch::advance`,
+        // then `refresh`), kept when the spike quota stays the same (as in
+        // `quick_refresh`: then no severity reads anything that moved, and the global
+        // quota, the largest server quota, stays). With a new quota the full path
+        // takes the observation and recomputes the baseline (the rotation done here is
+        // the one it would do, and leaves the recomputation due).
+        if LEAN
+            && now >= server.rtt.next_us()
+            && server.raised == 0
+            && server.rtt.threshold_us != 0
+            && cfg.rtt_ceiling_us != 0
+            && server.c.slide_safe()
+        {
+            let rtt = &mut server.rtt;
+            rtt.advance(now, d.slice_us);
+            let b = rtt.baseline(&d.rtt);
+            if b.quota != rtt.quota || b.threshold_us == 0 {
+                return false;
+            }
+            rtt.apply(b);
+        }
         if !server.rtt.fresh() || now >= server.rtt.next_us() || cfg.rtt_ceiling_us == 0 {
             return false;
         }
@@ -2030,7 +2215,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                     }
                     step.bits |= Step::ANSWERED | if s { Step::SPIKE } else { 0 };
                 }
-                let rotated = server.c.record(step, now, d.bucket_us);
+                let rotated = server.c.record(step, now, d);
                 let steady = !rotated && !refreshed;
                 let sev =
                     server
@@ -2065,7 +2250,7 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
         }
         let (cfg, d) = (&self.cfg, &self.d);
         let g = &mut self.global;
-        let rotated = g.record(step, now, d.bucket_us);
+        let rotated = g.record(step, now, d);
         let steady = !rotated && !refreshed;
         let sev = g.after(
             cfg,
@@ -2902,6 +3087,283 @@ mod tests {
         }
     }
 
+    /// Feeds `n` observations (2–10 ms apart, servers 0–3, the outcome and RTT from
+    /// `outcome(x, i)`) into a scorer and into a reference fed through the full path
+    /// only (`observe_views`), asserting after each that every stored severity equals
+    /// a full recomputation and that every severity and the score equal the
+    /// reference's.
+    fn drive_against_full(
+        cfg: ScoreConfig,
+        seed: u64,
+        n: u32,
+        mut outcome: impl FnMut(u64, u32) -> (Outcome, u32),
+    ) {
+        let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+        let mut full = s.clone();
+        let mut x = seed;
+        let mut now = 0u64;
+        for i in 0..n {
+            xorshift(&mut x);
+            now += 2_000 + x % 8_000;
+            let server = ((x >> 20) % 4) as u32;
+            let (outcome, rtt) = outcome(x, i);
+            let obs = Observation::new(server, 0, now, outcome).rtt(rtt);
+            s.record(&obs);
+            assert_settled(&s, i);
+            let now = full.tick(obs.at_us);
+            if now >= full.fast_until {
+                full.next_epoch(now);
+            }
+            let changed = full.observe_views(&obs, now);
+            full.finish::<false>(&obs, now, changed);
+            assert_eq!(s.global_sev, full.global_sev, "step {i}");
+            for (a, b) in s.servers.iter().zip(full.servers.iter()) {
+                assert_eq!(a.sev, b.sev, "step {i}");
+            }
+            assert_eq!(s.score, full.score, "step {i}");
+        }
+    }
+
+    /// Calm slides (round 9: `slide_calm`, the window one bucket on, the NXDOMAIN
+    /// share below `lo − 0.01`, the gates open or the clearance kept): server views
+    /// hold about 64 responses (their gates open and close), NXDOMAIN shares step
+    /// around the lower threshold, with the spans on and off. Exact against the full
+    /// path (see `drive_against_full`).
+    #[test]
+    fn calm_slides_are_exact() {
+        for cfg in [
+            ScoreConfig {
+                rate_window_us: 1_500_000,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 1_500_000,
+                nx_min_samples: 65,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 3_000_000,
+                nx_min_samples: 65,
+                loss_min_samples: 130,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_against_full(cfg, 0xCA1A_5EED_1DE5_6666, 200_000, |x, i| {
+                const SHARES: [u64; 10] = [0, 60, 72, 74, 76, 40, 73, 90, 20, 75];
+                let share = SHARES[(i / 1_000) as usize % SHARES.len()];
+                let rtt = 900 + ((x >> 8) % 200) as u32;
+                if (x >> 12) % 100 < share {
+                    (Outcome::Response(Rcode::NXDOMAIN), rtt)
+                } else {
+                    (Outcome::Response(Rcode::NOERROR), rtt)
+                }
+            });
+        }
+    }
+
+    /// New RTT slices for calm servers (round 9: the rotation and the baseline
+    /// recomputation in `slide_server_full`, kept when the quota stays): short RTT
+    /// windows, RTT levels that shift between phases (the thresholds move) and spike
+    /// shares that move the quotas, a few NXDOMAIN answers. Exact against the full
+    /// path (see `drive_against_full`).
+    #[test]
+    fn slice_rotations_are_exact() {
+        for (window, warmup) in [(600_000, 50), (1_200_000, 20), (6_000_000, 50)] {
+            let cfg = ScoreConfig {
+                rtt_window_us: window,
+                rtt_warmup_samples: warmup,
+                rate_window_us: 500_000,
+                ..ScoreConfig::default()
+            };
+            drive_against_full(cfg, 0x5111_CE5E_ED0F_8888, 200_000, |x, i| {
+                // Base RTT (µs) and spikes per mille, per phase of 2,500 observations.
+                const PHASES: [(u32, u64); 6] = [
+                    (1_000, 5),
+                    (3_000, 0),
+                    (1_000, 60),
+                    (800, 20),
+                    (20_000, 5),
+                    (1_000, 150),
+                ];
+                let (base, spikes) = PHASES[(i / 2_500) as usize % PHASES.len()];
+                let rtt = if (x >> 8) % 1_000 < spikes {
+                    base * 20
+                } else {
+                    base + ((x >> 16) % u64::from(base / 5)) as u32
+                };
+                if x % 100 < 5 {
+                    (Outcome::Response(Rcode::NXDOMAIN), rtt)
+                } else {
+                    (Outcome::Response(Rcode::NOERROR), rtt)
+                }
+            });
+        }
+    }
+
+    /// Spikes into calm views (round 9: `quick_spike` counts them on the quick path
+    /// while both RTT severities stay 0): spike shares stepping from rare to bursts,
+    /// several quotas and burst windows, a few SERVFAILs so that views are raised at
+    /// times. Every stored severity equals a full recomputation after each observation,
+    /// and every severity, spike history, RTT threshold and the score equal those of a
+    /// scorer that takes every observation through the full path (`observe_views`).
+    #[test]
+    fn spikes_into_calm_views_are_exact() {
+        for (confirm, window) in [(4, 8), (2, 8), (6, 16), (3, 4)] {
+            let cfg = ScoreConfig {
+                rtt_confirm: confirm,
+                burst_window: window,
+                ..ScoreConfig::default()
+            };
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut full = s.clone();
+            let mut x = 0x5B1C_E5EE_D0C0_3333u64;
+            let mut now = 0u64;
+            for i in 0..150_000u32 {
+                xorshift(&mut x);
+                now += 2_000 + x % 8_000;
+                // Spikes per mille, per phase of 3,000 observations.
+                const SHARES: [u64; 6] = [5, 0, 50, 200, 20, 400];
+                let server = ((x >> 20) % 3) as u32;
+                // Server 0 spikes most and server 2 least: different quotas per view.
+                let share =
+                    SHARES[(i / 3_000) as usize % SHARES.len()] * [4, 1, 0][server as usize] / 2;
+                let rtt = match (x >> 8) % 1_000 {
+                    v if v < share / 2 => 20_000,
+                    v if v < share => 1_500_000,
+                    _ => 900 + ((x >> 24) % 200) as u32,
+                };
+                let outcome = if x % 1_000 < 3 {
+                    Outcome::Response(Rcode::SERVFAIL)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                };
+                let obs = Observation::new(server, 0, now, outcome).rtt(rtt);
+                s.record(&obs);
+                assert_settled(&s, i);
+                // The reference: every observation through the full path.
+                let now = full.tick(obs.at_us);
+                if now >= full.fast_until {
+                    full.next_epoch(now);
+                }
+                let changed = full.observe_views(&obs, now);
+                full.finish::<false>(&obs, now, changed);
+                assert_eq!(s.global_sev, full.global_sev, "step {i}");
+                assert_eq!(
+                    s.global.settled().rtt_bits(),
+                    full.global.settled().rtt_bits(),
+                    "step {i}"
+                );
+                for (a, b) in s.servers.iter().zip(full.servers.iter()) {
+                    assert_eq!(a.sev, b.sev, "step {i}");
+                    assert_eq!(
+                        a.c.settled().rtt_bits(),
+                        b.c.settled().rtt_bits(),
+                        "step {i}"
+                    );
+                    assert_eq!(a.rtt.threshold_us, b.rtt.threshold_us, "step {i}");
+                }
+                assert_eq!(s.score, full.score, "step {i}");
+            }
+        }
+    }
+
+    /// Views raised by the loss detector alone (round 9: recomputed by
+    /// `Counters::loss_severity` without the general pass): timeout shares stepping
+    /// across `loss_rate_ok` and `loss_rate_bad`, with runs of timeouts. Every stored
+    /// severity equals a full recomputation after each observation.
+    #[test]
+    fn loss_raised_views_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 500_000,
+                loss_consecutive: 2,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_settled(cfg, 0x1055_0F71_3E0F_2222, |x, i| {
+                // Per mille, per phase of 2,000 observations.
+                const SHARES: [u64; 8] = [0, 15, 25, 60, 150, 230, 40, 5];
+                let share = SHARES[(i / 2_000) as usize % SHARES.len()];
+                if x % 1_000 < share || (i % 997 < 3 && (i / 997) % 3 == 0) {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                }
+            });
+        }
+    }
+
+    /// NXDOMAIN answers into views raised by bursts (failed TC, mismatches) or by
+    /// SERVFAILs (round 9): within the slack they leave the NXDOMAIN severity at 0 and
+    /// take the clean answer's paths (`quick_bursts`, the SERVFAIL-only recomputation);
+    /// with the slack used up they look at the NXDOMAIN detector (`nx_look`), which
+    /// renews it. NXDOMAIN shares step across the thresholds. Every stored severity
+    /// equals a full recomputation after each observation.
+    #[test]
+    fn nxdomain_answers_into_raised_views_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 600_000,
+                burst_window: 16,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_settled(cfg, 0x7E57_0B5E_55ED_9999, |x, i| {
+                const SHARES: [u64; 8] = [10, 60, 74, 30, 78, 0, 90, 50];
+                let share = SHARES[(i / 2_500) as usize % SHARES.len()];
+                match x % 1_000 {
+                    0..=14 => Outcome::Truncated(Fallback::Failed),
+                    15..=29 => Outcome::Mismatch(Mismatch::ID),
+                    30..=49 if (i / 10_000) % 2 == 0 => Outcome::Response(Rcode::SERVFAIL),
+                    _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                }
+            });
+        }
+    }
+
+    /// The NXDOMAIN slack kept through raised views (round 9): an NXDOMAIN answer into a
+    /// raised view uses one of it, a raised slide (`slide_raised`) and a slide by the
+    /// full path (`record_slow`) cap it by what the window allows. With the spans off
+    /// (`nx_min_samples` above 64) the slack is the window's alone, and NXDOMAIN shares
+    /// that swing between phases of a few hundred observations make slides that drop
+    /// clean buckets raise the window's share; SERVFAILs, timeouts and failed TC keep
+    /// views raised or not slide-safe. Every stored severity equals a full
+    /// recomputation after each observation.
+    #[test]
+    fn nxdomain_slack_through_raised_views_is_exact() {
+        for cfg in [
+            ScoreConfig {
+                nx_min_samples: 65,
+                rate_window_us: 1_000_000,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                nx_min_samples: 65,
+                rate_window_us: 2_000_000,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 300_000,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_settled(cfg, 0x0A7C_5EED_2B1D_4444, |x, i| {
+                const SHARES: [u64; 10] = [0, 100, 10, 95, 40, 90, 70, 100, 0, 80];
+                let share = SHARES[(i / 300) as usize % SHARES.len()];
+                match x % 1_000 {
+                    0..=39 => Outcome::Response(Rcode::SERVFAIL),
+                    40..=59 => Outcome::Timeout,
+                    60..=69 => Outcome::Truncated(Fallback::Failed),
+                    _ if (x >> 12) % 100 < share => Outcome::Response(Rcode::NXDOMAIN),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                }
+            });
+        }
+    }
+
     /// NXDOMAIN shares around the detector's thresholds while SERVFAILs and timeouts
     /// keep views raised or not slide-safe, so that windows slide through
     /// `slide_raised` (where a slide that drops clean buckets raises the NXDOMAIN
@@ -3121,7 +3583,7 @@ mod tests {
                 if (x >> 24) & 1 == 0 && matches!(outcome, Outcome::Truncated(_)) {
                     step.bits |= Step::TCNEW;
                 }
-                c.record(step, now, d.bucket_us);
+                c.record(step, now, &d);
                 c.flush();
                 let quota = ((x >> 16) % 10) as u8;
                 let fast = c.severities(&cfg, quota);

@@ -106,6 +106,47 @@ impl Window {
 
     /// Counts one event of kind `ev` in the newest bucket (wrapping: a bucket would need
     /// 2³² events to wrap, and bucket and sum wrap together).
+    /// Whether [`advance`](Self::advance) to `now_us` is one step (the bucket right
+    /// after the newest), the case [`step`](Self::step) does.
+    #[inline(always)]
+    pub(crate) fn one_step(&self, now_us: u64, width_us: u64) -> bool {
+        let width = width_us.max(1);
+        now_us >= self.next_us
+            && self.next_us == self.head.wrapping_add(1).wrapping_mul(width)
+            && now_us - self.next_us < width
+    }
+
+    /// The counts of the bucket that [`step`](Self::step) drops.
+    #[inline(always)]
+    pub(crate) fn next_bucket(&self) -> [u32; EVENTS] {
+        let slot = if self.slot + 1 < BUCKETS {
+            self.slot + 1
+        } else {
+            0
+        };
+        self.counts.get(slot).copied().unwrap_or([0; EVENTS])
+    }
+
+    /// [`advance`](Self::advance) when [`one_step`](Self::one_step) holds: drops the
+    /// oldest bucket, which becomes the newest.
+    #[inline(always)]
+    pub(crate) fn step(&mut self, width_us: u64) {
+        let slot = if self.slot + 1 < BUCKETS {
+            self.slot + 1
+        } else {
+            0
+        };
+        if let Some(bucket) = self.counts.get_mut(slot) {
+            for (sum, c) in self.sums.iter_mut().zip(bucket.iter_mut()) {
+                *sum = sum.wrapping_sub(*c);
+                *c = 0;
+            }
+        }
+        self.head += 1;
+        self.slot = slot;
+        self.next_us = self.next_us.saturating_add(width_us.max(1));
+    }
+
     #[cfg(test)]
     pub(crate) fn add(&mut self, ev: Ev) {
         self.add_index(ev as usize);
