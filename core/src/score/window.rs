@@ -53,28 +53,13 @@ impl Window {
         if now_us < self.next_us {
             return false;
         }
-        let width = width_us.max(1);
         // The common slide, into the next bucket (`next_us` is where it starts), needs
         // no division: the bucket after `slot` is cleared.
-        if self.next_us == self.head.wrapping_add(1).wrapping_mul(width)
-            && now_us - self.next_us < width
-        {
-            let slot = if self.slot + 1 < BUCKETS {
-                self.slot + 1
-            } else {
-                0
-            };
-            if let Some(bucket) = self.counts.get_mut(slot) {
-                for (sum, c) in self.sums.iter_mut().zip(bucket.iter_mut()) {
-                    *sum = sum.wrapping_sub(*c);
-                    *c = 0;
-                }
-            }
-            self.head += 1;
-            self.slot = slot;
-            self.next_us = self.next_us.saturating_add(width);
+        if self.one_step(now_us, width_us) {
+            self.step(width_us);
             return true;
         }
+        let width = width_us.max(1);
         let idx = now_us / width;
         self.next_us = idx.saturating_add(1).saturating_mul(width);
         if idx <= self.head {
@@ -116,14 +101,20 @@ impl Window {
             && now_us - self.next_us < width
     }
 
-    /// The counts of the bucket that [`step`](Self::step) drops.
+    /// The slot after the newest: the oldest bucket, which [`step`](Self::step) drops.
     #[inline(always)]
-    pub(crate) fn next_bucket(&self) -> [u32; EVENTS] {
-        let slot = if self.slot + 1 < BUCKETS {
+    fn next_slot(&self) -> usize {
+        if self.slot + 1 < BUCKETS {
             self.slot + 1
         } else {
             0
-        };
+        }
+    }
+
+    /// The counts of the bucket that [`step`](Self::step) drops.
+    #[inline(always)]
+    pub(crate) fn next_bucket(&self) -> [u32; EVENTS] {
+        let slot = self.next_slot();
         self.counts.get(slot).copied().unwrap_or([0; EVENTS])
     }
 
@@ -131,11 +122,7 @@ impl Window {
     /// oldest bucket, which becomes the newest.
     #[inline(always)]
     pub(crate) fn step(&mut self, width_us: u64) {
-        let slot = if self.slot + 1 < BUCKETS {
-            self.slot + 1
-        } else {
-            0
-        };
+        let slot = self.next_slot();
         if let Some(bucket) = self.counts.get_mut(slot) {
             for (sum, c) in self.sums.iter_mut().zip(bucket.iter_mut()) {
                 *sum = sum.wrapping_sub(*c);
