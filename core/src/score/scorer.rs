@@ -532,6 +532,17 @@ impl Counters {
             if only == 0 {
                 return None;
             }
+            // One detector to recompute (mostly a fault into a view where only its own
+            // detector is raised, or none): that detector's function alone.
+            if LEAN && only.is_power_of_two() {
+                self.flush();
+                let i = only.trailing_zeros();
+                let mut out = [0.0; SERVER_DETECTORS];
+                if let Some(v) = out.get_mut(i as usize) {
+                    *v = self.severity_one(cfg, quota, d.burst_mask, i);
+                }
+                return Some(out);
+            }
         }
         self.recompute(cfg, quota, only)
     }
@@ -560,16 +571,10 @@ impl Counters {
     fn severities_of(&self, cfg: &ScoreConfig, quota: u8, only: u8) -> [f32; SERVER_DETECTORS] {
         let on = |d: Detector| only & (1 << d.index()) != 0;
         let mask = burst_mask(cfg);
-        let burst = |h: u64| burst(h, mask);
-        let w = &self.win;
         let mut out = [0.0; SERVER_DETECTORS];
-        let q = quota.max(cfg.rtt_confirm);
         let [rtt, loss, nx, sf, tc, integ] = &mut out;
         if on(Detector::Rtt) {
-            let spikes = burst(self.rtt_bits());
-            if spikes + 2 > u32::from(q) {
-                *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
-            }
+            *rtt = self.rtt_severity(cfg, quota, mask);
         }
         if on(Detector::Loss) {
             *loss = self.loss_severity(cfg);
@@ -580,27 +585,70 @@ impl Counters {
         if on(Detector::Servfail) {
             *sf = self.sf_severity(cfg, mask);
         }
-        let fails = if on(Detector::Truncation) {
-            burst(self.tcpf_bits())
-        } else {
-            0
-        };
-        if on(Detector::Truncation) && (fails > 0 || w.sum(Ev::Truncated) > 0) {
-            let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
-            let r = w
-                .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
-                .map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
-            let n = self.tc_new_severity(cfg, mask);
-            let m = if f >= r { f } else { r };
-            *tc = if m >= n { m } else { n };
+        if on(Detector::Truncation) {
+            *tc = self.tc_severity(cfg, mask);
         }
         if on(Detector::Integrity) {
-            let bad = burst(self.integ_bits());
-            if bad > 0 {
-                *integ = ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst));
-            }
+            *integ = self.integ_severity(cfg, mask);
         }
         out
+    }
+
+    /// The RTT spike detector alone: the spikes among the newest `burst_window` answers
+    /// against the quota (at least `rtt_confirm`).
+    #[inline(always)]
+    fn rtt_severity(&self, cfg: &ScoreConfig, quota: u8, mask: u64) -> f32 {
+        let q = quota.max(cfg.rtt_confirm);
+        let spikes = burst(self.rtt_bits(), mask);
+        if spikes + 2 > u32::from(q) {
+            ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q))
+        } else {
+            0.0
+        }
+    }
+
+    /// The truncation detector alone: the largest of the failed fallbacks', the TC
+    /// share's and the new-truncation rule's ramps.
+    #[inline(always)]
+    fn tc_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        let w = &self.win;
+        let fails = burst(self.tcpf_bits(), mask);
+        if fails == 0 && w.sum(Ev::Truncated) == 0 {
+            return 0.0;
+        }
+        let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
+        let r = w
+            .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
+            .map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
+        let n = self.tc_new_severity(cfg, mask);
+        let m = if f >= r { f } else { r };
+        if m >= n { m } else { n }
+    }
+
+    /// The integrity detector alone: malformed and mismatched responses among the
+    /// newest `burst_window`.
+    #[inline(always)]
+    fn integ_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        let bad = burst(self.integ_bits(), mask);
+        if bad > 0 {
+            ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst))
+        } else {
+            0.0
+        }
+    }
+
+    /// Detector `i` (by [`Detector::index`]) alone, the one copy of its math that
+    /// [`Counters::severities_of`] runs too.
+    #[inline(always)]
+    fn severity_one(&self, cfg: &ScoreConfig, quota: u8, mask: u64, i: u32) -> f32 {
+        match i {
+            0 => self.rtt_severity(cfg, quota, mask),
+            1 => self.loss_severity(cfg),
+            2 => self.nx_severity(cfg),
+            3 => self.sf_severity(cfg, mask),
+            4 => self.tc_severity(cfg, mask),
+            _ => self.integ_severity(cfg, mask),
+        }
     }
 
     /// The loss detector alone: the larger of the run of timeouts' and the rate's ramps.
@@ -3291,6 +3339,69 @@ mod tests {
                     Outcome::Response(Rcode::NOERROR)
                 }
             });
+        }
+    }
+
+    /// One detector to recompute on the full path (round 10: `Counters::after` with a
+    /// single detector raised or rising runs that detector's own function,
+    /// `Counters::severity_one`): sparse faults of one class at a time, so that views
+    /// hold one raised detector, with RTT spikes; every fault class in turn and, in
+    /// between, mixed ones. Every stored severity equals a full recomputation after
+    /// each observation, and `severity_one` equals the general pass for every detector.
+    #[test]
+    fn single_detector_recomputations_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 400_000,
+                burst_window: 16,
+                tc_new_burst: 2,
+                ..ScoreConfig::default()
+            },
+        ] {
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0x0E1E_D7EC_7085_1234u64;
+            let mut now = 0u64;
+            for i in 0..200_000u32 {
+                xorshift(&mut x);
+                now += 2_000 + x % 8_000;
+                let server = ((x >> 20) % 3) as u32;
+                let phase = (i / 3_000) % 7;
+                let fault = x % 1_000 < 40;
+                let class = if phase == 6 {
+                    (x >> 30) % 6
+                } else {
+                    u64::from(phase)
+                };
+                let outcome = match (fault, class) {
+                    (false, _) => Outcome::Response(Rcode::NOERROR),
+                    (true, 0) => Outcome::Response(Rcode::SERVFAIL),
+                    (true, 1) => Outcome::Timeout,
+                    (true, 2) => Outcome::Truncated(Fallback::Failed),
+                    (true, 3) => Outcome::Truncated(Fallback::NotAttempted),
+                    (true, 4) => Outcome::Mismatch(Mismatch::ID),
+                    (true, _) => Outcome::Response(Rcode::NXDOMAIN),
+                };
+                let rtt = if phase == 5 && fault {
+                    200_000
+                } else {
+                    900 + ((x >> 8) % 200) as u32
+                };
+                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                assert_settled(&s, i);
+                for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+                    if !u {
+                        continue;
+                    }
+                    let c = srv.c.settled();
+                    let mask = burst_mask(&s.cfg);
+                    for d in 0..SERVER_DETECTORS {
+                        let general = c.severities_of(&s.cfg, srv.rtt.quota, 1 << d);
+                        let one = c.severity_one(&s.cfg, srv.rtt.quota, mask, d as u32);
+                        assert_eq!(general.get(d).copied(), Some(one), "step {i}");
+                    }
+                }
+            }
         }
     }
 
