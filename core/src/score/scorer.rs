@@ -924,7 +924,54 @@ impl Counters {
         if below && prev.get(nx).is_some_and(|v| *v == 0.0) {
             only &= !(1 << nx);
         }
+        if LEAN {
+            return self.slide_rates(cfg, d, quota, prev, only);
+        }
         let mut sev = self.severities_of(cfg, quota, only);
+        for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
+            if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
+                *s = *p;
+            }
+        }
+        sev
+    }
+
+    /// [`Counters::slide_raised`] after the slide (native only, [`LEAN`]): the loss,
+    /// SERVFAIL and truncation detectors at 0 in `prev` read their histories (bursts,
+    /// the run of timeouts) and their window's share; the slide leaves the histories
+    /// alone, so their ramps stay 0, and the severity stays 0 unless the share passes
+    /// its `ok` threshold (the rate's ramp starts there) with its gate open. A share
+    /// below `ok − 0.01` (tested without the quotient; the margin is far above its
+    /// rounding) keeps it at 0 whatever the gate; the others in `only` are recomputed,
+    /// each with its own function, and RTT and integrity keep `prev`.
+    #[inline(always)]
+    fn slide_rates(
+        &self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        prev: &[f32; SERVER_DETECTORS],
+        mut only: u8,
+    ) -> [f32; SERVER_DETECTORS] {
+        let w = &self.win;
+        let quiet = |i: Detector, num: Ev, den: Ev, ok: f32| {
+            prev.get(i.index()).is_some_and(|v| *v == 0.0)
+                && (w.sum(num) as f32) < ok * w.sum(den) as f32
+        };
+        if quiet(Detector::Loss, Ev::Timeout, Ev::Total, d.quiet_loss) {
+            only &= !(1 << Detector::Loss.index());
+        }
+        if quiet(Detector::Servfail, Ev::Servfail, Ev::Responses, d.quiet_sf) {
+            only &= !(1 << Detector::Servfail.index());
+        }
+        if quiet(Detector::Truncation, Ev::Truncated, Ev::Total, d.quiet_tc) {
+            only &= !(1 << Detector::Truncation.index());
+        }
+        let mut sev = if only == 0 {
+            [0.0; SERVER_DETECTORS]
+        } else {
+            self.severities_of(cfg, quota, only)
+        };
         for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
             if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
                 *s = *p;
@@ -1226,6 +1273,10 @@ struct Derived {
     /// [`Counters::clean_moves`]).
     burst_out: u64,
     quiet_tc: f32,
+    /// `loss_rate_ok − 0.01` and `servfail_rate_ok − 0.01` (see
+    /// [`Counters::slide_raised`]).
+    quiet_loss: f32,
+    quiet_sf: f32,
     weights: [f32; Detector::COUNT],
     /// For [`Counters::nx_eval`]: `⌈lo·n⌉` NXDOMAINs per span `n` (`u32::MAX` when the
     /// span is off), `lo − 0.01` and `1 / (1 − (lo − 0.01))` (0 when the window's
@@ -1273,6 +1324,8 @@ impl Derived {
             burst_mask: burst_mask(cfg),
             burst_out: burst_mask(cfg).wrapping_add(1),
             quiet_tc: cfg.tc_rate_ok - 0.01,
+            quiet_loss: cfg.loss_rate_ok - 0.01,
+            quiet_sf: cfg.servfail_rate_ok - 0.01,
             weights,
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
@@ -3402,6 +3455,54 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Slides of views with timeouts, SERVFAILs or truncations in their window (round
+    /// 10: `Counters::slide_rates` keeps a detector at 0 without recomputing it while its
+    /// share is below `ok − 0.01`): fault shares step around each rate's `ok`
+    /// threshold (timeouts and SERVFAILs around 2 %, TC answers around 30 %), with
+    /// small windows whose gates open and close. Exact against the full path (see
+    /// `drive_against_full`).
+    #[test]
+    fn quiet_rate_slides_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 600_000,
+                loss_min_samples: 40,
+                servfail_min_samples: 60,
+                tc_min_samples: 30,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 1_500_000,
+                servfail_burst: 6,
+                loss_consecutive: 5,
+                tcp_fail_burst: 6,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_against_full(cfg, 0x51DE_0F2A_7E5A_3333, 150_000, |x, i| {
+                // Per mille, per phase of 1,500 observations.
+                const LOW: [u64; 8] = [5, 12, 18, 22, 30, 8, 20, 45];
+                const TC: [u64; 8] = [200, 280, 295, 305, 320, 250, 300, 400];
+                let phase = (i / 1_500) as usize % LOW.len();
+                let kind = (i / 12_000) % 4;
+                let r = x % 1_000;
+                let outcome = match kind {
+                    0 if r < LOW[phase] => Outcome::Response(Rcode::SERVFAIL),
+                    1 if r < LOW[phase] => Outcome::Timeout,
+                    2 if r < TC[phase] => Outcome::Truncated(Fallback::NotAttempted),
+                    3 if r < LOW[phase] => match (x >> 40) % 3 {
+                        0 => Outcome::Response(Rcode::SERVFAIL),
+                        1 => Outcome::Timeout,
+                        _ => Outcome::Truncated(Fallback::Failed),
+                    },
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                (outcome, 900 + ((x >> 8) % 200) as u32)
+            });
         }
     }
 
