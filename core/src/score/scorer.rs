@@ -532,6 +532,17 @@ impl Counters {
             if only == 0 {
                 return None;
             }
+            // One detector to recompute (mostly a fault into a view where only its own
+            // detector is raised, or none): that detector's function alone.
+            if LEAN && only.is_power_of_two() {
+                self.flush();
+                let i = only.trailing_zeros();
+                let mut out = [0.0; SERVER_DETECTORS];
+                if let Some(v) = out.get_mut(i as usize) {
+                    *v = self.severity_one(cfg, quota, d.burst_mask, i);
+                }
+                return Some(out);
+            }
         }
         self.recompute(cfg, quota, only)
     }
@@ -560,16 +571,10 @@ impl Counters {
     fn severities_of(&self, cfg: &ScoreConfig, quota: u8, only: u8) -> [f32; SERVER_DETECTORS] {
         let on = |d: Detector| only & (1 << d.index()) != 0;
         let mask = burst_mask(cfg);
-        let burst = |h: u64| burst(h, mask);
-        let w = &self.win;
         let mut out = [0.0; SERVER_DETECTORS];
-        let q = quota.max(cfg.rtt_confirm);
         let [rtt, loss, nx, sf, tc, integ] = &mut out;
         if on(Detector::Rtt) {
-            let spikes = burst(self.rtt_bits());
-            if spikes + 2 > u32::from(q) {
-                *rtt = ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q));
-            }
+            *rtt = self.rtt_severity(cfg, quota, mask);
         }
         if on(Detector::Loss) {
             *loss = self.loss_severity(cfg);
@@ -580,27 +585,70 @@ impl Counters {
         if on(Detector::Servfail) {
             *sf = self.sf_severity(cfg, mask);
         }
-        let fails = if on(Detector::Truncation) {
-            burst(self.tcpf_bits())
-        } else {
-            0
-        };
-        if on(Detector::Truncation) && (fails > 0 || w.sum(Ev::Truncated) > 0) {
-            let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
-            let r = w
-                .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
-                .map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
-            let n = self.tc_new_severity(cfg, mask);
-            let m = if f >= r { f } else { r };
-            *tc = if m >= n { m } else { n };
+        if on(Detector::Truncation) {
+            *tc = self.tc_severity(cfg, mask);
         }
         if on(Detector::Integrity) {
-            let bad = burst(self.integ_bits());
-            if bad > 0 {
-                *integ = ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst));
-            }
+            *integ = self.integ_severity(cfg, mask);
         }
         out
+    }
+
+    /// The RTT spike detector alone: the spikes among the newest `burst_window` answers
+    /// against the quota (at least `rtt_confirm`).
+    #[inline(always)]
+    fn rtt_severity(&self, cfg: &ScoreConfig, quota: u8, mask: u64) -> f32 {
+        let q = quota.max(cfg.rtt_confirm);
+        let spikes = burst(self.rtt_bits(), mask);
+        if spikes + 2 > u32::from(q) {
+            ramp(spikes as f32, f32::from(q) - 2.0, f32::from(q))
+        } else {
+            0.0
+        }
+    }
+
+    /// The truncation detector alone: the largest of the failed fallbacks', the TC
+    /// share's and the new-truncation rule's ramps.
+    #[inline(always)]
+    fn tc_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        let w = &self.win;
+        let fails = burst(self.tcpf_bits(), mask);
+        if fails == 0 && w.sum(Ev::Truncated) == 0 {
+            return 0.0;
+        }
+        let f = ramp(fails as f32, 0.0, f32::from(cfg.tcp_fail_burst));
+        let r = w
+            .share(Ev::Truncated, Ev::Total, cfg.tc_min_samples)
+            .map_or(0.0, |r| ramp(r, cfg.tc_rate_ok, cfg.tc_rate_bad));
+        let n = self.tc_new_severity(cfg, mask);
+        let m = if f >= r { f } else { r };
+        if m >= n { m } else { n }
+    }
+
+    /// The integrity detector alone: malformed and mismatched responses among the
+    /// newest `burst_window`.
+    #[inline(always)]
+    fn integ_severity(&self, cfg: &ScoreConfig, mask: u64) -> f32 {
+        let bad = burst(self.integ_bits(), mask);
+        if bad > 0 {
+            ramp(bad as f32, 1.0, f32::from(cfg.integrity_burst))
+        } else {
+            0.0
+        }
+    }
+
+    /// Detector `i` (by [`Detector::index`]) alone, the one copy of its math that
+    /// [`Counters::severities_of`] runs too.
+    #[inline(always)]
+    fn severity_one(&self, cfg: &ScoreConfig, quota: u8, mask: u64, i: u32) -> f32 {
+        match i {
+            0 => self.rtt_severity(cfg, quota, mask),
+            1 => self.loss_severity(cfg),
+            2 => self.nx_severity(cfg),
+            3 => self.sf_severity(cfg, mask),
+            4 => self.tc_severity(cfg, mask),
+            _ => self.integ_severity(cfg, mask),
+        }
     }
 
     /// The loss detector alone: the larger of the run of timeouts' and the rate's ramps.
@@ -876,7 +924,54 @@ impl Counters {
         if below && prev.get(nx).is_some_and(|v| *v == 0.0) {
             only &= !(1 << nx);
         }
+        if LEAN {
+            return self.slide_rates(cfg, d, quota, prev, only);
+        }
         let mut sev = self.severities_of(cfg, quota, only);
+        for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
+            if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
+                *s = *p;
+            }
+        }
+        sev
+    }
+
+    /// [`Counters::slide_raised`] after the slide (native only, [`LEAN`]): the loss,
+    /// SERVFAIL and truncation detectors at 0 in `prev` read their histories (bursts,
+    /// the run of timeouts) and their window's share; the slide leaves the histories
+    /// alone, so their ramps stay 0, and the severity stays 0 unless the share passes
+    /// its `ok` threshold (the rate's ramp starts there) with its gate open. A share
+    /// below `ok − 0.01` (tested without the quotient; the margin is far above its
+    /// rounding) keeps it at 0 whatever the gate; the others in `only` are recomputed,
+    /// each with its own function, and RTT and integrity keep `prev`.
+    #[inline(always)]
+    fn slide_rates(
+        &self,
+        cfg: &ScoreConfig,
+        d: &Derived,
+        quota: u8,
+        prev: &[f32; SERVER_DETECTORS],
+        mut only: u8,
+    ) -> [f32; SERVER_DETECTORS] {
+        let w = &self.win;
+        let quiet = |i: Detector, num: Ev, den: Ev, ok: f32| {
+            prev.get(i.index()).is_some_and(|v| *v == 0.0)
+                && (w.sum(num) as f32) < ok * w.sum(den) as f32
+        };
+        if quiet(Detector::Loss, Ev::Timeout, Ev::Total, d.quiet_loss) {
+            only &= !(1 << Detector::Loss.index());
+        }
+        if quiet(Detector::Servfail, Ev::Servfail, Ev::Responses, d.quiet_sf) {
+            only &= !(1 << Detector::Servfail.index());
+        }
+        if quiet(Detector::Truncation, Ev::Truncated, Ev::Total, d.quiet_tc) {
+            only &= !(1 << Detector::Truncation.index());
+        }
+        let mut sev = if only == 0 {
+            [0.0; SERVER_DETECTORS]
+        } else {
+            self.severities_of(cfg, quota, only)
+        };
         for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
             if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
                 *s = *p;
@@ -989,7 +1084,7 @@ impl Counters {
         // alone) into a view whose raised detectors all read bursts (and the TC share).
         // (SERVFAIL, loss and NXDOMAIN severities raised by their rates move with
         // nearly every answer: there the checks would cost more than they save.)
-        if LEAN && clean && self.pending == 1 && only & !BURST_DETECTORS == 0 {
+        if LEAN && clean && self.pending == 1 && only & BURST_DETECTORS != 0 {
             self.flush();
             return self.quick_bursts(cfg, d, quota, sev, raised, only);
         }
@@ -1030,7 +1125,8 @@ impl Counters {
     /// detectors (`raised`) are all [`BURST_DETECTORS`]: only those that
     /// [`Counters::clean_moves`] finds moving are recomputed (mostly none), the others
     /// keep `sev`.
-    #[inline(never)]
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn quick_bursts(
         &mut self,
         cfg: &ScoreConfig,
@@ -1044,10 +1140,21 @@ impl Counters {
         if moves == 0 {
             return false;
         }
-        let mut new = self.severities_of(cfg, quota, moves);
-        for (i, (n, o)) in new.iter_mut().zip(sev.iter()).enumerate() {
-            if (only & !moves) & (1 << i) != 0 {
-                *n = *o;
+        let mut new;
+        if LEAN && moves.is_power_of_two() {
+            // One detector moves (mostly the SERVFAIL or loss one beside a burst):
+            // its own function.
+            new = *sev;
+            let i = moves.trailing_zeros();
+            if let Some(v) = new.get_mut(i as usize) {
+                *v = self.severity_one(cfg, quota, d.burst_mask, i);
+            }
+        } else {
+            new = self.severities_of(cfg, quota, moves);
+            for (i, (n, o)) in new.iter_mut().zip(sev.iter()).enumerate() {
+                if (only & !moves) & (1 << i) != 0 {
+                    *n = *o;
+                }
             }
         }
         if new == *sev {
@@ -1178,6 +1285,10 @@ struct Derived {
     /// [`Counters::clean_moves`]).
     burst_out: u64,
     quiet_tc: f32,
+    /// `loss_rate_ok − 0.01` and `servfail_rate_ok − 0.01` (see
+    /// [`Counters::slide_raised`]).
+    quiet_loss: f32,
+    quiet_sf: f32,
     weights: [f32; Detector::COUNT],
     /// For [`Counters::nx_eval`]: `⌈lo·n⌉` NXDOMAINs per span `n` (`u32::MAX` when the
     /// span is off), `lo − 0.01` and `1 / (1 − (lo − 0.01))` (0 when the window's
@@ -1225,6 +1336,8 @@ impl Derived {
             burst_mask: burst_mask(cfg),
             burst_out: burst_mask(cfg).wrapping_add(1),
             quiet_tc: cfg.tc_rate_ok - 0.01,
+            quiet_loss: cfg.loss_rate_ok - 0.01,
+            quiet_sf: cfg.servfail_rate_ok - 0.01,
             weights,
             bucket_us: (cfg.rate_window_us / BUCKETS as u64).max(1),
             slice_us: (cfg.rtt_window_us / RTT_SLICES as u64).max(1),
@@ -3290,6 +3403,163 @@ mod tests {
                 } else {
                     Outcome::Response(Rcode::NOERROR)
                 }
+            });
+        }
+    }
+
+    /// One detector to recompute on the full path (round 10: `Counters::after` with a
+    /// single detector raised or rising runs that detector's own function,
+    /// `Counters::severity_one`): sparse faults of one class at a time, so that views
+    /// hold one raised detector, with RTT spikes; every fault class in turn and, in
+    /// between, mixed ones. Every stored severity equals a full recomputation after
+    /// each observation, and `severity_one` equals the general pass for every detector.
+    #[test]
+    fn single_detector_recomputations_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 400_000,
+                burst_window: 16,
+                tc_new_burst: 2,
+                ..ScoreConfig::default()
+            },
+        ] {
+            let mut s: Scorer<4, 4> = Scorer::new(cfg).unwrap();
+            let mut x = 0x0E1E_D7EC_7085_1234u64;
+            let mut now = 0u64;
+            for i in 0..200_000u32 {
+                xorshift(&mut x);
+                now += 2_000 + x % 8_000;
+                let server = ((x >> 20) % 3) as u32;
+                let phase = (i / 3_000) % 7;
+                let fault = x % 1_000 < 40;
+                let class = if phase == 6 {
+                    (x >> 30) % 6
+                } else {
+                    u64::from(phase)
+                };
+                let outcome = match (fault, class) {
+                    (false, _) => Outcome::Response(Rcode::NOERROR),
+                    (true, 0) => Outcome::Response(Rcode::SERVFAIL),
+                    (true, 1) => Outcome::Timeout,
+                    (true, 2) => Outcome::Truncated(Fallback::Failed),
+                    (true, 3) => Outcome::Truncated(Fallback::NotAttempted),
+                    (true, 4) => Outcome::Mismatch(Mismatch::ID),
+                    (true, _) => Outcome::Response(Rcode::NXDOMAIN),
+                };
+                let rtt = if phase == 5 && fault {
+                    200_000
+                } else {
+                    900 + ((x >> 8) % 200) as u32
+                };
+                s.record(&Observation::new(server, 0, now, outcome).rtt(rtt));
+                assert_settled(&s, i);
+                for (srv, &u) in s.servers.iter().zip(s.server_used.iter()) {
+                    if !u {
+                        continue;
+                    }
+                    let c = srv.c.settled();
+                    let mask = burst_mask(&s.cfg);
+                    for d in 0..SERVER_DETECTORS {
+                        let general = c.severities_of(&s.cfg, srv.rtt.quota, 1 << d);
+                        let one = c.severity_one(&s.cfg, srv.rtt.quota, mask, d as u32);
+                        assert_eq!(general.get(d).copied(), Some(one), "step {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Slides of views with timeouts, SERVFAILs or truncations in their window (round
+    /// 10: `Counters::slide_rates` keeps a detector at 0 without recomputing it while its
+    /// share is below `ok − 0.01`): fault shares step around each rate's `ok`
+    /// threshold (timeouts and SERVFAILs around 2 %, TC answers around 30 %), with
+    /// small windows whose gates open and close. Exact against the full path (see
+    /// `drive_against_full`).
+    #[test]
+    fn quiet_rate_slides_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 600_000,
+                loss_min_samples: 40,
+                servfail_min_samples: 60,
+                tc_min_samples: 30,
+                ..ScoreConfig::default()
+            },
+            ScoreConfig {
+                rate_window_us: 1_500_000,
+                servfail_burst: 6,
+                loss_consecutive: 5,
+                tcp_fail_burst: 6,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_against_full(cfg, 0x51DE_0F2A_7E5A_3333, 150_000, |x, i| {
+                // Per mille, per phase of 1,500 observations.
+                const LOW: [u64; 8] = [5, 12, 18, 22, 30, 8, 20, 45];
+                const TC: [u64; 8] = [200, 280, 295, 305, 320, 250, 300, 400];
+                let phase = (i / 1_500) as usize % LOW.len();
+                let kind = (i / 12_000) % 4;
+                let r = x % 1_000;
+                let outcome = match kind {
+                    0 if r < LOW[phase] => Outcome::Response(Rcode::SERVFAIL),
+                    1 if r < LOW[phase] => Outcome::Timeout,
+                    2 if r < TC[phase] => Outcome::Truncated(Fallback::NotAttempted),
+                    3 if r < LOW[phase] => match (x >> 40) % 3 {
+                        0 => Outcome::Response(Rcode::SERVFAIL),
+                        1 => Outcome::Timeout,
+                        _ => Outcome::Truncated(Fallback::Failed),
+                    },
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                (outcome, 900 + ((x >> 8) % 200) as u32)
+            });
+        }
+    }
+
+    /// Clean answers into views raised by a rate (SERVFAIL, loss) and by a burst (failed
+    /// fallbacks, mismatches, RTT spikes) at once (round 10: `Counters::quick_bursts`
+    /// takes every raised view with a burst detector, and one moving detector is
+    /// recomputed alone): faults in pairs of classes, with NXDOMAIN answers. Exact
+    /// against the full path (see `drive_against_full`).
+    #[test]
+    fn mixed_raised_views_are_exact() {
+        for cfg in [
+            ScoreConfig::default(),
+            ScoreConfig {
+                rate_window_us: 700_000,
+                burst_window: 16,
+                ..ScoreConfig::default()
+            },
+        ] {
+            drive_against_full(cfg, 0x3A1E_D0FF_1CE5_4444, 150_000, |x, i| {
+                let phase = (i / 2_500) % 6;
+                let r = x % 1_000;
+                let rate = if phase % 2 == 0 { 60 } else { 25 };
+                let burst = match phase / 2 {
+                    0 => Outcome::Truncated(Fallback::Failed),
+                    1 => Outcome::Mismatch(Mismatch::ID),
+                    _ => Outcome::Response(Rcode::NOERROR),
+                };
+                let mut rtt = 900 + ((x >> 8) % 200) as u32;
+                let outcome = if r < rate {
+                    if (x >> 33) % 2 == 0 {
+                        Outcome::Response(Rcode::SERVFAIL)
+                    } else {
+                        Outcome::Timeout
+                    }
+                } else if r < rate + 20 {
+                    if phase / 2 == 2 {
+                        rtt = 250_000;
+                    }
+                    burst
+                } else if r < rate + 60 {
+                    Outcome::Response(Rcode::NXDOMAIN)
+                } else {
+                    Outcome::Response(Rcode::NOERROR)
+                };
+                (outcome, rtt)
             });
         }
     }
