@@ -261,6 +261,19 @@ impl RttSketch {
         true
     }
 
+    /// Recomputes the baseline and stores it only when the spike quota stays the same
+    /// (and the sketch is warm); returns whether it was stored. With a new quota the
+    /// caller leaves the recomputation to its full path.
+    #[inline]
+    pub(crate) fn refresh_same_quota(&mut self, p: &RttParams) -> bool {
+        let b = self.baseline(p);
+        if b.quota != self.quota || b.threshold_us == 0 {
+            return false;
+        }
+        self.apply(b);
+        true
+    }
+
     /// Stores a [`baseline`](Self::baseline) and restarts the recompute count.
     #[inline]
     pub(crate) fn apply(&mut self, b: Baseline) {

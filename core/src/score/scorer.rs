@@ -499,12 +499,13 @@ impl Counters {
     #[inline]
     fn nx_cap(&mut self, d: &Derived) -> bool {
         let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
-        if x >= d.nx_lo * r {
+        let Some(slack) = d.window_slack(x, r) else {
             self.nx_reset();
             return false;
-        }
-        let k = (d.nx_lo * r - x) * d.nx_inv;
-        self.nx_slack = self.nx_slack.min((k as u32).saturating_sub(1));
+        };
+        // `nx_extra` is left as it is: it now understates what the spans allow (they
+        // are unchanged), and the renewal caps it by the window again.
+        self.nx_slack = self.nx_slack.min(slack);
         true
     }
 
@@ -735,14 +736,12 @@ impl Counters {
             }
         }
         let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, responses as f32);
-        if x >= d.nx_lo * r {
+        if let Some(k) = d.window_slack(x, r) {
+            safe = safe.min(k);
+        } else {
             maybe = true;
             clear = false;
             safe = 0;
-        } else {
-            // `as` saturates: u32::MAX when the window can never count (inv = +inf).
-            let k = (d.nx_lo * r - x) * d.nx_inv;
-            safe = safe.min((k as u32).saturating_sub(1));
         }
         if maybe {
             let sev = self.nx_severity(cfg);
@@ -788,15 +787,10 @@ impl Counters {
         let c8 = (self.nx_bits() as u8).count_ones();
         let need = d.nx_need.first().copied().unwrap_or(u32::MAX);
         let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
-        if x >= d.nx_lo * r {
+        let Some(k) = d.window_slack(x, r) else {
             return false;
-        }
-        let k = ((d.nx_lo * r - x) * d.nx_inv) as u32;
-        let slack = need
-            .saturating_sub(c8)
-            .saturating_sub(1)
-            .min(rest)
-            .min(k.saturating_sub(1));
+        };
+        let slack = need.saturating_sub(c8).saturating_sub(1).min(rest).min(k);
         self.nx_slack = slack;
         self.nx_extra = rest - slack;
         slack != 0
@@ -879,15 +873,10 @@ impl Counters {
     fn quick_slide(&mut self, now: u64, cfg: &ScoreConfig, d: &Derived) -> f32 {
         self.flush();
         self.win.advance(now, d.bucket_us);
-        let (x, r) = (self.win.sum(Ev::Nxdomain) as f32, self.responses() as f32);
-        if x >= d.nx_lo * r {
-            return self.nx_look(cfg, d);
+        if self.nx_cap(d) {
+            return 0.0;
         }
-        let k = (d.nx_lo * r - x) * d.nx_inv;
-        // `nx_extra` is left as it is: it now understates what the spans allow (they
-        // are unchanged), and the renewal caps it by the window again.
-        self.nx_slack = self.nx_slack.min((k as u32).saturating_sub(1));
-        0.0
+        self.nx_look(cfg, d)
     }
 
     /// Slides a view that is raised or not [`Counters::slide_safe`] to `now` (no new
@@ -925,9 +914,13 @@ impl Counters {
             only &= !(1 << nx);
         }
         if LEAN {
-            return self.slide_rates(cfg, d, quota, prev, only);
+            only = self.quiet_rates(d, prev, only);
         }
-        let mut sev = self.severities_of(cfg, quota, only);
+        let mut sev = if only == 0 {
+            [0.0; SERVER_DETECTORS]
+        } else {
+            self.severities_of(cfg, quota, only)
+        };
         for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
             if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
                 *s = *p;
@@ -936,23 +929,16 @@ impl Counters {
         sev
     }
 
-    /// [`Counters::slide_raised`] after the slide (native only, [`LEAN`]): the loss,
-    /// SERVFAIL and truncation detectors at 0 in `prev` read their histories (bursts,
-    /// the run of timeouts) and their window's share; the slide leaves the histories
-    /// alone, so their ramps stay 0, and the severity stays 0 unless the share passes
-    /// its `ok` threshold (the rate's ramp starts there) with its gate open. A share
-    /// below `ok − 0.01` (tested without the quotient; the margin is far above its
-    /// rounding) keeps it at 0 whatever the gate; the others in `only` are recomputed,
-    /// each with its own function, and RTT and integrity keep `prev`.
+    /// [`Counters::slide_raised`] after the slide (native only, [`LEAN`]): `only`
+    /// without the detectors that surely stay at 0. The loss, SERVFAIL and truncation
+    /// detectors at 0 in `prev` read their histories (bursts, the run of timeouts) and
+    /// their window's share; the slide leaves the histories alone, so their ramps stay
+    /// 0, and the severity stays 0 unless the share passes its `ok` threshold (the
+    /// rate's ramp starts there) with its gate open. A share below `ok − 0.01` (tested
+    /// without the quotient; the margin is far above its rounding) keeps it at 0
+    /// whatever the gate.
     #[inline(always)]
-    fn slide_rates(
-        &self,
-        cfg: &ScoreConfig,
-        d: &Derived,
-        quota: u8,
-        prev: &[f32; SERVER_DETECTORS],
-        mut only: u8,
-    ) -> [f32; SERVER_DETECTORS] {
+    fn quiet_rates(&self, d: &Derived, prev: &[f32; SERVER_DETECTORS], mut only: u8) -> u8 {
         let w = &self.win;
         let quiet = |i: Detector, num: Ev, den: Ev, ok: f32| {
             prev.get(i.index()).is_some_and(|v| *v == 0.0)
@@ -967,17 +953,7 @@ impl Counters {
         if quiet(Detector::Truncation, Ev::Truncated, Ev::Total, d.quiet_tc) {
             only &= !(1 << Detector::Truncation.index());
         }
-        let mut sev = if only == 0 {
-            [0.0; SERVER_DETECTORS]
-        } else {
-            self.severities_of(cfg, quota, only)
-        };
-        for i in [Detector::Rtt.index(), Detector::Integrity.index()] {
-            if let (Some(s), Some(p)) = (sev.get_mut(i), prev.get(i)) {
-                *s = *p;
-            }
-        }
-        sev
+        only
     }
 
     /// The quick path's answer (see [`Scorer::quick`]), NOERROR or (`nx`) NXDOMAIN,
@@ -1303,6 +1279,18 @@ struct Derived {
 }
 
 impl Derived {
+    /// How many more NXDOMAIN responses surely keep a window's share `x / r` below
+    /// `lo − 0.01`: `k − 1` with `k = (lo·r − x) / (1 − lo)` (see [`Counters::nx_eval`]),
+    /// or `None` when the share is there already.
+    #[inline(always)]
+    fn window_slack(&self, x: f32, r: f32) -> Option<u32> {
+        if x >= self.nx_lo * r {
+            return None;
+        }
+        // `as` saturates: u32::MAX when the window can never count (inv = +inf).
+        Some((((self.nx_lo * r - x) * self.nx_inv) as u32).saturating_sub(1))
+    }
+
     fn new(cfg: &ScoreConfig) -> Self {
         let mut weights = [0.0; Detector::COUNT];
         for (w, d) in weights.iter_mut().zip(Detector::ALL) {
@@ -1386,11 +1374,17 @@ impl Server {
     fn mark_quick(&mut self, cfg: &ScoreConfig, d: &Derived, epoch: u64) -> bool {
         let ok = self.c.quick_ok(cfg, d);
         self.fast_epoch = if ok { epoch } else { 0 };
-        self.fast_rtt_max = self
-            .rtt
-            .threshold_us
-            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        self.fast_rtt_max = self.quick_rtt_max(cfg);
         ok
+    }
+
+    /// The largest RTT the quick path takes for this server: below its spike threshold
+    /// and below the ceiling.
+    #[inline(always)]
+    fn quick_rtt_max(&self, cfg: &ScoreConfig) -> u32 {
+        self.rtt
+            .threshold_us
+            .min(cfg.rtt_ceiling_us.saturating_sub(1))
     }
 }
 
@@ -2117,23 +2111,19 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             .wrapping_add(pending)
             .wrapping_sub(left(Ev::Responses));
         let x = c.win.sum(Ev::Nxdomain).wrapping_sub(left(Ev::Nxdomain)) as f32;
-        let r = responses as f32;
+        let Some(slack) = d.window_slack(x, responses as f32) else {
+            return false;
+        };
         // `quick_ok` after the slide: the gates open, or the clearance (which the
         // slide keeps) with the window slide-safe (checked).
-        if x >= d.nx_lo * r
-            || !(c.nx_clear || (total > d.gate_total && responses > d.gate_responses))
-        {
+        if !(c.nx_clear || (total > d.gate_total && responses > d.gate_responses)) {
             return false;
         }
         c.flush();
         c.win.step(d.bucket_us);
-        let k = (d.nx_lo * r - x) * d.nx_inv;
-        c.nx_slack = c.nx_slack.min((k as u32).saturating_sub(1));
+        c.nx_slack = c.nx_slack.min(slack);
         server.fast_epoch = epoch;
-        server.fast_rtt_max = server
-            .rtt
-            .threshold_us
-            .min(cfg.rtt_ceiling_us.saturating_sub(1));
+        server.fast_rtt_max = server.quick_rtt_max(cfg);
         true
     }
 
@@ -2158,13 +2148,10 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
             && cfg.rtt_ceiling_us != 0
             && server.c.slide_safe()
         {
-            let rtt = &mut server.rtt;
-            rtt.advance(now, d.slice_us);
-            let b = rtt.baseline(&d.rtt);
-            if b.quota != rtt.quota || b.threshold_us == 0 {
+            server.rtt.advance(now, d.slice_us);
+            if !server.rtt.refresh_same_quota(&d.rtt) {
                 return false;
             }
-            rtt.apply(b);
         }
         if !server.rtt.fresh() || now >= server.rtt.next_us() || cfg.rtt_ceiling_us == 0 {
             return false;
@@ -2218,20 +2205,14 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
     /// quota leaves it to the full path. Returns whether the quick path may go on.
     #[inline(never)]
     fn quick_refresh(&mut self, si: usize) -> bool {
-        let (p, ceiling) = (&self.d.rtt, self.cfg.rtt_ceiling_us);
+        let (cfg, p) = (&self.cfg, &self.d.rtt);
         let Some(server) = self.servers.get_mut(si) else {
             return false;
         };
-        let rtt = &mut server.rtt;
-        if rtt.threshold_us == 0 {
+        if server.rtt.threshold_us == 0 || !server.rtt.refresh_same_quota(p) {
             return false;
         }
-        let b = rtt.baseline(p);
-        if b.quota != rtt.quota || b.threshold_us == 0 {
-            return false;
-        }
-        rtt.apply(b);
-        server.fast_rtt_max = b.threshold_us.min(ceiling.saturating_sub(1));
+        server.fast_rtt_max = server.quick_rtt_max(cfg);
         true
     }
 
@@ -2253,17 +2234,15 @@ impl<const S: usize, const T: usize> Scorer<S, T> {
                 self.global_raised = raised_mask(&sev);
                 self.dirty = true;
             }
-            let ok = self.global.quick_ok(&self.cfg, &self.d);
-            self.global_fast = if ok { self.epoch } else { 0 };
-            return ok;
-        }
-        let nx = self.global.quick_slide(now, &self.cfg, &self.d);
-        if nx > 0.0 {
-            self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
-            self.global_raised = 1 << Detector::Nxdomain.index();
-            self.global_fast = 0;
-            self.dirty = true;
-            return false;
+        } else {
+            let nx = self.global.quick_slide(now, &self.cfg, &self.d);
+            if nx > 0.0 {
+                self.global_sev = [0.0, 0.0, nx, 0.0, 0.0, 0.0];
+                self.global_raised = 1 << Detector::Nxdomain.index();
+                self.global_fast = 0;
+                self.dirty = true;
+                return false;
+            }
         }
         let ok = self.global.quick_ok(&self.cfg, &self.d);
         self.global_fast = if ok { self.epoch } else { 0 };
@@ -3471,7 +3450,7 @@ mod tests {
     }
 
     /// Slides of views with timeouts, SERVFAILs or truncations in their window (round
-    /// 10: `Counters::slide_rates` keeps a detector at 0 without recomputing it while its
+    /// 10: `Counters::quiet_rates` keeps a detector at 0 without recomputing it while its
     /// share is below `ok − 0.01`): fault shares step around each rate's `ok`
     /// threshold (timeouts and SERVFAILs around 2 %, TC answers around 30 %), with
     /// small windows whose gates open and close. Exact against the full path (see
