@@ -481,8 +481,9 @@ impl Target {
     /// drift severity is then 0 already (a drift without a mismatch time is clear, and
     /// every path that clears it sets the severity to 0).
     fn drift_observe(&mut self, obs: &Observation<'_>, now_us: u64) -> bool {
-        let nx = !noerror(obs) && obs.outcome.rcode() == Some(Rcode::NXDOMAIN);
-        if !(nx || noerror(obs)) {
+        let ok = noerror(obs);
+        let nx = !ok && obs.outcome.rcode() == Some(Rcode::NXDOMAIN);
+        if !(nx || ok) {
             return false;
         }
         let a = &obs.answers;
